@@ -1,0 +1,12 @@
+import ArgumentParser
+import Lancet
+
+/// The `lancet` command-line tool.
+@main
+struct LancetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lancet",
+        abstract: "Model surgery for transformer language models.",
+        subcommands: [InspectCommand.self]
+    )
+}

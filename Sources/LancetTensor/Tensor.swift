@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A dense Float32 tensor: row-major, contiguous, with value semantics.
+///
+/// A tensor either owns its memory (64-byte aligned) or is a read-only view of memory owned by
+/// another object (a memory-mapped file). Mutating a view, or a tensor whose storage is shared,
+/// copies it first, so `var b = a; b[0, 0] = 1` never changes `a`.
+public struct Tensor: @unchecked Sendable {
+    /// The extent of each dimension, outermost first. A scalar has shape `[]`.
+    public private(set) var shape: [Int]
+    @usableFromInline var storage: TensorStorage
+
+    /// The number of elements (the product of `shape`).
+    @inlinable public var count: Int { storage.count }
+    /// The number of dimensions.
+    public var rank: Int { shape.count }
+
+    /// A tensor of the given shape filled with `value`.
+    public init(shape: [Int], repeating value: Float) {
+        let n = Tensor.elementCount(shape)
+        self.shape = shape
+        self.storage = TensorStorage(allocating: n)
+        storage.pointer.initialize(repeating: value, count: n)
+    }
+
+    /// A tensor of zeros.
+    public init(zeros shape: [Int]) { self.init(shape: shape, repeating: 0) }
+
+    /// A tensor holding `values` in row-major order; `values.count` must equal the product of `shape`.
+    public init(shape: [Int], _ values: [Float]) {
+        let n = Tensor.elementCount(shape)
+        precondition(values.count == n, "Tensor: \(values.count) values for shape \(shape)")
+        self.shape = shape
+        self.storage = TensorStorage(allocating: n)
+        values.withUnsafeBufferPointer { storage.pointer.initialize(from: $0.baseAddress!, count: n) }
+    }
+
+    /// A tensor whose elements are written by `body` (the buffer starts zeroed).
+    public init(shape: [Int], initializingWith body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        self.init(zeros: shape)
+        try body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
+    }
+
+    /// A read-only view of `count(shape)` floats at `pointer`, kept valid by `owner` (e.g. a `MappedFile`).
+    public init(shape: [Int], viewing pointer: UnsafePointer<Float>, owner: AnyObject) {
+        self.shape = shape
+        self.storage = TensorStorage(viewing: UnsafeMutablePointer(mutating: pointer), count: Tensor.elementCount(shape), owner: owner)
+    }
+
+    /// The number of elements of a shape; every extent must be non-negative.
+    public static func elementCount(_ shape: [Int]) -> Int {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative extent in shape \(shape)")
+        return shape.reduce(1, *)
+    }
+
+    /// The elements in row-major order.
+    public var scalars: [Float] { withUnsafeBufferPointer { Array($0) } }
+
+    /// True when this tensor is a read-only view of memory it does not own.
+    public var isView: Bool { storage.owner != nil }
+
+    /// Calls `body` with the elements in row-major order.
+    @inlinable
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: storage.pointer, count: storage.count))
+    }
+
+    /// Calls `body` with writable elements, copying the storage first if it is shared or a view.
+    @inlinable
+    public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        makeUniqueAndWritable()
+        return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
+    }
+
+    @inlinable
+    mutating func makeUniqueAndWritable() {
+        if storage.owner != nil || !isKnownUniquelyReferenced(&storage) {
+            storage = storage.copy()
+        }
+    }
+
+    /// The same elements under another shape with the same element count.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        precondition(Tensor.elementCount(newShape) == count, "Tensor: cannot reshape \(shape) to \(newShape)")
+        var t = self
+        t.shape = newShape
+        return t
+    }
+
+    /// Rows of a matrix (the first extent of a rank-2 tensor).
+    public var rows: Int { precondition(rank == 2, "Tensor.rows needs rank 2, shape \(shape)"); return shape[0] }
+    /// Columns of a matrix (the second extent of a rank-2 tensor).
+    public var columns: Int { precondition(rank == 2, "Tensor.columns needs rank 2, shape \(shape)"); return shape[1] }
+
+    /// Element of a flat index.
+    @inlinable public subscript(flat i: Int) -> Float {
+        get { storage.pointer[i] }
+        set { makeUniqueAndWritable(); storage.pointer[i] = newValue }
+    }
+
+    /// Element `(i, j)` of a matrix.
+    @inlinable public subscript(i: Int, j: Int) -> Float {
+        get { storage.pointer[i * shape[1] + j] }
+        set { makeUniqueAndWritable(); storage.pointer[i * shape[1] + j] = newValue }
+    }
+
+    /// The transpose of a matrix, as a new contiguous tensor.
+    public func transposed() -> Tensor {
+        let (r, c) = (rows, columns)
+        var out = Tensor(zeros: [c, r])
+        out.withUnsafeMutableBufferPointer { dst in
+            withUnsafeBufferPointer { src in
+                for i in 0..<r { for j in 0..<c { dst[j * r + i] = src[i * c + j] } }
+            }
+        }
+        return out
+    }
+
+    /// Rows `range` of a matrix (or leading-dimension slices of any tensor), as a new tensor.
+    public func slicingRows(_ range: Range<Int>) -> Tensor {
+        precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0], "Tensor: rows \(range) out of \(shape)")
+        let inner = count / max(shape[0], 1)
+        var newShape = shape
+        newShape[0] = range.count
+        return Tensor(shape: newShape) { dst in
+            withUnsafeBufferPointer { src in
+                _ = dst.initialize(from: src[(range.lowerBound * inner)..<(range.upperBound * inner)])
+            }
+        }
+    }
+}
+
+extension Tensor: Equatable {
+    /// Equal shapes and bit-for-bit equal elements (NaN never equals NaN).
+    public static func == (a: Tensor, b: Tensor) -> Bool {
+        guard a.shape == b.shape else { return false }
+        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in x.elementsEqual(y) } }
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    /// Shape and the first few elements.
+    public var description: String {
+        let head = withUnsafeBufferPointer { $0.prefix(8).map { String($0) }.joined(separator: ", ") }
+        return "Tensor(\(shape): [\(head)\(count > 8 ? ", …" : "")])"
+    }
+}
+
+/// Reference-counted memory behind a `Tensor`: owned aligned memory, or a borrowed view kept alive by `owner`.
+@usableFromInline
+final class TensorStorage: @unchecked Sendable {
+    @usableFromInline let pointer: UnsafeMutablePointer<Float>
+    @usableFromInline let count: Int
+    @usableFromInline let owner: AnyObject?
+
+    init(allocating count: Int) {
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            fatalError("Tensor: cannot allocate \(bytes) bytes")
+        }
+        self.pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.count = count
+        self.owner = nil
+    }
+
+    init(viewing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
+        self.pointer = pointer
+        self.count = count
+        self.owner = owner
+    }
+
+    @usableFromInline func copy() -> TensorStorage {
+        let s = TensorStorage(allocating: count)
+        s.pointer.initialize(from: pointer, count: count)
+        return s
+    }
+
+    deinit { if owner == nil { free(pointer) } }
+}

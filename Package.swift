@@ -23,15 +23,21 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "LancetTensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
-        .target(name: "LancetIO", dependencies: ["LancetTensor"], swiftSettings: numericSettings),
-        .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIO"]),
+        .target(name: "LancetIR", dependencies: ["LancetTensor"], swiftSettings: numericSettings),
+        .target(name: "LancetRuntime", dependencies: ["LancetIR"], swiftSettings: numericSettings),
+        .target(name: "LancetIO", dependencies: ["LancetIR"], swiftSettings: numericSettings),
+        .target(name: "LancetData", dependencies: ["LancetRuntime", "LancetIO", "CZlib"], swiftSettings: numericSettings),
+        .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIR", "LancetRuntime", "LancetIO", "LancetData"]),
         .executableTarget(
             name: "LancetCLI",
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "LancetTensorTests", dependencies: ["LancetTensor"]),
         .testTarget(name: "LancetIOTests", dependencies: ["LancetIO"]),
+        .testTarget(name: "LancetIRTests", dependencies: ["LancetIR", "LancetRuntime"]),
+        .testTarget(name: "LancetRuntimeTests", dependencies: ["Lancet"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Lancet
+
+/// `lancet eval MODEL --data FILE`: perplexity by the protocol of the Wanda/SparseGPT papers.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Perplexity on a text: non-overlapping windows, every predicted position scored, ppl = exp(mean NLL).")
+
+    @Argument(help: "A GGUF file or a Hugging Face model folder.")
+    var model: String
+
+    @Option(help: "Evaluation text: plain UTF-8 read as is, or JSON lines with a 'text' field (documents joined by a blank line); gzip allowed.")
+    var data: String
+
+    @Option(help: "Tokens per window.")
+    var context = 2048
+
+    @Option(help: "Evaluate only the first N windows.")
+    var maxWindows: Int?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard context >= 2 else { throw ValidationError("--context must be at least 2, got \(context)") }
+        if let maxWindows, maxWindows < 1 { throw ValidationError("--max-windows must be at least 1, got \(maxWindows)") }
+    }
+
+    func run() throws {
+        let m = try ModelLoader.load(model)
+        guard let tokenizer = m.tokenizer else { throw ValidationError("\(model): the model has no tokenizer") }
+        let corpus = try TextCorpus(path: data)
+        let tokens = tokenizer.encodeText(corpus.joined(), addSpecialTokens: true, parseSpecial: false)
+        let evaluator = PerplexityEvaluator(model: m, context: context)
+        let bar = ProgressBar("eval")
+        let result = try evaluator.evaluate(tokens: tokens, maxWindows: maxWindows) { bar.update($0, of: $1) }
+        if json {
+            print(try JSONOutput.string(result))
+        } else {
+            print(String(format: "perplexity %.4f  (%d windows of %d tokens, %d predicted tokens; %.1f s, %.0f tokens/s)",
+                         result.perplexity, result.windows, context, result.tokens, result.seconds, result.tokensPerSecond))
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Lancet
+
+/// `lancet generate MODEL --prompt TEXT`: streams a continuation (greedy unless a temperature is given).
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generate text from a prompt, streamed to standard output.")
+
+    @Argument(help: "A GGUF file or a Hugging Face model folder.")
+    var model: String
+
+    @Option(help: "The prompt.")
+    var prompt: String
+
+    @Option(help: "Most new tokens.")
+    var maxTokens = 128
+
+    @Option(help: "Sampling temperature; 0 is greedy.")
+    var temperature: Float = 0
+
+    @Option(help: "Nucleus sampling mass.")
+    var topP: Float = 1
+
+    @Option(help: "Sampling seed.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Wrap the prompt in the model's chat template (as a user turn).")
+    var chat = false
+
+    func validate() throws {
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+    }
+
+    func run() throws {
+        let m = try ModelLoader.load(model)
+        guard let tokenizer = m.tokenizer else { throw ValidationError("\(model): the model has no tokenizer") }
+        var text = prompt
+        if chat {
+            guard let template = tokenizer.chatTemplateText else { throw ValidationError("\(model): the model has no chat template") }
+            text = try ChatTemplate(template).render([.init(role: "user", content: prompt)], addGenerationPrompt: true)
+        }
+        let ids = tokenizer.encodeText(text, addSpecialTokens: true, parseSpecial: chat)
+        var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
+        var decoder = StreamingDecoder(tokenizer: tokenizer)
+        try Generator(model: m).generate(prompt: ids, maxTokens: maxTokens, sampler: &sampler) { id in
+            let piece = decoder.push(id)
+            if !piece.isEmpty {
+                FileHandle.standardOutput.write(Data(piece.utf8))
+            }
+            return true
+        }
+        FileHandle.standardOutput.write(Data((decoder.finish() + "\n").utf8))
+    }
+}

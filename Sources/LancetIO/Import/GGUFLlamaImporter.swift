@@ -1,0 +1,135 @@
+import LancetIR
+import LancetTensor
+
+/// Builds a `Model` from a GGUF file of the Llama family (`llama`, `mistral`, `qwen2`, and `deci` with
+/// per-layer sizes). Strict: every size is read from the metadata, every tensor must be used, shapes are
+/// checked, and the offending key or tensor is named in the error. Weights are dequantised to Float32 once
+/// (F32 tensors stay views of the mapped file).
+public enum GGUFLlamaImporter {
+    /// Architectures this importer reads, and the RoPE pairing llama.cpp uses for each.
+    public static let architectures: [String: RopePairing] = ["llama": .adjacent, "mistral": .adjacent, "deci": .adjacent, "qwen2": .halves]
+
+    /// Imports `file`.
+    public static func load(_ file: GGUFFile) throws -> Model {
+        let path = file.path
+        func fail(_ reason: String) -> ModelImportError { ModelImportError(path, reason) }
+        guard let arch = file.string("general.architecture") else { throw fail("metadata 'general.architecture' is missing") }
+        guard let pairing = architectures[arch] else {
+            throw fail("architecture '\(arch)' is not supported (supported: \(architectures.keys.sorted().joined(separator: ", ")))")
+        }
+        func int(_ key: String) throws -> Int {
+            guard let v = file.metadata["\(arch).\(key)"] else { throw fail("metadata '\(arch).\(key)' is missing") }
+            guard let i = v.intValue, i >= 0 else { throw fail("metadata '\(arch).\(key)' must be a non-negative integer, got \(v)") }
+            return i
+        }
+        /// A per-layer integer: a scalar applies to every layer, an array gives one value per layer (`deci`).
+        func perLayer(_ key: String, count: Int, default fallback: Int? = nil) throws -> [Int] {
+            guard let v = file.metadata["\(arch).\(key)"] else {
+                if let fallback { return Array(repeating: fallback, count: count) }
+                throw fail("metadata '\(arch).\(key)' is missing")
+            }
+            if let i = v.intValue { return Array(repeating: i, count: count) }
+            guard let a = v.arrayValue else { throw fail("metadata '\(arch).\(key)' must be an integer or an array of integers") }
+            let ints = a.compactMap(\.intValue)
+            guard ints.count == a.count, ints.count == count else {
+                throw fail("metadata '\(arch).\(key)' has \(a.count) entries, expected \(count) integers (one per block)")
+            }
+            return ints
+        }
+
+        let blockCount = try int("block_count")
+        let hidden = try int("embedding_length")
+        let heads = try perLayer("attention.head_count", count: blockCount)
+        let kvHeads = try perLayer("attention.head_count_kv", count: blockCount, default: heads.max() ?? 0)
+        let ffn = try perLayer("feed_forward_length", count: blockCount)
+        let maxHeads = heads.max() ?? 0
+        guard maxHeads > 0 else { throw fail("metadata '\(arch).attention.head_count': no block has attention heads") }
+        let headDim = file.int("\(arch).attention.key_length") ?? hidden / maxHeads
+        guard let eps = file.double("\(arch).attention.layer_norm_rms_epsilon") else {
+            throw fail("metadata '\(arch).attention.layer_norm_rms_epsilon' is missing")
+        }
+        let theta = file.double("\(arch).rope.freq_base") ?? 10000
+        let rotary = file.int("\(arch).rope.dimension_count") ?? headDim
+        let contextLength = file.int("\(arch).context_length") ?? 2048
+
+        var used = Set<String>()
+        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor {
+            guard let info = file.info(name) else { throw fail("tensor '\(name)' is missing") }
+            guard info.shape == shape else { throw fail("tensor '\(name)' has shape \(info.shape), expected \(shape)") }
+            used.insert(name)
+            do { return try file.tensor(info) } catch let e as GGUFError { throw fail(e.reason) }
+        }
+        func optional(_ name: String, _ shape: [Int]) throws -> Tensor? {
+            file.info(name) == nil ? nil : try tensor(name, shape)
+        }
+
+        guard let embInfo = file.info("token_embd.weight"), embInfo.shape.count == 2, embInfo.shape[1] == hidden else {
+            throw fail("tensor 'token_embd.weight' is missing or not [vocabulary, \(hidden)]")
+        }
+        let vocab = embInfo.shape[0]
+        var scaling = RopeConfig.Scaling.none
+        if let factors = try optional("rope_freqs.weight", [rotary / 2]) {
+            scaling = .frequencyFactors(factors.scalars)
+        } else if let type = file.string("\(arch).rope.scaling.type"), type != "none" {
+            guard type == "linear", let f = file.double("\(arch).rope.scaling.factor") else {
+                throw fail("metadata '\(arch).rope.scaling.type' = '\(type)' is not supported (supported: none, linear)")
+            }
+            scaling = .linear(factor: f)
+        }
+        let rope = RopeConfig(theta: theta, rotaryDimensions: rotary, pairing: pairing, scaling: scaling)
+        let hasBias = arch == "qwen2"
+
+        var blocks: [Block] = []
+        blocks.reserveCapacity(blockCount)
+        for i in 0..<blockCount {
+            let p = "blk.\(i)."
+            var params: [String: Tensor] = [:]
+            var attention: LlamaBlock.Attention?
+            if heads[i] > 0 {
+                let (h, kv) = (heads[i], kvHeads[i])
+                guard kv > 0, h % kv == 0 else { throw fail("block \(i): \(kv) KV heads do not divide \(h) heads") }
+                attention = LlamaBlock.Attention(heads: h, kvHeads: kv, headDimensions: headDim, qkvBias: hasBias)
+                params["attn_norm.weight"] = try tensor(p + "attn_norm.weight", [hidden])
+                params["attn.q.weight"] = try tensor(p + "attn_q.weight", [h * headDim, hidden])
+                params["attn.k.weight"] = try tensor(p + "attn_k.weight", [kv * headDim, hidden])
+                params["attn.v.weight"] = try tensor(p + "attn_v.weight", [kv * headDim, hidden])
+                params["attn.o.weight"] = try tensor(p + "attn_output.weight", [hidden, h * headDim])
+                if hasBias {
+                    params["attn.q.bias"] = try tensor(p + "attn_q.bias", [h * headDim])
+                    params["attn.k.bias"] = try tensor(p + "attn_k.bias", [kv * headDim])
+                    params["attn.v.bias"] = try tensor(p + "attn_v.bias", [kv * headDim])
+                }
+            }
+            if ffn[i] > 0 {
+                params["mlp_norm.weight"] = try tensor(p + "ffn_norm.weight", [hidden])
+                params["mlp.gate.weight"] = try tensor(p + "ffn_gate.weight", [ffn[i], hidden])
+                params["mlp.up.weight"] = try tensor(p + "ffn_up.weight", [ffn[i], hidden])
+                params["mlp.down.weight"] = try tensor(p + "ffn_down.weight", [hidden, ffn[i]])
+            }
+            blocks.append(LlamaBlock.make(attention: attention, hasMLP: ffn[i] > 0, epsilon: Float(eps), rope: rope, parameters: params))
+        }
+        let embedding = try tensor("token_embd.weight", [vocab, hidden])
+        let norm = try tensor("output_norm.weight", [hidden])
+        let head = try optional("output.weight", [vocab, hidden])
+        let unused = file.tensors.map(\.name).filter { !used.contains($0) }
+        guard unused.isEmpty else {
+            throw fail("tensor '\(unused[0])' is not part of a \(arch) model\(unused.count > 1 ? " (and \(unused.count - 1) more)" : "")")
+        }
+
+        var annotations: [String: String] = [:]
+        for key in ["general.name", "general.basename", "general.size_label", "general.license", "tokenizer.chat_template"] {
+            if let s = file.string(key) { annotations[key] = s }
+        }
+        if let records = file.metadata["lancet.provenance"]?.arrayValue {
+            annotations["lancet.provenance.count"] = String(records.count)
+        }
+        let config = ModelConfig(
+            architecture: arch == "deci" ? "llama" : arch, name: file.string("general.name") ?? "unnamed",
+            hiddenSize: hidden, vocabularySize: vocab, contextLength: contextLength, normEpsilon: eps, rope: rope)
+        let provenance = file.metadata["lancet.provenance"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let model = Model(config: config, embedding: embedding, blocks: blocks, finalNorm: norm, outputHead: head,
+                          provenance: provenance, annotations: annotations)
+        do { try Verifier.verify(model) } catch let e as VerifierError { throw fail("the imported model does not verify: \(e)") }
+        return model
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import LancetIR
+
+/// Opens model files of any supported format: a GGUF file, or a Hugging Face folder (`config.json`,
+/// safetensors, `tokenizer.json`).
+public enum ModelLoader {
+    /// The format of a path.
+    public enum Format { case gguf, huggingFace }
+
+    /// Which format `path` holds; throws when it is neither a GGUF file nor a folder with `config.json`.
+    public static func format(of path: String) throws -> Format {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ModelImportError(path, "no such file or folder")
+        }
+        if isDirectory.boolValue {
+            guard FileManager.default.fileExists(atPath: path + "/config.json") else {
+                throw ModelImportError(path, "a model folder needs a config.json (Hugging Face layout)")
+            }
+            return .huggingFace
+        }
+        return .gguf
+    }
+
+    /// The model at `path` in Lancet's IR, with its tokenizer attached, verified.
+    public static func load(_ path: String) throws -> Model {
+        switch try format(of: path) {
+        case .gguf:
+            let file = try GGUFFile(path: path)
+            var model = try GGUFLlamaImporter.load(file)
+            model.tokenizer = try Tokenizer(gguf: file)
+            return model
+        case .huggingFace:
+            return try HuggingFaceLlamaImporter.load(folder: path)
+        }
+    }
+
+    /// The tokenizer of the model at `path`.
+    public static func tokenizer(_ path: String) throws -> Tokenizer {
+        switch try format(of: path) {
+        case .gguf: return try Tokenizer(gguf: try GGUFFile(path: path))
+        case .huggingFace: return try Tokenizer(huggingFaceFolder: path)
+        }
+    }
+
+    /// A summary of the file at `path` without loading weights.
+    public static func summary(_ path: String) throws -> ModelFileSummary {
+        switch try format(of: path) {
+        case .gguf: return ModelFileSummary(gguf: try GGUFFile(path: path))
+        case .huggingFace: return try ModelFileSummary(huggingFaceFolder: path)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import LancetTensor
+
+/// How the rows of the values in one forward call are laid out, and the state that persists across
+/// calls (the KV cache for decoding).
+///
+/// A call processes `batch` sequences of `length` new tokens each, stacked row-wise: row `b·length + t`
+/// is token `t` of sequence `b`, at absolute position `startPosition + t`. With a KV cache, attention
+/// sees the cached keys and values of earlier calls before the new ones.
+public final class ExecutionContext: @unchecked Sendable {
+    /// Number of sequences in the call.
+    public let batch: Int
+    /// New tokens per sequence in the call.
+    public let length: Int
+    /// Absolute position of the first new token (the number of tokens already cached).
+    public let startPosition: Int
+    /// Keys and values of earlier calls, by attention node; nil when not decoding.
+    public let cache: KVCache?
+    /// The block being executed, set by the executor so that stateful ops can key their state.
+    public var blockIndex: Int = 0
+    /// The node being executed (its name), set by the executor.
+    public var nodeName: String = ""
+    /// Optional per-token routing or channel selections produced by input-dependent ops, by node name.
+    public var routing: [String: [Int32]] = [:]
+
+    /// Creates a context for `batch` sequences of `length` tokens starting at `startPosition`.
+    public init(batch: Int, length: Int, startPosition: Int = 0, cache: KVCache? = nil) {
+        precondition(batch >= 1 && length >= 1 && startPosition >= 0, "ExecutionContext: batch \(batch), length \(length), start \(startPosition)")
+        precondition(cache == nil || batch == 1, "ExecutionContext: a KV cache serves one sequence")
+        self.batch = batch
+        self.length = length
+        self.startPosition = startPosition
+        self.cache = cache
+    }
+
+    /// Rows of every value in this call.
+    public var tokens: Int { batch * length }
+
+    /// Absolute positions of the rows of one sequence.
+    public var positions: [Int32] { (0..<length).map { Int32(startPosition + $0) } }
+}
+
+/// Cached keys and values of one sequence, by block and attention node, grown as tokens are decoded.
+public final class KVCache: @unchecked Sendable {
+    /// The keys and values of one attention node: `[capacity, kvWidth]` each, `count` rows filled.
+    public final class Entry {
+        /// Cached keys (after RoPE), row per position.
+        public var keys: Tensor
+        /// Cached values, row per position.
+        public var values: Tensor
+        /// Filled rows.
+        public var count = 0
+        init(width: Int, capacity: Int) {
+            keys = Tensor(zeros: [capacity, width])
+            values = Tensor(zeros: [capacity, width])
+        }
+    }
+
+    /// The most tokens the cache holds.
+    public let capacity: Int
+    private var entries: [String: Entry] = [:]
+
+    /// A cache for up to `capacity` tokens.
+    public init(capacity: Int) { self.capacity = capacity }
+
+    /// The entry of `node` in `block`, created empty with the given key/value width on first use.
+    public func entry(block: Int, node: String, width: Int) -> Entry {
+        let key = "\(block)/\(node)"
+        if let e = entries[key] { return e }
+        let e = Entry(width: width, capacity: capacity)
+        entries[key] = e
+        return e
+    }
+
+    /// Drops every cached token.
+    public func reset() { entries.removeAll() }
+}

@@ -1,0 +1,52 @@
+import LancetTensor
+
+/// A decoder-only language model in Lancet's IR: configuration, token embedding, an ordered list of
+/// blocks, the final norm, the output head (tied or not), the tokenizer and the provenance log.
+public struct Model: Sendable {
+    /// Model-wide settings.
+    public var config: ModelConfig
+    /// Token embedding, `[vocabulary, hidden]`.
+    public var embedding: Tensor
+    /// The decoder blocks in order.
+    public var blocks: [Block]
+    /// Weight of the final RMS norm, `[hidden]`.
+    public var finalNorm: Tensor
+    /// Output head `[vocabulary, hidden]`; nil when tied to the embedding.
+    public var outputHead: Tensor?
+    /// The tokenizer, when the source file carried one.
+    public var tokenizer: (any ModelTokenizer)?
+    /// Provenance records of the surgery applied so far (JSON objects, oldest first).
+    public var provenance: [String]
+    /// Free-form metadata carried from the source file to exports (e.g. `general.name`, chat template).
+    public var annotations: [String: String]
+
+    /// Creates a model.
+    public init(config: ModelConfig, embedding: Tensor, blocks: [Block], finalNorm: Tensor, outputHead: Tensor?,
+                tokenizer: (any ModelTokenizer)? = nil, provenance: [String] = [], annotations: [String: String] = [:]) {
+        self.config = config
+        self.embedding = embedding
+        self.blocks = blocks
+        self.finalNorm = finalNorm
+        self.outputHead = outputHead
+        self.tokenizer = tokenizer
+        self.provenance = provenance
+        self.annotations = annotations
+    }
+
+    /// The output projection actually used (the embedding when tied).
+    public var head: Tensor { outputHead ?? embedding }
+
+    /// Whether the output head shares the embedding's weights.
+    public var isTied: Bool { outputHead == nil }
+
+    /// Total parameter elements (embedding, blocks, norm, untied head).
+    public var parameterCount: Int {
+        embedding.count + blocks.reduce(0) { $0 + $1.parameterCount } + finalNorm.count + (outputHead?.count ?? 0)
+    }
+
+    /// Parameter elements of the blocks that survive their masks.
+    public var keptBlockParameterCount: Int { blocks.reduce(0) { $0 + $1.keptParameterCount } }
+
+    /// The model-wide path of a block parameter: `blocks.<index>.<name>`.
+    public static func path(block: Int, _ name: String) -> String { "blocks.\(block).\(name)" }
+}

@@ -1,0 +1,166 @@
+import Dispatch
+import Foundation
+import LancetTensor
+
+/// Causal grouped-query attention: `softmax(q·kᵀ·scale)·v` per head, query head `h` reading KV head
+/// `h / (heads / kvHeads)`.
+///
+/// Inputs are q `[tokens, heads·d]`, k and v `[tokens, kvHeads·d]` (after RoPE). Scores are computed
+/// in tiles of `Self.tileRows` queries, so at most one tile of scores per worker is ever in memory.
+/// With a KV cache in the context, new keys and values are appended and queries attend to the whole
+/// cache. `window`, when set, limits each query to the most recent `window` keys (sliding window).
+public struct AttentionOp: Op {
+    public static let kind = "attention"
+    /// Query heads.
+    public var heads: Int
+    /// Key/value heads; must divide `heads`.
+    public var kvHeads: Int
+    /// Size of each head.
+    public var headDimensions: Int
+    /// Score scale (1/√d by default).
+    public var scale: Float
+    /// Sliding-window length, or nil for full causal attention.
+    public var window: Int?
+
+    /// Query rows per score tile.
+    public static let tileRows = 128
+
+    /// Creates the op.
+    public init(heads: Int, kvHeads: Int, headDimensions: Int, scale: Float? = nil, window: Int? = nil) {
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDimensions = headDimensions
+        self.scale = scale ?? 1 / Float(headDimensions).squareRoot()
+        self.window = window
+    }
+
+    public var parameterNames: [String] { [] }
+    public var attributes: [String: OpAttribute] {
+        var a: [String: OpAttribute] = ["heads": .int(heads), "kv_heads": .int(kvHeads), "head_dim": .int(headDimensions), "scale": .double(Double(scale))]
+        if let window { a["window"] = .int(window) }
+        return a
+    }
+
+    public func outputFeatures(inputs: [Int], parameters: ParameterLookup) throws -> [Int] {
+        guard inputs.count == 3 else { throw OpShapeError("attention takes q, k, v, got \(inputs.count) inputs") }
+        guard heads > 0, kvHeads > 0, heads % kvHeads == 0 else {
+            throw OpShapeError("kv_heads \(kvHeads) must divide heads \(heads)")
+        }
+        guard inputs[0] == heads * headDimensions else { throw OpShapeError("q has \(inputs[0]) features, expected \(heads) × \(headDimensions)") }
+        guard inputs[1] == kvHeads * headDimensions, inputs[2] == kvHeads * headDimensions else {
+            throw OpShapeError("k and v have \(inputs[1]) and \(inputs[2]) features, expected \(kvHeads) × \(headDimensions)")
+        }
+        return [inputs[0]]
+    }
+
+    /// Rows of the keys visible to a sequence's queries, and the number of keys before its first query.
+    private struct KeySource {
+        let keys: UnsafePointer<Float>
+        let values: UnsafePointer<Float>
+        let offset: Int
+    }
+
+    public func forward(_ inputs: [Tensor], parameters: ParameterLookup, context: ExecutionContext) throws -> [Tensor] {
+        let (q, k, v) = (inputs[0], inputs[1], inputs[2])
+        var out = Tensor(zeros: q.shape)
+        let kvWidth = kvHeads * headDimensions
+        if let cache = context.cache {
+            let entry = cache.entry(block: context.blockIndex, node: context.nodeName, width: kvWidth)
+            guard entry.count == context.startPosition else {
+                throw OpShapeError("KV cache holds \(entry.count) tokens, the call starts at position \(context.startPosition)")
+            }
+            guard entry.count + context.length <= cache.capacity else {
+                throw OpShapeError("context of \(entry.count + context.length) tokens exceeds the cache capacity \(cache.capacity)")
+            }
+            append(k, to: &entry.keys, at: entry.count)
+            append(v, to: &entry.values, at: entry.count)
+            entry.count += context.length
+            entry.keys.withUnsafeBufferPointer { kp in
+                entry.values.withUnsafeBufferPointer { vp in
+                    run(q: q, out: &out, context: context) { _ in KeySource(keys: kp.baseAddress!, values: vp.baseAddress!, offset: context.startPosition) }
+                }
+            }
+        } else {
+            k.withUnsafeBufferPointer { kp in
+                v.withUnsafeBufferPointer { vp in
+                    run(q: q, out: &out, context: context) { b in
+                        KeySource(keys: kp.baseAddress! + b * context.length * kvWidth, values: vp.baseAddress! + b * context.length * kvWidth, offset: 0)
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
+    private func append(_ x: Tensor, to store: inout Tensor, at row: Int) {
+        store.withUnsafeMutableBufferPointer { s in
+            x.withUnsafeBufferPointer { xp in (s.baseAddress! + row * x.shape[1]).update(from: xp.baseAddress!, count: xp.count) }
+        }
+    }
+
+    /// The visible key range `[start, end)` of local query row `i` (keys counted from the sequence start).
+    @inline(__always) func visibleKeys(query i: Int, offset: Int) -> Range<Int> {
+        let end = offset + i + 1
+        return (window.map { max(0, end - $0) } ?? 0)..<end
+    }
+
+    private func run(q: Tensor, out: inout Tensor, context: ExecutionContext, source: (Int) -> KeySource) {
+        let d = headDimensions, group = heads / kvHeads
+        let qWidth = heads * d, kvWidth = kvHeads * d
+        let length = context.length
+        let sources = (0..<context.batch).map(source)
+        let maxKeys = sources.map { $0.offset }.max()! + length
+        let tile = Self.tileRows
+        let scale = self.scale
+        q.withUnsafeBufferPointer { qp in
+            out.withUnsafeMutableBufferPointer { op in
+                let qBase = qp.baseAddress!, oBase = op.baseAddress!
+                Self.inParallel(count: context.batch * heads, scratch: tile * maxKeys) { item, scores in
+                    let b = item / heads, h = item % heads, g = h / group
+                    let src = sources[b]
+                    for i0 in stride(from: 0, to: length, by: tile) {
+                        let rows = min(tile, length - i0)
+                        let keyEnd = src.offset + i0 + rows
+                        let keyStart = visibleKeys(query: i0, offset: src.offset).lowerBound
+                        let span = keyEnd - keyStart
+                        let qTile = qBase + (b * length + i0) * qWidth + h * d
+                        // scores[rows, span] = q_tile[rows, d] · k[keyStart..<keyEnd, d]ᵀ · scale
+                        gemm(transA: .none, transB: .transpose, m: rows, n: span, k: d, alpha: scale,
+                             a: qTile, lda: qWidth, b: src.keys + keyStart * kvWidth + g * d, ldb: kvWidth,
+                             beta: 0, c: scores, ldc: span)
+                        for r in 0..<rows {
+                            let visible = visibleKeys(query: i0 + r, offset: src.offset)
+                            let row = scores + r * span
+                            let lo = visible.lowerBound - keyStart, hi = visible.upperBound - keyStart
+                            for j in 0..<lo { row[j] = 0 }
+                            softmax(inPlace: row + lo, count: hi - lo)
+                            for j in hi..<span { row[j] = 0 }
+                        }
+                        // out_tile[rows, d] = scores[rows, span] · v[keyStart..<keyEnd, d]
+                        gemm(transA: .none, transB: .none, m: rows, n: d, k: span, alpha: 1,
+                             a: scores, lda: span, b: src.values + keyStart * kvWidth + g * d, ldb: kvWidth,
+                             beta: 0, c: oBase + (b * length + i0) * qWidth + h * d, ldc: qWidth)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body(item, scratch)` for items `0..<count` on every core, each worker with its own scratch
+    /// buffer of `scratch` floats, and single-threaded BLAS inside (restored afterwards).
+    static func inParallel(count: Int, scratch: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        let workers = min(count, ProcessInfo.processInfo.activeProcessorCount)
+        let saved = threadCount
+        setThreadCount(1)
+        defer { setThreadCount(saved) }
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(scratch, 1))
+            defer { buffer.deallocate() }
+            var item = w
+            while item < count {
+                body(item, buffer)
+                item += workers
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import LancetTensor
+
+/// `y = x·Wᵀ (+ b)`: a dense linear layer, or a low-rank one `y = (x·Aᵀ)·Bᵀ (+ b)`.
+///
+/// The dense form reads `<name>.weight` `[out, in]` (masked by the block's mask of the same name, whose
+/// pruned entries the weight already holds as zeros). The low-rank form reads `<name>.a` `[rank, in]`
+/// and `<name>.b` `[out, rank]` instead. `<name>.bias` `[out]` is optional in both.
+public struct LinearOp: Op {
+    public static let kind = "linear"
+    /// The weight (dense form), or nil for the low-rank form.
+    public var weight: String?
+    /// The low-rank factors `(a, b)`, or nil for the dense form.
+    public var factors: (a: String, b: String)?
+    /// The bias, if any.
+    public var bias: String?
+
+    /// A dense linear reading `<prefix>.weight` (and `<prefix>.bias` if `hasBias`).
+    public init(prefix: String, hasBias: Bool = false) {
+        weight = prefix + ".weight"
+        bias = hasBias ? prefix + ".bias" : nil
+    }
+
+    /// A low-rank linear reading `<prefix>.a` and `<prefix>.b`.
+    public init(lowRankPrefix prefix: String, hasBias: Bool = false) {
+        factors = (prefix + ".a", prefix + ".b")
+        bias = hasBias ? prefix + ".bias" : nil
+    }
+
+    public var parameterNames: [String] {
+        (weight.map { [$0] } ?? [factors!.a, factors!.b]) + (bias.map { [$0] } ?? [])
+    }
+
+    public var attributes: [String: OpAttribute] { factors == nil ? [:] : ["low_rank": .bool(true)] }
+
+    public func outputFeatures(inputs: [Int], parameters: ParameterLookup) throws -> [Int] {
+        guard inputs.count == 1 else { throw OpShapeError("linear takes 1 input, got \(inputs.count)") }
+        let out: Int
+        if let weight {
+            let w = try parameters.require(weight)
+            guard w.rank == 2, w.shape[1] == inputs[0] else {
+                throw OpShapeError("weight '\(weight)' has shape \(w.shape), input has \(inputs[0]) features")
+            }
+            out = w.shape[0]
+        } else {
+            let (an, bn) = factors!
+            let a = try parameters.require(an), b = try parameters.require(bn)
+            guard a.rank == 2, b.rank == 2, a.shape[1] == inputs[0], b.shape[1] == a.shape[0] else {
+                throw OpShapeError("factors '\(an)' \(a.shape) and '\(bn)' \(b.shape) do not chain from \(inputs[0]) input features")
+            }
+            out = b.shape[0]
+        }
+        if let bias {
+            let b = try parameters.require(bias)
+            guard b.shape == [out] else { throw OpShapeError("bias '\(bias)' has shape \(b.shape), expected [\(out)]") }
+        }
+        return [out]
+    }
+
+    public func forward(_ inputs: [Tensor], parameters: ParameterLookup, context: ExecutionContext) throws -> [Tensor] {
+        let x = inputs[0]
+        var y: Tensor
+        if let weight {
+            y = Linear.apply(x, weight: try parameters.require(weight))
+        } else {
+            let z = Linear.apply(x, weight: try parameters.require(factors!.a))
+            y = Linear.apply(z, weight: try parameters.require(factors!.b))
+        }
+        if let bias { Linear.addBias(&y, try parameters.require(bias)) }
+        return [y]
+    }
+
+    public func backward(_ inputs: [Tensor], outputs: [Tensor], outputGradients: [Tensor], parameters: ParameterLookup,
+                         context: ExecutionContext, parameterGradients: inout [String: Tensor]) throws -> [Tensor?] {
+        let x = inputs[0], dy = outputGradients[0]
+        if let bias { Linear.accumulate(&parameterGradients[bias], Linear.columnSums(dy)) }
+        if let weight {
+            let w = try parameters.require(weight)
+            Linear.accumulate(&parameterGradients[weight], Linear.weightGradient(dy, x))
+            return [Linear.inputGradient(dy, weight: w)]
+        }
+        let a = try parameters.require(factors!.a), b = try parameters.require(factors!.b)
+        let z = Linear.apply(x, weight: a)
+        Linear.accumulate(&parameterGradients[factors!.b], Linear.weightGradient(dy, z))
+        let dz = Linear.inputGradient(dy, weight: b)
+        Linear.accumulate(&parameterGradients[factors!.a], Linear.weightGradient(dz, x))
+        return [Linear.inputGradient(dz, weight: a)]
+    }
+
+    public func cost(tokens: Int, inputs: [Int], parameters: ParameterLookup) -> OpCost {
+        let names = weight.map { [$0] } ?? [factors!.a, factors!.b]
+        let elements = names.compactMap { parameters.parameter($0)?.count }.reduce(0, +)
+        return OpCost(flops: 2 * Double(tokens) * Double(elements), parameterBytes: 4 * Double(elements))
+    }
+}
+
+/// The matrix products of a linear layer, shared by the ops that contain linears (linear, moe).
+public enum Linear {
+    /// `x·Wᵀ`: `[t, in]·[out, in]ᵀ → [t, out]`.
+    public static func apply(_ x: Tensor, weight w: Tensor) -> Tensor {
+        precondition(x.shape[1] == w.shape[1], "Linear: input \(x.shape) against weight \(w.shape)")
+        return matmul(x, w, transposeB: true)
+    }
+
+    /// `dy·W`: the input gradient, `[t, out]·[out, in] → [t, in]`.
+    public static func inputGradient(_ dy: Tensor, weight w: Tensor) -> Tensor { matmul(dy, w) }
+
+    /// `dyᵀ·x`: the weight gradient, `[t, out]ᵀ·[t, in] → [out, in]`.
+    public static func weightGradient(_ dy: Tensor, _ x: Tensor) -> Tensor { matmul(dy, x, transposeA: true) }
+
+    /// Adds `b` to every row of `y`.
+    public static func addBias(_ y: inout Tensor, _ b: Tensor) {
+        let n = b.count
+        y.withUnsafeMutableBufferPointer { yp in
+            b.withUnsafeBufferPointer { bp in
+                for r in 0..<(yp.count / n) { for j in 0..<n { yp[r * n + j] += bp[j] } }
+            }
+        }
+    }
+
+    /// Column sums of a matrix (the bias gradient).
+    public static func columnSums(_ m: Tensor) -> Tensor {
+        let (r, c) = (m.shape[0], m.shape[1])
+        return Tensor(shape: [c]) { out in
+            m.withUnsafeBufferPointer { p in for i in 0..<r { for j in 0..<c { out[j] += p[i * c + j] } } }
+        }
+    }
+
+    /// `slot += g` (or `slot = g` when empty).
+    public static func accumulate(_ slot: inout Tensor?, _ g: Tensor) {
+        guard slot != nil else { slot = g; return }
+        precondition(slot!.shape == g.shape, "gradient shapes \(slot!.shape) and \(g.shape)")
+        slot!.withUnsafeMutableBufferPointer { sp in g.withUnsafeBufferPointer { gp in for i in 0..<sp.count { sp[i] += gp[i] } } }
+    }
+}

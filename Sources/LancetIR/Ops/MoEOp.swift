@@ -1,0 +1,229 @@
+import LancetTensor
+
+/// A mixture of SwiGLU experts with a linear router and top-k routing, and an optional shared expert.
+///
+/// Parameters, under the node's prefix `p`: `p.router.weight` `[experts, hidden]`; for each expert `e`,
+/// `p.experts.e.gate.weight` and `p.experts.e.up.weight` `[width_e, hidden]` and `p.experts.e.down.weight`
+/// `[hidden, width_e]` (experts may differ in width); with a shared expert, `p.shared.{gate,up,down}.weight`.
+/// Each token's output is `Σ_{e ∈ top-k} w_e · expert_e(x)` with `w = softmax(router·x)` restricted to the
+/// top k (renormalised to sum to 1 when `normalizeTopK`), plus `shared(x)`. Only routed tokens are computed
+/// by each expert: the compute is sparse, not a multiplication by zeros. The chosen experts of every token
+/// are recorded in `context.routing[node]` (k ids per token).
+public struct MoEOp: Op {
+    public static let kind = "moe"
+    /// The parameter prefix (the node's name).
+    public var prefix: String
+    /// Number of routed experts.
+    public var experts: Int
+    /// Experts per token.
+    public var topK: Int
+    /// Whether the top-k weights are renormalised to sum to one.
+    public var normalizeTopK: Bool
+    /// Whether a shared expert is applied to every token.
+    public var hasSharedExpert: Bool
+
+    /// Creates the op.
+    public init(prefix: String, experts: Int, topK: Int, normalizeTopK: Bool = true, hasSharedExpert: Bool = false) {
+        self.prefix = prefix
+        self.experts = experts
+        self.topK = topK
+        self.normalizeTopK = normalizeTopK
+        self.hasSharedExpert = hasSharedExpert
+    }
+
+    /// The parameter names of one SwiGLU expert (`gate`, `up`, `down`).
+    func expertNames(_ e: Int?) -> (gate: String, up: String, down: String) {
+        let base = e.map { "\(prefix).experts.\($0)" } ?? "\(prefix).shared"
+        return (base + ".gate.weight", base + ".up.weight", base + ".down.weight")
+    }
+
+    public var parameterNames: [String] {
+        var names = [prefix + ".router.weight"]
+        for e in 0..<experts { let n = expertNames(e); names += [n.gate, n.up, n.down] }
+        if hasSharedExpert { let n = expertNames(nil); names += [n.gate, n.up, n.down] }
+        return names
+    }
+
+    public var attributes: [String: OpAttribute] {
+        ["experts": .int(experts), "top_k": .int(topK), "normalize_top_k": .bool(normalizeTopK), "shared_expert": .bool(hasSharedExpert)]
+    }
+
+    public func outputFeatures(inputs: [Int], parameters: ParameterLookup) throws -> [Int] {
+        guard inputs.count == 1 else { throw OpShapeError("moe takes 1 input, got \(inputs.count)") }
+        guard experts >= 1, (1...experts).contains(topK) else { throw OpShapeError("top_k \(topK) must be in 1...\(experts)") }
+        let h = inputs[0]
+        let router = try parameters.require(prefix + ".router.weight")
+        guard router.shape == [experts, h] else { throw OpShapeError("router has shape \(router.shape), expected [\(experts), \(h)]") }
+        for e in (0..<experts).map { Optional($0) } + (hasSharedExpert ? [nil] : []) {
+            let n = expertNames(e)
+            let g = try parameters.require(n.gate), u = try parameters.require(n.up), d = try parameters.require(n.down)
+            guard g.rank == 2, g.shape[1] == h, u.shape == g.shape, d.shape == [h, g.shape[0]] else {
+                throw OpShapeError("expert '\(n.gate)' \(g.shape), '\(n.up)' \(u.shape), '\(n.down)' \(d.shape) do not form a SwiGLU of width \(h)")
+            }
+        }
+        return [h]
+    }
+
+    /// Chosen experts and their weights per token, plus the full router probabilities.
+    struct Routing {
+        var chosen: [Int32]      // [tokens, topK]
+        var weights: [Float]     // [tokens, topK]
+        var probabilities: Tensor // [tokens, experts]
+    }
+
+    func route(_ x: Tensor, parameters: ParameterLookup) throws -> Routing {
+        var probs = Linear.apply(x, weight: try parameters.require(prefix + ".router.weight"))
+        let t = x.shape[0]
+        var chosen = [Int32](repeating: 0, count: t * topK), weights = [Float](repeating: 0, count: t * topK)
+        probs.withUnsafeMutableBufferPointer { p in
+            for i in 0..<t {
+                let row = p.baseAddress! + i * experts
+                softmax(inPlace: row, count: experts)
+                let order = (0..<experts).sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 }.prefix(topK)
+                let total = order.reduce(Float(0)) { $0 + row[$1] }
+                for (j, e) in order.enumerated() {
+                    chosen[i * topK + j] = Int32(e)
+                    weights[i * topK + j] = normalizeTopK ? row[e] / total : row[e]
+                }
+            }
+        }
+        return Routing(chosen: chosen, weights: weights, probabilities: probs)
+    }
+
+    /// Tokens routed to each expert, with the slot (0..<topK) they chose it in.
+    func assignments(_ r: Routing, tokens: Int) -> [[(token: Int, slot: Int)]] {
+        var lists = [[(token: Int, slot: Int)]](repeating: [], count: experts)
+        for i in 0..<tokens { for j in 0..<topK { lists[Int(r.chosen[i * topK + j])].append((i, j)) } }
+        return lists
+    }
+
+    public func forward(_ inputs: [Tensor], parameters: ParameterLookup, context: ExecutionContext) throws -> [Tensor] {
+        let x = inputs[0], t = x.shape[0], h = x.shape[1]
+        let routing = try route(x, parameters: parameters)
+        context.routing[context.nodeName] = routing.chosen
+        var out = Tensor(zeros: x.shape)
+        if hasSharedExpert { out = try SwiGLU.forward(x, names: expertNames(nil), parameters: parameters).output }
+        for (e, list) in assignments(routing, tokens: t).enumerated() where !list.isEmpty {
+            let xe = SwiGLU.gather(x, rows: list.map(\.token))
+            let ye = try SwiGLU.forward(xe, names: expertNames(e), parameters: parameters).output
+            out.withUnsafeMutableBufferPointer { o in
+                ye.withUnsafeBufferPointer { y in
+                    for (r, a) in list.enumerated() {
+                        let w = routing.weights[a.token * topK + a.slot]
+                        for c in 0..<h { o[a.token * h + c] += w * y[r * h + c] }
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
+    public func backward(_ inputs: [Tensor], outputs: [Tensor], outputGradients: [Tensor], parameters: ParameterLookup,
+                         context: ExecutionContext, parameterGradients: inout [String: Tensor]) throws -> [Tensor?] {
+        let x = inputs[0], dy = outputGradients[0], t = x.shape[0], h = x.shape[1]
+        let routing = try route(x, parameters: parameters)
+        var dx = hasSharedExpert
+            ? try SwiGLU.backward(x, dy, names: expertNames(nil), parameters: parameters, gradients: &parameterGradients)
+            : Tensor(zeros: x.shape)
+        var dWeights = [Float](repeating: 0, count: t * topK)
+        for (e, list) in assignments(routing, tokens: t).enumerated() where !list.isEmpty {
+            let rows = list.map(\.token)
+            let xe = SwiGLU.gather(x, rows: rows)
+            let ye = try SwiGLU.forward(xe, names: expertNames(e), parameters: parameters).output
+            var dye = Tensor(zeros: ye.shape)
+            dy.withUnsafeBufferPointer { g in ye.withUnsafeBufferPointer { y in dye.withUnsafeMutableBufferPointer { dp in
+                for (r, a) in list.enumerated() {
+                    let w = routing.weights[a.token * topK + a.slot]
+                    var dot: Float = 0
+                    for c in 0..<h { dp[r * h + c] = w * g[a.token * h + c]; dot += g[a.token * h + c] * y[r * h + c] }
+                    dWeights[a.token * topK + a.slot] = dot
+                }
+            }}}
+            let dxe = try SwiGLU.backward(xe, dye, names: expertNames(e), parameters: parameters, gradients: &parameterGradients)
+            SwiGLU.scatterAdd(dxe, into: &dx, rows: rows)
+        }
+        // Through the top-k weights and the router softmax to the router logits.
+        var dLogits = Tensor(zeros: [t, experts])
+        routing.probabilities.withUnsafeBufferPointer { p in dLogits.withUnsafeMutableBufferPointer { dl in
+            for i in 0..<t {
+                var dp = [Float](repeating: 0, count: experts)
+                let slots = (0..<topK).map { i * topK + $0 }
+                if normalizeTopK {
+                    let total = slots.reduce(Float(0)) { $0 + p[i * experts + Int(routing.chosen[$1])] }
+                    let mean = slots.reduce(Float(0)) { $0 + routing.weights[$1] * dWeights[$1] }
+                    for s in slots { dp[Int(routing.chosen[s])] = (dWeights[s] - mean) / total }
+                } else {
+                    for s in slots { dp[Int(routing.chosen[s])] = dWeights[s] }
+                }
+                var dot: Float = 0
+                for e in 0..<experts { dot += dp[e] * p[i * experts + e] }
+                for e in 0..<experts { dl[i * experts + e] = p[i * experts + e] * (dp[e] - dot) }
+            }
+        }}
+        let router = try parameters.require(prefix + ".router.weight")
+        Linear.accumulate(&parameterGradients[prefix + ".router.weight"], Linear.weightGradient(dLogits, x))
+        let dxRouter = Linear.inputGradient(dLogits, weight: router)
+        dx.withUnsafeMutableBufferPointer { d in dxRouter.withUnsafeBufferPointer { r in for i in 0..<d.count { d[i] += r[i] } } }
+        return [dx]
+    }
+
+    public func cost(tokens: Int, inputs: [Int], parameters: ParameterLookup) -> OpCost {
+        let h = Double(inputs[0])
+        func width(_ e: Int?) -> Double { Double(parameters.parameter(expertNames(e).gate)?.shape[0] ?? 0) }
+        let routed = (0..<experts).map { width($0) }
+        let meanWidth = routed.reduce(0, +) / Double(max(experts, 1))
+        let shared = hasSharedExpert ? width(nil) : 0
+        let perToken = 2 * h * Double(experts) + 6 * h * (Double(topK) * meanWidth + shared)
+        let bytes = 4 * (h * Double(experts) + 3 * h * (routed.reduce(0, +) + shared))
+        return OpCost(flops: Double(tokens) * perToken, parameterBytes: bytes)
+    }
+}
+
+/// The SwiGLU feed-forward `down(silu(gate·x) ⊙ up·x)` used by experts, with its VJP.
+enum SwiGLU {
+    struct Activations { var gate: Tensor; var up: Tensor; var output: Tensor }
+
+    static func forward(_ x: Tensor, names: (gate: String, up: String, down: String), parameters: ParameterLookup) throws -> Activations {
+        let g = Linear.apply(x, weight: try parameters.require(names.gate))
+        let u = Linear.apply(x, weight: try parameters.require(names.up))
+        let a = Elementwise.zip(g, u) { gv, uv in gv / (1 + Elementwise.exp(-gv)) * uv }
+        return Activations(gate: g, up: u, output: Linear.apply(a, weight: try parameters.require(names.down)))
+    }
+
+    static func backward(_ x: Tensor, _ dy: Tensor, names: (gate: String, up: String, down: String), parameters: ParameterLookup,
+                         gradients: inout [String: Tensor]) throws -> Tensor {
+        let act = try forward(x, names: names, parameters: parameters)
+        let a = Elementwise.zip(act.gate, act.up) { gv, uv in gv / (1 + Elementwise.exp(-gv)) * uv }
+        Linear.accumulate(&gradients[names.down], Linear.weightGradient(dy, a))
+        let da = Linear.inputGradient(dy, weight: try parameters.require(names.down))
+        let dGate = Elementwise.zip(Elementwise.zip(da, act.up, *), act.gate) { g, gv in
+            let s = 1 / (1 + Elementwise.exp(-gv))
+            return g * s * (1 + gv * (1 - s))
+        }
+        let dUp = Elementwise.zip(da, act.gate) { g, gv in g * gv / (1 + Elementwise.exp(-gv)) }
+        Linear.accumulate(&gradients[names.gate], Linear.weightGradient(dGate, x))
+        Linear.accumulate(&gradients[names.up], Linear.weightGradient(dUp, x))
+        var dx = Linear.inputGradient(dGate, weight: try parameters.require(names.gate))
+        let dxUp = Linear.inputGradient(dUp, weight: try parameters.require(names.up))
+        dx.withUnsafeMutableBufferPointer { d in dxUp.withUnsafeBufferPointer { u in for i in 0..<d.count { d[i] += u[i] } } }
+        return dx
+    }
+
+    static func gather(_ x: Tensor, rows: [Int]) -> Tensor {
+        let h = x.shape[1]
+        return Tensor(shape: [rows.count, h]) { out in
+            x.withUnsafeBufferPointer { xp in
+                for (r, row) in rows.enumerated() { for c in 0..<h { out[r * h + c] = xp[row * h + c] } }
+            }
+        }
+    }
+
+    static func scatterAdd(_ values: Tensor, into x: inout Tensor, rows: [Int]) {
+        let h = x.shape[1]
+        x.withUnsafeMutableBufferPointer { xp in
+            values.withUnsafeBufferPointer { vp in
+                for (r, row) in rows.enumerated() { for c in 0..<h { xp[row * h + c] += vp[r * h + c] } }
+            }
+        }
+    }
+}

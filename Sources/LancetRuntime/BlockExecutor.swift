@@ -1,0 +1,78 @@
+import LancetIR
+import LancetTensor
+
+/// Runs a block's graph forwards, and backwards for block-level gradients.
+///
+/// Forward keeps only the values still needed by later nodes, unless `keepValues` is set, in which case
+/// every value is returned (the tape a later `backward` reads).
+public enum BlockExecutor {
+    /// The outputs of a forward run.
+    public struct Result {
+        /// The block's output `[tokens, hidden]`.
+        public var output: Tensor
+        /// Every value of the graph by name, when requested (the tape for `backward`).
+        public var values: [String: Tensor]
+    }
+
+    /// Runs `block` on `input` (`[tokens, hidden]`).
+    public static func forward(_ block: Block, index: Int = 0, input: Tensor, context: ExecutionContext, keepValues: Bool = false) throws -> Result {
+        var values: [String: Tensor] = [block.input: input]
+        let lastUse = keepValues ? [:] : lastUses(block)
+        context.blockIndex = index
+        for (i, node) in block.nodes.enumerated() {
+            context.nodeName = node.name
+            let inputs = try node.inputs.map { name -> Tensor in
+                guard let v = values[name] else { throw VerifierError(block: index, node: node.name, reason: "value '\(name)' is not available") }
+                return v
+            }
+            let outputs = try node.op.forward(inputs, parameters: block, context: context)
+            for (name, v) in zip(node.outputs, outputs) { values[name] = v }
+            if !keepValues {
+                for name in node.inputs where lastUse[name] == i && name != block.output { values[name] = nil }
+            }
+        }
+        guard let out = values[block.output] else {
+            throw VerifierError(block: index, node: nil, reason: "output '\(block.output)' was not computed")
+        }
+        return Result(output: out, values: keepValues ? values : [:])
+    }
+
+    /// The gradients of a loss with respect to a block's input and parameters.
+    public struct Gradients {
+        /// ∂loss/∂input, `[tokens, hidden]`.
+        public var input: Tensor
+        /// ∂loss/∂parameter for every parameter on a path to the output, by local name.
+        public var parameters: [String: Tensor]
+    }
+
+    /// Backpropagates `outputGradient` (∂loss/∂output) through the block, reading the tape `values`
+    /// of a `forward(keepValues: true)` run on the same context.
+    public static func backward(_ block: Block, index: Int = 0, values: [String: Tensor], outputGradient: Tensor,
+                                context: ExecutionContext) throws -> Gradients {
+        var grads: [String: Tensor] = [block.output: outputGradient]
+        var parameterGradients: [String: Tensor] = [:]
+        context.blockIndex = index
+        for node in block.nodes.reversed() {
+            guard node.outputs.contains(where: { grads[$0] != nil }) else { continue }
+            context.nodeName = node.name
+            let inputs = node.inputs.map { values[$0]! }
+            let outputs = node.outputs.map { values[$0]! }
+            let outputGrads = node.outputs.enumerated().map { j, name in grads[name] ?? Tensor(zeros: outputs[j].shape) }
+            let inputGrads = try node.op.backward(inputs, outputs: outputs, outputGradients: outputGrads, parameters: block,
+                                                  context: context, parameterGradients: &parameterGradients)
+            for (name, g) in zip(node.inputs, inputGrads) {
+                guard let g else { continue }
+                Linear.accumulate(&grads[name], g)
+            }
+            for name in node.outputs where name != block.input { grads[name] = nil }
+        }
+        return Gradients(input: grads[block.input] ?? Tensor(zeros: values[block.input]!.shape), parameters: parameterGradients)
+    }
+
+    /// For every value, the index of the last node that reads it.
+    static func lastUses(_ block: Block) -> [String: Int] {
+        var last: [String: Int] = [:]
+        for (i, node) in block.nodes.enumerated() { for name in node.inputs { last[name] = i } }
+        return last
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import LancetIR
+import LancetRuntime
+import LancetTensor
+import XCTest
+
+final class AttentionTests: XCTestCase {
+    /// Plain causal GQA attention, one query at a time, in Double.
+    func naive(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, kvHeads: Int, d: Int, batch: Int, length: Int, window: Int?) -> Tensor {
+        var out = Tensor(zeros: q.shape)
+        let scale = 1 / Double(d).squareRoot()
+        for b in 0..<batch { for h in 0..<heads { for i in 0..<length {
+            let g = h / (heads / kvHeads)
+            let lo = window.map { max(0, i + 1 - $0) } ?? 0
+            var scores: [Double] = []
+            for j in lo...i {
+                var s = 0.0
+                for c in 0..<d { s += Double(q[b * length + i, h * d + c]) * Double(k[b * length + j, g * d + c]) }
+                scores.append(s * scale)
+            }
+            let m = scores.max()!
+            let e = scores.map { Foundation.exp($0 - m) }
+            let z = e.reduce(0, +)
+            for c in 0..<d {
+                var acc = 0.0
+                for (n, j) in (lo...i).enumerated() { acc += e[n] / z * Double(v[b * length + j, g * d + c]) }
+                out[b * length + i, h * d + c] = Float(acc)
+            }
+        }}}
+        return out
+    }
+
+    func testTiledAttentionMatchesNaiveAttentionAcrossTileBoundaries() throws {
+        var g = SeededGenerator(seed: 1)
+        for (batch, length, heads, kvHeads, window) in [(1, 1, 2, 1, nil), (2, 130, 4, 2, nil), (1, 300, 3, 3, nil), (1, 200, 4, 1, 50 as Int?)] {
+            let d = 8
+            let q = Tensor.randomNormal(shape: [batch * length, heads * d], std: 1, generator: &g)
+            let k = Tensor.randomNormal(shape: [batch * length, kvHeads * d], std: 1, generator: &g)
+            let v = Tensor.randomNormal(shape: [batch * length, kvHeads * d], std: 1, generator: &g)
+            let op = AttentionOp(heads: heads, kvHeads: kvHeads, headDimensions: d, window: window)
+            let got = try op.forward([q, k, v], parameters: Block(output: "x", nodes: [], parameters: [:]),
+                                     context: ExecutionContext(batch: batch, length: length))[0]
+            let want = naive(q, k, v, heads: heads, kvHeads: kvHeads, d: d, batch: batch, length: length, window: window)
+            let err = zip(got.scalars, want.scalars).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(err, 1e-5, "batch \(batch) length \(length) heads \(heads)/\(kvHeads) window \(String(describing: window))")
+        }
+    }
+
+    func testDecodingWithKVCacheMatchesFullPrefill() throws {
+        let model = TinyLlama.make(seed: 21)
+        let runner = ModelRunner(model: model)
+        var g = SeededGenerator(seed: 2)
+        let tokens = (0..<20).map { _ in Int32(g.nextIndex(below: model.config.vocabularySize)) }
+        let full = try runner.logits(tokens, context: ExecutionContext(batch: 1, length: 20))
+        let cache = KVCache(capacity: 20)
+        _ = try runner.nextTokenLogits(Array(tokens[0..<12]), startPosition: 0, cache: cache)
+        for p in 12..<20 {
+            let step = try runner.nextTokenLogits([tokens[p]], startPosition: p, cache: cache)
+            let want = full.slicingRows(p..<(p + 1)).scalars
+            let err = zip(step, want).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(err, 1e-4, "position \(p)")
+        }
+    }
+
+    func testKVCacheRejectsOverflowWithAnError() throws {
+        let model = TinyLlama.make(seed: 22)
+        let cache = KVCache(capacity: 4)
+        XCTAssertThrowsError(try ModelRunner(model: model).nextTokenLogits([1, 2, 3, 4, 5], cache: cache))
+    }
+}

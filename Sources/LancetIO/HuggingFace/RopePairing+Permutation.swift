@@ -1,6 +1,6 @@
 import LancetTensor
 
-/// How the rows of a q or k projection pair up for rotary position embedding, within each head.
+/// Converting q/k projection rows between the two RoPE pairings (`RopePairing` is LancetTensor's):
 ///
 /// - `halves` (Hugging Face): row `j` rotates with row `j + headDim/2`, for `j < headDim/2`.
 /// - `adjacent` (GGUF, Meta's original checkpoints): row `2j` rotates with row `2j + 1`.
@@ -8,10 +8,7 @@ import LancetTensor
 /// llama.cpp's `convert_hf_to_gguf.py` turns halves into adjacent with
 /// `w.reshape(heads, 2, headDim/2, …).swapaxes(1, 2).reshape(w.shape)`; `permuteRows` does the same and
 /// its inverse.
-public enum RopePairing: Sendable {
-    case halves
-    case adjacent
-
+extension RopePairing {
     /// The rows of `weight` (a `[heads·headDim, in]` matrix, or a `[heads·headDim]` bias) rearranged from
     /// pairing `from` to pairing `to`. Use the query head count for q and the key-value head count for k.
     /// `headDim` must be even and the first extent must be `heads · headDim` (programmer errors otherwise).

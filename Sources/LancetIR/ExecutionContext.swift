@@ -21,6 +21,8 @@ public final class ExecutionContext: @unchecked Sendable {
     public var nodeName: String = ""
     /// Optional per-token routing or channel selections produced by input-dependent ops, by node name.
     public var routing: [String: [Int32]] = [:]
+    /// When set, the executor adds each op kind's wall time (seconds) here, for `lancet bench --profile`.
+    public var opSeconds: [String: Double]?
 
     /// Creates a context for `batch` sequences of `length` tokens starting at `startPosition`.
     public init(batch: Int, length: Int, startPosition: Int = 0, cache: KVCache? = nil) {

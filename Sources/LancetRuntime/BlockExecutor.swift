@@ -25,7 +25,12 @@ public enum BlockExecutor {
                 guard let v = values[name] else { throw VerifierError(block: index, node: node.name, reason: "value '\(name)' is not available") }
                 return v
             }
+            let started = context.opSeconds == nil ? nil : ContinuousClock.now
             let outputs = try node.op.forward(inputs, parameters: block, context: context)
+            if let started {
+                let d = ContinuousClock.now - started
+                context.opSeconds![node.kind, default: 0] += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            }
             for (name, v) in zip(node.outputs, outputs) { values[name] = v }
             if !keepValues {
                 for name in node.inputs where lastUse[name] == i && name != block.output { values[name] = nil }

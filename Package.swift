@@ -31,7 +31,7 @@ let package = Package(
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "LancetTensorTests", dependencies: ["LancetTensor"]),
-        .testTarget(name: "LancetIOTests", dependencies: ["LancetIO"]),
+        .testTarget(name: "LancetIOTests", dependencies: ["LancetIO"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

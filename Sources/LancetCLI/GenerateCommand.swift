@@ -35,7 +35,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let m = try ModelLoader.load(model)
-        guard let tokenizer = m.tokenizer else { throw ValidationError("\(model): the model has no tokenizer") }
+        guard let tokenizer = m.tokenizer as? Tokenizer else { throw ValidationError("\(model): the model has no tokenizer") }
         var text = prompt
         if chat {
             guard let template = tokenizer.chatTemplateText else { throw ValidationError("\(model): the model has no chat template") }
@@ -43,9 +43,9 @@ struct GenerateCommand: ParsableCommand {
         }
         let ids = tokenizer.encodeText(text, addSpecialTokens: true, parseSpecial: chat)
         var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
-        var decoder = StreamingDecoder(tokenizer: tokenizer)
+        var decoder = StreamingDecoder(tokenizer: tokenizer, skipSpecialTokens: true)
         try Generator(model: m).generate(prompt: ids, maxTokens: maxTokens, sampler: &sampler) { id in
-            let piece = decoder.push(id)
+            let piece = decoder.append(id)
             if !piece.isEmpty {
                 FileHandle.standardOutput.write(Data(piece.utf8))
             }

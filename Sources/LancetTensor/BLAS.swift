@@ -116,8 +116,8 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     let (m, ka) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
     let (kb, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
     precondition(ka == kb, "matmul: inner dimensions differ: op(a) is [\(m), \(ka)], op(b) is [\(kb), \(n)]")
-    var out = Tensor(zeros: [m, n])
-    if m == 0 || n == 0 || ka == 0 { return out }
+    if m == 0 || n == 0 || ka == 0 { return Tensor(zeros: [m, n]) }
+    var out = Tensor(uninitializedShape: [m, n])
     out.withUnsafeMutableBufferPointer { c in
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in

@@ -39,6 +39,13 @@ public struct Tensor: @unchecked Sendable {
         values.withUnsafeBufferPointer { storage.pointer.initialize(from: $0.baseAddress!, count: n) }
     }
 
+    /// A tensor whose every element the caller writes before reading it: the memory is not cleared.
+    /// For outputs of kernels that overwrite all of their destination (gemm with β = 0, elementwise maps).
+    public init(uninitializedShape shape: [Int]) {
+        self.shape = shape
+        self.storage = TensorStorage(allocating: Tensor.elementCount(shape))
+    }
+
     /// A tensor whose elements are written by `body` (the buffer starts zeroed).
     public init(shape: [Int], initializingWith body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
         self.init(zeros: shape)

@@ -9,13 +9,11 @@ enum TokenizerTestSupport {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    /// Where the model may be: `$LANCET_MODEL`, the package's `models/`, a sibling checkout's, the reference lab.
+    /// Where the model may be: `$LANCET_MODEL`, or the package's `models/` (which `make test` fills).
     static var modelCandidates: [String] {
         var c: [String] = []
         if let env = ProcessInfo.processInfo.environment["LANCET_MODEL"] { c.append(env) }
         c.append(packageRoot.appendingPathComponent("models/\(modelName)").path)
-        c.append(packageRoot.deletingLastPathComponent().appendingPathComponent("main/models/\(modelName)").path)
-        c.append("/root/lancet-reference/models/\(modelName)")
         return c
     }
 
@@ -44,7 +42,6 @@ enum TokenizerTestSupport {
         var candidates: [URL] = []
         if let env = ProcessInfo.processInfo.environment["LANCET_SHARED"] { candidates.append(URL(fileURLWithPath: env)) }
         candidates.append(packageRoot.deletingLastPathComponent().appendingPathComponent("shared"))
-        candidates.append(URL(fileURLWithPath: "/work/shared"))
         return candidates.map { $0.appendingPathComponent(relative) }.first { FileManager.default.fileExists(atPath: $0.path) }
     }
 

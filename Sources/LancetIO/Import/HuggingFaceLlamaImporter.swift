@@ -79,7 +79,7 @@ public enum HuggingFaceLlamaImporter {
                                       normEpsilon: config.rmsNormEps, rope: rope)
         var model = Model(config: modelConfig, embedding: embedding, blocks: blocks, finalNorm: norm, outputHead: head)
         if FileManager.default.fileExists(atPath: folder + "/tokenizer.json") {
-            model.tokenizer = try Tokenizer(huggingFaceFolder: folder)
+            model.tokenizer = try Tokenizer(huggingFaceFolder: URL(fileURLWithPath: folder))
         }
         do { try Verifier.verify(model) } catch let e as VerifierError { throw fail("the imported model does not verify: \(e)") }
         return model
@@ -96,7 +96,7 @@ extension ModelFileSummary {
             return TensorEntry(name: name, type: info.dtype.name, shape: info.shape, bytes: info.byteCount)
         }
         let tokenizerJSON = folder + "/tokenizer.json"
-        let tokenizer = FileManager.default.fileExists(atPath: tokenizerJSON) ? try? Tokenizer(huggingFaceFolder: folder) : nil
+        let tokenizer = FileManager.default.fileExists(atPath: tokenizerJSON) ? try? Tokenizer(huggingFaceFolder: URL(fileURLWithPath: folder)) : nil
         self.init(format: "safetensors", path: folder, architecture: config.modelType.rawValue, name: nil, blocks: config.numHiddenLayers,
                   hiddenSize: config.hiddenSize, heads: [config.numAttentionHeads], kvHeads: [config.numKeyValueHeads],
                   ffnWidth: [config.intermediateSize], vocabularySize: config.vocabSize, contextLength: config.maxPositionEmbeddings,

@@ -39,7 +39,7 @@ public enum ModelLoader {
     public static func tokenizer(_ path: String) throws -> Tokenizer {
         switch try format(of: path) {
         case .gguf: return try Tokenizer(gguf: try GGUFFile(path: path))
-        case .huggingFace: return try Tokenizer(huggingFaceFolder: path)
+        case .huggingFace: return try Tokenizer(huggingFaceFolder: URL(fileURLWithPath: path))
         }
     }
 

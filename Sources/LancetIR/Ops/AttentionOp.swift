@@ -23,7 +23,7 @@ public struct AttentionOp: Op {
     public var window: Int?
 
     /// Query rows per score tile.
-    public static let tileRows = 128
+    public static let tileRows = 256
 
     /// Creates the op.
     public init(heads: Int, kvHeads: Int, headDimensions: Int, scale: Float? = nil, window: Int? = nil) {
@@ -62,7 +62,7 @@ public struct AttentionOp: Op {
 
     public func forward(_ inputs: [Tensor], parameters: ParameterLookup, context: ExecutionContext) throws -> [Tensor] {
         let (q, k, v) = (inputs[0], inputs[1], inputs[2])
-        var out = Tensor(zeros: q.shape)
+        var out = Tensor(uninitializedShape: q.shape)
         let kvWidth = kvHeads * headDimensions
         if let cache = context.cache {
             let entry = cache.entry(block: context.blockIndex, node: context.nodeName, width: kvWidth)
@@ -111,56 +111,71 @@ public struct AttentionOp: Op {
         let sources = (0..<context.batch).map(source)
         let maxKeys = sources.map { $0.offset }.max()! + length
         let tile = Self.tileRows
+        let tiles = (length + tile - 1) / tile
         let scale = self.scale
         q.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableBufferPointer { op in
                 let qBase = qp.baseAddress!, oBase = op.baseAddress!
-                Self.inParallel(count: context.batch * heads, scratch: tile * maxKeys) { item, scores in
-                    let b = item / heads, h = item % heads, g = h / group
+                // Items are (sequence, head, query tile), latest (costliest) tiles first.
+                Self.inParallel(count: context.batch * heads * tiles, scratch: tile * maxKeys) { item, scores in
+                    let t = tiles - 1 - item / (context.batch * heads)
+                    let b = item % (context.batch * heads) / heads, h = item % heads, g = h / group
                     let src = sources[b]
-                    for i0 in stride(from: 0, to: length, by: tile) {
-                        let rows = min(tile, length - i0)
-                        let keyEnd = src.offset + i0 + rows
-                        let keyStart = visibleKeys(query: i0, offset: src.offset).lowerBound
-                        let span = keyEnd - keyStart
-                        let qTile = qBase + (b * length + i0) * qWidth + h * d
-                        // scores[rows, span] = q_tile[rows, d] · k[keyStart..<keyEnd, d]ᵀ · scale
-                        gemm(transA: .none, transB: .transpose, m: rows, n: span, k: d, alpha: scale,
-                             a: qTile, lda: qWidth, b: src.keys + keyStart * kvWidth + g * d, ldb: kvWidth,
-                             beta: 0, c: scores, ldc: span)
-                        for r in 0..<rows {
-                            let visible = visibleKeys(query: i0 + r, offset: src.offset)
-                            let row = scores + r * span
-                            let lo = visible.lowerBound - keyStart, hi = visible.upperBound - keyStart
-                            for j in 0..<lo { row[j] = 0 }
-                            softmax(inPlace: row + lo, count: hi - lo)
-                            for j in hi..<span { row[j] = 0 }
-                        }
-                        // out_tile[rows, d] = scores[rows, span] · v[keyStart..<keyEnd, d]
-                        gemm(transA: .none, transB: .none, m: rows, n: d, k: span, alpha: 1,
-                             a: scores, lda: span, b: src.values + keyStart * kvWidth + g * d, ldb: kvWidth,
-                             beta: 0, c: oBase + (b * length + i0) * qWidth + h * d, ldc: qWidth)
+                    let i0 = t * tile
+                    let rows = min(tile, length - i0)
+                    let keyEnd = src.offset + i0 + rows
+                    let keyStart = visibleKeys(query: i0, offset: src.offset).lowerBound
+                    let span = keyEnd - keyStart
+                    let qTile = qBase + (b * length + i0) * qWidth + h * d
+                    // scores[rows, span] = q_tile[rows, d] · k[keyStart..<keyEnd, d]ᵀ · scale
+                    gemm(transA: .none, transB: .transpose, m: rows, n: span, k: d, alpha: scale,
+                         a: qTile, lda: qWidth, b: src.keys + keyStart * kvWidth + g * d, ldb: kvWidth,
+                         beta: 0, c: scores, ldc: span)
+                    for r in 0..<rows {
+                        let visible = visibleKeys(query: i0 + r, offset: src.offset)
+                        let row = scores + r * span
+                        let lo = visible.lowerBound - keyStart, hi = visible.upperBound - keyStart
+                        if lo > 0 { row.update(repeating: 0, count: lo) }
+                        softmax(inPlace: row + lo, count: hi - lo)
+                        if hi < span { (row + hi).update(repeating: 0, count: span - hi) }
                     }
+                    // out_tile[rows, d] = scores[rows, span] · v[keyStart..<keyEnd, d]
+                    gemm(transA: .none, transB: .none, m: rows, n: d, k: span, alpha: 1,
+                         a: scores, lda: span, b: src.values + keyStart * kvWidth + g * d, ldb: kvWidth,
+                         beta: 0, c: oBase + (b * length + i0) * qWidth + h * d, ldc: qWidth)
                 }
             }
         }
     }
 
-    /// Runs `body(item, scratch)` for items `0..<count` on every core, each worker with its own scratch
-    /// buffer of `scratch` floats, and single-threaded BLAS inside (restored afterwards).
+    /// Runs `body(item, scratch)` for items `0..<count` on every core, each worker taking the next
+    /// item as it finishes one (dynamic scheduling) and using its own scratch buffer of `scratch` floats,
+    /// with single-threaded BLAS inside (restored afterwards).
     static func inParallel(count: Int, scratch: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
-        let workers = min(count, ProcessInfo.processInfo.activeProcessorCount)
+        let workers = min(count, processorCount)
         let saved = threadCount
-        setThreadCount(1)
-        defer { setThreadCount(saved) }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        if workers > 1 { setThreadCount(1) }
+        defer { if workers > 1 { setThreadCount(saved) } }
+        let next = WorkCounter()
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(scratch, 1))
             defer { buffer.deallocate() }
-            var item = w
-            while item < count {
-                body(item, buffer)
-                item += workers
-            }
+            while let item = next.take(below: count) { body(item, buffer) }
         }
+    }
+}
+
+/// A shared counter handing out work items to parallel workers.
+final class WorkCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+
+    /// The next item, or nil when all `count` items are taken.
+    func take(below count: Int) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard value < count else { return nil }
+        value += 1
+        return value - 1
     }
 }

@@ -15,7 +15,9 @@ public struct SiLUOp: Op {
 
     public func forward(_ inputs: [Tensor], parameters: ParameterLookup, context: ExecutionContext) throws -> [Tensor] {
         let x = inputs[0]
-        return [Tensor(shape: x.shape) { out in x.withUnsafeBufferPointer { silu($0.baseAddress!, count: $0.count, out: out.baseAddress!) } }]
+        var y = Tensor(uninitializedShape: x.shape)
+        y.withUnsafeMutableBufferPointer { out in x.withUnsafeBufferPointer { silu($0.baseAddress!, count: $0.count, out: out.baseAddress!) } }
+        return [y]
     }
 
     public func backward(_ inputs: [Tensor], outputs: [Tensor], outputGradients: [Tensor], parameters: ParameterLookup,
@@ -87,15 +89,19 @@ public struct AddOp: Op {
 public enum Elementwise {
     /// `f` applied to every element.
     @inlinable public static func map(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
-        Tensor(shape: x.shape) { out in x.withUnsafeBufferPointer { xp in for i in 0..<xp.count { out[i] = f(xp[i]) } } }
+        var y = Tensor(uninitializedShape: x.shape)
+        y.withUnsafeMutableBufferPointer { out in x.withUnsafeBufferPointer { xp in for i in 0..<xp.count { out[i] = f(xp[i]) } } }
+        return y
     }
 
     /// `f` applied to corresponding elements of two tensors of the same shape.
     @inlinable public static func zip(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         precondition(a.shape == b.shape, "Elementwise: shapes \(a.shape) and \(b.shape)")
-        return Tensor(shape: a.shape) { out in
+        var y = Tensor(uninitializedShape: a.shape)
+        y.withUnsafeMutableBufferPointer { out in
             a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in for i in 0..<ap.count { out[i] = f(ap[i], bp[i]) } } }
         }
+        return y
     }
 
     /// e^x in single precision.

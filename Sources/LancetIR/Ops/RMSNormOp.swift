@@ -26,7 +26,7 @@ public struct RMSNormOp: Op {
 
     public func forward(_ inputs: [Tensor], parameters: ParameterLookup, context: ExecutionContext) throws -> [Tensor] {
         let x = inputs[0], w = try parameters.require(weight)
-        var y = Tensor(zeros: x.shape)
+        var y = Tensor(uninitializedShape: x.shape)
         let (rows, dim) = (x.shape[0], x.shape[1])
         x.withUnsafeBufferPointer { xp in
             w.withUnsafeBufferPointer { wp in

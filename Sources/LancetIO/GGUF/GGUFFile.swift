@@ -66,14 +66,15 @@ public final class GGUFFile: @unchecked Sendable {
         }
         version = try r.read(UInt32.self, "version")
         guard version == 2 || version == 3 else {
-            throw GGUFError(path, "unsupported GGUF version \(version) (supported: 2, 3)")
+            let hint = version.byteSwapped == 2 || version.byteSwapped == 3 ? "; this is a big-endian GGUF, which Lancet does not read" : ""
+            throw GGUFError(path, "unsupported GGUF version \(version) (supported: 2, 3)\(hint)")
         }
         let tensorCount = try r.readCount("tensor count", minimumBytesEach: 24)
         let kvCount = try r.readCount("metadata count", minimumBytesEach: 12)
 
         var entries: [(key: String, value: GGUFValue)] = []
         var dict: [String: GGUFValue] = [:]
-        entries.reserveCapacity(kvCount)
+        entries.reserveCapacity(min(kvCount, GGUFByteReader.maximumReservation))
         for i in 0..<kvCount {
             let key = try r.readString("key of metadata entry \(i)")
             let typeRaw = try r.read(UInt32.self, "type of metadata '\(key)'")
@@ -99,7 +100,7 @@ public final class GGUFFile: @unchecked Sendable {
 
         var infos: [GGUFTensorInfo] = []
         var names: [String: Int] = [:]
-        infos.reserveCapacity(tensorCount)
+        infos.reserveCapacity(min(tensorCount, GGUFByteReader.maximumReservation))
         for i in 0..<tensorCount {
             let name = try r.readString("name of tensor \(i)")
             let nDims = try r.read(UInt32.self, "dimension count of tensor '\(name)'")
@@ -124,7 +125,10 @@ public final class GGUFFile: @unchecked Sendable {
                 throw GGUFError(path, "tensor '\(name)': row length \(dims[0]) is not a multiple of \(type.name)'s block size \(type.blockSize)")
             }
             let offset = try r.read(UInt64.self, "offset of tensor '\(name)'")
-            guard offset < 1 << 48, Int(offset) % alignment == 0 else {
+            guard offset < 1 << 48 else {
+                throw GGUFError(path, "tensor '\(name)': data offset \(offset) is beyond any possible file size")
+            }
+            guard Int(offset) % alignment == 0 else {
                 throw GGUFError(path, "tensor '\(name)': data offset \(offset) is not a multiple of the alignment \(alignment)")
             }
             guard names[name] == nil else { throw GGUFError(path, "tensor '\(name)' appears twice") }

@@ -5,7 +5,7 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable {
 }
 
 /// One GGUF metadata value. Arrays carry their element type so that empty arrays round-trip.
-public indirect enum GGUFValue: Equatable, Sendable {
+public enum GGUFValue: Equatable, Sendable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
     case array(GGUFValueType, [GGUFValue])
@@ -83,6 +83,7 @@ extension GGUFValue: CustomStringConvertible {
         case let .bool(b): return String(b)
         case let .float32(v): return String(v)
         case let .float64(v): return String(v)
+        case let .uint64(v): return String(v)
         default: return String(intValue ?? 0)
         }
     }

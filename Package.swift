@@ -5,7 +5,7 @@ import PackageDescription
 /// Optimisation flags for the numeric targets, release builds only: bounds checks off, and AVX2/FMA/F16C code
 /// generation (the x86-64 machines Lancet targets have them; the clang importer flags set Swift's target features too).
 let numericSettings: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-wmo", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"], .when(configuration: .release)),
+    .unsafeFlags(["-wmo", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"], .when(configuration: .release)),
 ]
 
 let package = Package(

@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -30,7 +31,8 @@ let package = Package(
         .target(name: "LancetRuntime", dependencies: ["LancetIR"], swiftSettings: numericSettings),
         .target(name: "LancetIO", dependencies: ["LancetIR"], swiftSettings: numericSettings),
         .target(name: "LancetData", dependencies: ["LancetRuntime", "LancetIO", "CZlib"], swiftSettings: numericSettings),
-        .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIR", "LancetRuntime", "LancetIO", "LancetData"]),
+        .target(name: "LancetSurgery", dependencies: ["LancetData", "Yams"], swiftSettings: numericSettings),
+        .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIR", "LancetRuntime", "LancetIO", "LancetData", "LancetSurgery"]),
         .executableTarget(
             name: "LancetCLI",
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -39,6 +41,7 @@ let package = Package(
         .testTarget(name: "LancetIOTests", dependencies: ["LancetIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LancetIRTests", dependencies: ["LancetIR", "LancetRuntime"]),
         .testTarget(name: "LancetRuntimeTests", dependencies: ["Lancet"]),
+        .testTarget(name: "LancetSurgeryTests", dependencies: ["Lancet"]),
     ],
     swiftLanguageModes: [.v5]
 )

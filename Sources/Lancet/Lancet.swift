@@ -3,4 +3,5 @@
 @_exported import LancetIO
 @_exported import LancetIR
 @_exported import LancetRuntime
+@_exported import LancetSurgery
 @_exported import LancetTensor

@@ -1,0 +1,121 @@
+import Foundation
+
+/// Decoding of raw recipe options into a pass's typed `Options`, with defaults for missing keys and
+/// located errors for unknown keys and wrong types.
+enum OptionCoding {
+    /// The default options as a JSON object.
+    static func encode<T: Encodable>(_ value: T) throws -> [String: Any] {
+        let data = try JSONEncoder().encode(value)
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+    }
+
+    /// Decodes `raw` over `defaults`; `known` lists the valid keys.
+    static func decode<P: SurgeryPass>(_ pass: P.Type, _ raw: OptionValue, known: Set<String>, defaults: [String: Any],
+                                       invocation: PassInvocation) throws -> P.Options {
+        var merged = defaults
+        let base = "\(invocation.path).\(P.name)"
+        switch raw {
+        case let .object(entries):
+            for e in entries {
+                guard known.contains(e.key) else {
+                    let hint = Suggestion.nearest(to: e.key, in: Array(known)).map { " (did you mean '\($0)'?)" } ?? ""
+                    let valid = known.sorted().joined(separator: ", ")
+                    throw RecipeError(e.location ?? invocation.location, path: "\(base).\(e.key)",
+                                      "unknown option '\(e.key)'\(hint); valid options: \(valid.isEmpty ? "none" : valid)")
+                }
+                merged[e.key] = e.value.json
+            }
+        case let .scalar(s, _, location) where s == "null" || s == "~" || s.isEmpty:
+            _ = location
+        default:
+            throw RecipeError(invocation.location, path: base, "options must be a mapping of option names to values")
+        }
+        do {
+            let data = try JSONSerialization.data(withJSONObject: merged)
+            return try JSONDecoder().decode(P.Options.self, from: data)
+        } catch let e as DecodingError {
+            let (key, reason) = describe(e)
+            throw RecipeError(raw.location(ofKey: key) ?? invocation.location, path: key.isEmpty ? base : "\(base).\(key)", reason)
+        }
+    }
+
+    /// The option key and a readable reason of a decoding error.
+    static func describe(_ e: DecodingError) -> (String, String) {
+        func key(_ path: [any CodingKey]) -> String { path.first?.stringValue ?? "" }
+        switch e {
+        case let .typeMismatch(type, c): return (key(c.codingPath), "expected \(typeWord(type)), got a value of another type")
+        case let .valueNotFound(type, c): return (key(c.codingPath), "a value (\(typeWord(type))) is required")
+        case let .keyNotFound(k, _): return (k.stringValue, "is required")
+        case let .dataCorrupted(c): return (key(c.codingPath), c.debugDescription)
+        @unknown default: return ("", "\(e)")
+        }
+    }
+
+    static func typeWord(_ t: Any.Type) -> String {
+        switch t {
+        case is Double.Type, is Float.Type: "a number"
+        case is Int.Type, is UInt64.Type, is Int32.Type: "an integer"
+        case is Bool.Type: "true or false"
+        case is String.Type: "a string"
+        default: "\(t)"
+        }
+    }
+
+    /// The recipe type name of a default JSON value.
+    static func typeName(_ v: Any?) -> String {
+        switch v {
+        case nil, is NSNull: return "optional"
+        case let n as NSNumber:
+            if isBoolean(n) { return "boolean" }
+            return n.doubleValue == n.doubleValue.rounded() && !"\(n)".contains(".") ? "integer" : "number"
+        case is String: return "string"
+        case is [Any]: return "list"
+        default: return "object"
+        }
+    }
+
+    /// Whether a JSON number is really a boolean (Foundation boxes both as NSNumber).
+    static func isBoolean(_ n: NSNumber) -> Bool {
+        let code = String(cString: n.objCType)
+        return code == "c" || code == "B"
+    }
+
+    /// A default value as recipe text.
+    static func text(_ v: Any?) -> String {
+        switch v {
+        case nil, is NSNull: return "null"
+        case let n as NSNumber:
+            if isBoolean(n) { return n.boolValue ? "true" : "false" }
+            return "\(n)"
+        case let s as String: return s
+        case let a as [Any]: return "[" + a.map { text($0) }.joined(separator: ", ") + "]"
+        default: return "{…}"
+        }
+    }
+}
+
+/// The nearest valid name to a misspelt one (Levenshtein distance at most a third of its length, ≥ 2).
+public enum Suggestion {
+    /// The closest candidate, if close enough.
+    public static func nearest(to word: String, in candidates: [String]) -> String? {
+        let scored = candidates.map { ($0, distance(word, $0)) }.min { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }
+        guard let (best, d) = scored, d <= max(2, word.count / 3) else { return nil }
+        return best
+    }
+
+    /// Levenshtein distance.
+    public static func distance(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        var row = Array(0...y.count)
+        for i in 1...max(x.count, 1) where !x.isEmpty {
+            var prev = row[0]
+            row[0] = i
+            for j in 1...max(y.count, 1) where !y.isEmpty {
+                let cur = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (x[i - 1] == y[j - 1] ? 0 : 1))
+                prev = cur
+            }
+        }
+        return x.isEmpty ? y.count : row[y.count]
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import LancetIR
+
+/// A constructed pass of either scope.
+public enum AnyPass: Sendable {
+    /// A block-scope pass.
+    case block(any BlockPass)
+    /// A model-scope pass.
+    case model(any ModelPass)
+
+    /// The pass's recipe name.
+    public var name: String {
+        switch self {
+        case let .block(p): type(of: p).name
+        case let .model(p): type(of: p).name
+        }
+    }
+
+    /// Runs the pass's static checks on `model`.
+    public func validate(model: Model, targets: TargetSelection) throws {
+        switch self {
+        case let .block(p): try p.validate(model: model, targets: targets)
+        case let .model(p): try p.validate(model: model, targets: targets)
+        }
+    }
+}
+
+/// One option of a pass, for `lancet passes` and for validation.
+public struct OptionDescriptor: Sendable, Codable, Equatable {
+    /// The key.
+    public var key: String
+    /// `number`, `integer`, `boolean`, `string`, `list` or `object`.
+    public var type: String
+    /// The default as recipe text (`null` when the option is unset by default).
+    public var defaultValue: String
+    /// One line of help.
+    public var help: String
+
+    enum CodingKeys: String, CodingKey { case key, type, help, defaultValue = "default" }
+}
+
+/// A registered pass: metadata and a constructor from raw recipe options.
+public struct PassDescriptor: Sendable {
+    /// The recipe name.
+    public let name: String
+    /// One-line summary.
+    public let summary: String
+    /// `block` or `model`.
+    public let scope: String
+    /// The options, sorted by key.
+    public let options: [OptionDescriptor]
+    /// Where the pass comes from (`built-in` or a plugin path).
+    public let origin: String
+    let make: @Sendable (OptionValue, PassInvocation) throws -> AnyPass
+}
+
+/// An error constructing a pass from a recipe, located: `recipe.yaml:7:9 stages[0].passes[1].wanda.sparsity: …`.
+public struct RecipeError: Error, CustomStringConvertible, Equatable {
+    /// Where the problem was written.
+    public let location: SourceLocation
+    /// The key path (`stages[0].passes[1].wanda.sparsity`), or empty.
+    public let path: String
+    /// What is wrong.
+    public let reason: String
+    /// Creates an error.
+    public init(_ location: SourceLocation, path: String, _ reason: String) {
+        self.location = location
+        self.path = path
+        self.reason = reason
+    }
+    public var description: String { "\(location)" + (path.isEmpty ? "" : " \(path)") + ": \(reason)" }
+}
+
+/// The table of known passes. Pass targets contribute explicit tables (`PrunePasses.all`); the tables
+/// are concatenated in one place (`BuiltinPasses`), plugins add theirs at load time. Duplicate or empty
+/// names are an error at registration.
+public final class PassRegistry: @unchecked Sendable {
+    private var descriptors: [String: PassDescriptor] = [:]
+    private let lock = NSLock()
+
+    /// An empty registry.
+    public init() {}
+
+    /// A registry holding `passes`.
+    public convenience init(_ passes: [any SurgeryPass.Type], origin: String = "built-in") throws {
+        self.init()
+        try register(passes, origin: origin)
+    }
+
+    /// Adds passes; throws when a name is empty, malformed or already registered.
+    public func register(_ passes: [any SurgeryPass.Type], origin: String = "built-in") throws {
+        lock.lock()
+        defer { lock.unlock() }
+        for type in passes {
+            let d = try Self.describe(type, origin: origin)
+            guard !d.name.isEmpty, d.name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "+" }) else {
+                throw RegistryError(reason: "pass name '\(d.name)' (\(type)) must be non-empty lowercase letters, digits, '-' or '+'")
+            }
+            if let existing = descriptors[d.name] {
+                throw RegistryError(reason: "pass '\(d.name)' from \(origin) is already registered (from \(existing.origin))")
+            }
+            descriptors[d.name] = d
+        }
+    }
+
+    /// Every pass, sorted by name.
+    public var all: [PassDescriptor] {
+        lock.lock()
+        defer { lock.unlock() }
+        return descriptors.values.sorted { $0.name < $1.name }
+    }
+
+    /// The pass called `name`.
+    public func descriptor(_ name: String) -> PassDescriptor? {
+        lock.lock()
+        defer { lock.unlock() }
+        return descriptors[name]
+    }
+
+    /// Builds the pass of an invocation, checking the name, every option key and type, and the values.
+    public func instantiate(_ invocation: PassInvocation) throws -> AnyPass {
+        guard let d = descriptor(invocation.name) else {
+            let hint = Suggestion.nearest(to: invocation.name, in: all.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+            throw RecipeError(invocation.location, path: invocation.path, "unknown pass '\(invocation.name)'\(hint); `lancet passes` lists them")
+        }
+        return try d.make(invocation.options, invocation)
+    }
+
+    static func describe<P: SurgeryPass>(_ type: P.Type, origin: String) throws -> PassDescriptor {
+        let defaults = try OptionCoding.encode(P.defaultOptions)
+        let keys = Set(defaults.keys).union(P.optionHelp.keys).subtracting([""])
+        let options = keys.sorted().map { key -> OptionDescriptor in
+            let value = defaults[key]
+            return OptionDescriptor(key: key, type: OptionCoding.typeName(value), defaultValue: OptionCoding.text(value),
+                                    help: P.optionHelp[key] ?? "")
+        }
+        let scope = (P.self as? any BlockPass.Type) != nil ? "block" : "model"
+        return PassDescriptor(name: P.name, summary: P.summary, scope: scope, options: options, origin: origin) { raw, invocation in
+            let optionsValue: P.Options = try OptionCoding.decode(P.self, raw, known: keys, defaults: defaults, invocation: invocation)
+            let pass: P
+            do { pass = try P(options: optionsValue) } catch let e as PassOptionError {
+                let location = raw.location(ofKey: e.option) ?? invocation.location
+                throw RecipeError(location, path: "\(invocation.path).\(P.name).\(e.option)", e.reason)
+            }
+            if let b = pass as? any BlockPass { return .block(b) }
+            if let m = pass as? any ModelPass { return .model(m) }
+            throw RecipeError(invocation.location, path: invocation.path, "pass '\(P.name)' is neither a block pass nor a model pass")
+        }
+    }
+}
+
+/// A problem with the registration tables themselves.
+public struct RegistryError: Error, CustomStringConvertible {
+    /// What is wrong.
+    public let reason: String
+    public var description: String { "pass registry: \(reason)" }
+}
+
+extension OptionValue {
+    /// The location of a mapping's key, if written.
+    func location(ofKey key: String) -> SourceLocation? {
+        if case let .object(entries) = self { return entries.first { $0.key == key }?.location }
+        return nil
+    }
+}

@@ -1,0 +1,72 @@
+import LancetIR
+import LancetTensor
+
+/// A surgery pass: a small value type with a stable name, a one-line summary, typed options with
+/// defaults, and one entry point. Passes come in two scopes: `BlockPass` (one block at a time, inside the
+/// block-streaming pipeline, followed by local fitting) and `ModelPass` (the whole model at once, e.g.
+/// layer removal or search).
+///
+/// Options are decoded from the recipe (YAML) or the textual pipeline (`name(key=value, …)`) with
+/// `Decodable`; every key of `Options` must have a default, given by `defaultOptions`, so that `lancet
+/// passes` can list the keys, their types and defaults, and so that unknown keys can be rejected by name.
+public protocol SurgeryPass: Sendable {
+    /// The options, decoded with defaults for missing keys.
+    associatedtype Options: Codable & Sendable
+
+    /// The recipe key, kebab-case or a plain word (`magnitude`, `wanda`, `prune-structured`).
+    static var name: String { get }
+    /// One line for `lancet passes`.
+    static var summary: String { get }
+    /// The options a recipe gets when it gives none; every key `Options` encodes is a valid recipe key.
+    static var defaultOptions: Options { get }
+    /// One line of help per option key.
+    static var optionHelp: [String: String] { get }
+
+    /// A pass with `options`; throws `PassOptionError` naming the option when a value is out of range.
+    init(options: Options) throws
+
+    /// Checks the pass's static preconditions on `model` for the targeted parameters before any compute
+    /// (layer indices in range, head counts still dividing, targets matching something the pass can cut).
+    func validate(model: Model, targets: TargetSelection) throws
+}
+
+extension SurgeryPass {
+    public static var optionHelp: [String: String] { [:] }
+    public func validate(model: Model, targets: TargetSelection) throws {}
+}
+
+/// A pass that cuts one block at a time. The pipeline calls `apply` with the block's calibration
+/// statistics, then fits the block locally as the recipe says, verifies it, and streams on.
+public protocol BlockPass: SurgeryPass {
+    /// The calibration statistics this pass needs for `block` (computed once per block and shared by all
+    /// passes of the stage that ask for the same thing).
+    func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey>
+
+    /// Cuts the block in place. Pruned weights must be masked (`Block.setMasked`) or removed with the
+    /// graph updated; the verifier runs afterwards.
+    func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport
+}
+
+extension BlockPass {
+    public func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey> { [] }
+}
+
+/// A pass that edits the whole model (remove or merge blocks, search over shapes).
+public protocol ModelPass: SurgeryPass {
+    /// Edits the model in place.
+    func apply(to model: inout Model, context: ModelPassContext) throws -> PassReport
+}
+
+/// A bad option value, named: `sparsity: must be in [0, 1), got 1.5`.
+public struct PassOptionError: Error, CustomStringConvertible, Equatable {
+    /// The option key.
+    public let option: String
+    /// What is wrong with its value.
+    public let reason: String
+    /// Creates an error.
+    public init(_ option: String, _ reason: String) {
+        self.option = option
+        self.reason = reason
+    }
+    public var description: String { "\(option): \(reason)" }
+}

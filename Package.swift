@@ -32,7 +32,9 @@ let package = Package(
         .target(name: "LancetIO", dependencies: ["LancetIR"], swiftSettings: numericSettings),
         .target(name: "LancetData", dependencies: ["LancetRuntime", "LancetIO", "CZlib"], swiftSettings: numericSettings),
         .target(name: "LancetSurgery", dependencies: ["LancetData", "Yams"], swiftSettings: numericSettings),
-        .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIR", "LancetRuntime", "LancetIO", "LancetData", "LancetSurgery"]),
+        .target(name: "LancetPassesPrune", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
+        .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIR", "LancetRuntime", "LancetIO", "LancetData", "LancetSurgery",
+                                               "LancetPassesPrune"]),
         .executableTarget(
             name: "LancetCLI",
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -42,6 +44,7 @@ let package = Package(
         .testTarget(name: "LancetIRTests", dependencies: ["LancetIR", "LancetRuntime"]),
         .testTarget(name: "LancetRuntimeTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetSurgeryTests", dependencies: ["Lancet"]),
+        .testTarget(name: "LancetPassesPruneTests", dependencies: ["Lancet"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -7,7 +7,10 @@ public enum BlockPrinter {
     public static func render(_ block: Block, index: Int) -> String {
         var lines = ["block \(index) (%\(block.input)) -> %\(block.output)   parameters: \(block.parameterCount)"]
         for node in block.nodes {
-            var attrs = node.op.attributes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+            let parameterNames = Set(node.op.parameterNames)
+            var attrs = node.op.attributes.sorted { $0.key < $1.key }
+                .filter { $0.value.string.map { !parameterNames.contains($0) } ?? true }
+                .map { "\($0.key): \($0.value)" }
             for p in node.op.parameterNames {
                 let shape = block.parameters[p].map { "\($0.shape)" } ?? "missing"
                 var text = "\(p) \(shape)"

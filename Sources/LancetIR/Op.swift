@@ -15,8 +15,12 @@ public protocol Op: Sendable {
     /// Names of the block parameters this op reads (weights, biases, factors), in a fixed order.
     var parameterNames: [String] { get }
 
-    /// The attributes other than parameters, for the printer and for serialisation.
+    /// Everything that defines the op besides its kind, for the printer and for serialisation: sizes,
+    /// settings and the names of the parameters it reads. `init(attributes:)` rebuilds an equal op.
     var attributes: [String: OpAttribute] { get }
+
+    /// Rebuilds the op from `attributes`; throws `OpShapeError` naming a missing or ill-typed attribute.
+    init(attributes: [String: OpAttribute]) throws
 
     /// Feature widths of the outputs for the given input widths; throws `OpShapeError` with the reason
     /// when the inputs or the referenced parameters do not fit.
@@ -100,6 +104,29 @@ public enum OpAttribute: Sendable, Equatable, CustomStringConvertible {
         if case let .doubles(v) = self { return v }
         if case let .ints(v) = self { return v.map(Double.init) }
         return nil
+    }
+}
+
+extension [String: OpAttribute] {
+    /// The integer attribute `key`, or an error naming it.
+    public func int(_ key: String) throws -> Int {
+        guard let v = self[key]?.int else { throw OpShapeError("attribute '\(key)' must be an integer") }
+        return v
+    }
+    /// The numeric attribute `key`, or an error naming it.
+    public func double(_ key: String) throws -> Double {
+        guard let v = self[key]?.double else { throw OpShapeError("attribute '\(key)' must be a number") }
+        return v
+    }
+    /// The boolean attribute `key`, or an error naming it.
+    public func bool(_ key: String) throws -> Bool {
+        guard let v = self[key]?.bool else { throw OpShapeError("attribute '\(key)' must be true or false") }
+        return v
+    }
+    /// The string attribute `key`, or an error naming it.
+    public func string(_ key: String) throws -> String {
+        guard let v = self[key]?.string else { throw OpShapeError("attribute '\(key)' must be a string") }
+        return v
     }
 }
 

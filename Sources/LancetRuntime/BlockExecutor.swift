@@ -10,13 +10,17 @@ public enum BlockExecutor {
     public struct Result {
         /// The block's output `[tokens, hidden]`.
         public var output: Tensor
-        /// Every value of the graph by name, when requested (the tape for `backward`).
+        /// Every value of the graph by name with `keepValues` (the tape for `backward`), else the captured ones.
         public var values: [String: Tensor]
     }
 
-    /// Runs `block` on `input` (`[tokens, hidden]`).
-    public static func forward(_ block: Block, index: Int = 0, input: Tensor, context: ExecutionContext, keepValues: Bool = false) throws -> Result {
+    /// Runs `block` on `input` (`[tokens, hidden]`). With `keepValues` every value is returned; otherwise
+    /// only those named in `capture`.
+    public static func forward(_ block: Block, index: Int = 0, input: Tensor, context: ExecutionContext, keepValues: Bool = false,
+                               capture: Set<String> = []) throws -> Result {
         var values: [String: Tensor] = [block.input: input]
+        var captured: [String: Tensor] = [:]
+        if capture.contains(block.input) { captured[block.input] = input }
         let lastUse = keepValues ? [:] : lastUses(block)
         context.blockIndex = index
         for (i, node) in block.nodes.enumerated() {
@@ -31,7 +35,10 @@ public enum BlockExecutor {
                 let d = ContinuousClock.now - started
                 context.opSeconds![node.kind, default: 0] += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
             }
-            for (name, v) in zip(node.outputs, outputs) { values[name] = v }
+            for (name, v) in zip(node.outputs, outputs) {
+                values[name] = v
+                if capture.contains(name) { captured[name] = v }
+            }
             if !keepValues {
                 for name in node.inputs where lastUse[name] == i && name != block.output { values[name] = nil }
             }
@@ -39,7 +46,7 @@ public enum BlockExecutor {
         guard let out = values[block.output] else {
             throw VerifierError(block: index, node: nil, reason: "output '\(block.output)' was not computed")
         }
-        return Result(output: out, values: keepValues ? values : [:])
+        return Result(output: out, values: keepValues ? values : captured)
     }
 
     /// The gradients of a loss with respect to a block's input and parameters.

@@ -41,6 +41,14 @@ public struct AttentionOp: Op {
         return a
     }
 
+    public init(attributes a: [String: OpAttribute]) throws {
+        heads = try a.int("heads")
+        kvHeads = try a.int("kv_heads")
+        headDimensions = try a.int("head_dim")
+        scale = Float(try a.double("scale"))
+        window = a["window"]?.int
+    }
+
     public func outputFeatures(inputs: [Int], parameters: ParameterLookup) throws -> [Int] {
         guard inputs.count == 3 else { throw OpShapeError("attention takes q, k, v, got \(inputs.count) inputs") }
         guard heads > 0, kvHeads > 0, heads % kvHeads == 0 else {

@@ -5,6 +5,7 @@ public struct SiLUOp: Op {
     public static let kind = "silu"
     /// Creates the op.
     public init() {}
+    public init(attributes: [String: OpAttribute]) {}
     public var parameterNames: [String] { [] }
     public var attributes: [String: OpAttribute] { [:] }
 
@@ -40,6 +41,7 @@ public struct MulOp: Op {
     public static let kind = "mul"
     /// Creates the op.
     public init() {}
+    public init(attributes: [String: OpAttribute]) {}
     public var parameterNames: [String] { [] }
     public var attributes: [String: OpAttribute] { [:] }
 
@@ -65,6 +67,7 @@ public struct AddOp: Op {
     public static let kind = "add"
     /// Creates the op.
     public init() {}
+    public init(attributes: [String: OpAttribute]) {}
     public var parameterNames: [String] { [] }
     public var attributes: [String: OpAttribute] { [:] }
 

@@ -30,7 +30,20 @@ public struct LinearOp: Op {
         (weight.map { [$0] } ?? [factors!.a, factors!.b]) + (bias.map { [$0] } ?? [])
     }
 
-    public var attributes: [String: OpAttribute] { factors == nil ? [:] : ["low_rank": .bool(true)] }
+    public var attributes: [String: OpAttribute] {
+        var a: [String: OpAttribute] = [:]
+        if let weight { a["weight"] = .string(weight) }
+        if let factors { a["a"] = .string(factors.a); a["b"] = .string(factors.b) }
+        if let bias { a["bias"] = .string(bias) }
+        return a
+    }
+
+    public init(attributes a: [String: OpAttribute]) throws {
+        weight = a["weight"]?.string
+        if let fa = a["a"]?.string, let fb = a["b"]?.string { factors = (fa, fb) }
+        bias = a["bias"]?.string
+        guard (weight == nil) != (factors == nil) else { throw OpShapeError("linear needs either 'weight' or both 'a' and 'b'") }
+    }
 
     public func outputFeatures(inputs: [Int], parameters: ParameterLookup) throws -> [Int] {
         guard inputs.count == 1 else { throw OpShapeError("linear takes 1 input, got \(inputs.count)") }

@@ -44,8 +44,16 @@ public struct MoEOp: Op {
         return names
     }
 
+    public init(attributes a: [String: OpAttribute]) throws {
+        prefix = try a.string("prefix")
+        experts = try a.int("experts")
+        topK = try a.int("top_k")
+        normalizeTopK = try a.bool("normalize_top_k")
+        hasSharedExpert = try a.bool("shared_expert")
+    }
+
     public var attributes: [String: OpAttribute] {
-        ["experts": .int(experts), "top_k": .int(topK), "normalize_top_k": .bool(normalizeTopK), "shared_expert": .bool(hasSharedExpert)]
+        ["prefix": .string(prefix), "experts": .int(experts), "top_k": .int(topK), "normalize_top_k": .bool(normalizeTopK), "shared_expert": .bool(hasSharedExpert)]
     }
 
     public func outputFeatures(inputs: [Int], parameters: ParameterLookup) throws -> [Int] {

@@ -15,7 +15,12 @@ public struct RMSNormOp: Op {
     }
 
     public var parameterNames: [String] { [weight] }
-    public var attributes: [String: OpAttribute] { ["eps": .double(Double(epsilon))] }
+    public var attributes: [String: OpAttribute] { ["eps": .double(Double("\(epsilon)")!), "weight": .string(weight)] }
+
+    public init(attributes a: [String: OpAttribute]) throws {
+        weight = try a.string("weight")
+        epsilon = Float(try a.double("eps"))
+    }
 
     public func outputFeatures(inputs: [Int], parameters: ParameterLookup) throws -> [Int] {
         guard inputs.count == 1 else { throw OpShapeError("rmsnorm takes 1 input, got \(inputs.count)") }

@@ -34,6 +34,28 @@ public struct RopeOp: Op {
         return a
     }
 
+    public init(attributes a: [String: OpAttribute]) throws {
+        heads = try a.int("heads")
+        headDimensions = try a.int("head_dim")
+        let pairingName = try a.string("pairing")
+        guard let pairing: RopePairing = pairingName == "adjacent" ? .adjacent : pairingName == "halves" ? .halves : nil else {
+            throw OpShapeError("attribute 'pairing' must be 'adjacent' or 'halves', got '\(pairingName)'")
+        }
+        var scaling = RopeConfig.Scaling.none
+        switch a["scaling"]?.string {
+        case nil: break
+        case "linear": scaling = .linear(factor: try a.double("factor"))
+        case "llama3":
+            scaling = .llama3(factor: try a.double("factor"), lowFrequencyFactor: try a.double("low_freq_factor"),
+                              highFrequencyFactor: try a.double("high_freq_factor"), originalContext: try a.int("original_context"))
+        case "factors":
+            guard let f = a["factors"]?.doubles else { throw OpShapeError("attribute 'factors' must be a list of numbers") }
+            scaling = .frequencyFactors(f.map(Float.init))
+        case let other?: throw OpShapeError("attribute 'scaling' '\(other)' is not known (none, linear, llama3, factors)")
+        }
+        config = RopeConfig(theta: try a.double("theta"), rotaryDimensions: try a.int("rotary_dim"), pairing: pairing, scaling: scaling)
+    }
+
     public func outputFeatures(inputs: [Int], parameters: ParameterLookup) throws -> [Int] {
         guard inputs.count == 1 else { throw OpShapeError("rope takes 1 input, got \(inputs.count)") }
         guard inputs[0] == heads * headDimensions else {

@@ -1,0 +1,34 @@
+import LancetIR
+import LancetTensor
+
+/// Calibration windows as Wanda and SparseGPT draw them: the corpus's documents joined with a blank line,
+/// tokenised without special tokens, and `samples` windows of `length` tokens starting at offsets drawn
+/// uniformly from `0...(tokens − length − 1)` by a generator seeded with `seed`.
+public struct CalibrationSet: Sendable {
+    /// The token windows, `samples × length`.
+    public let windows: [[Int32]]
+    /// Tokens per window.
+    public let length: Int
+    /// The corpus file's SHA-256 and the seed, for provenance.
+    public let dataSHA256: String
+    /// The sampling seed.
+    public let seed: UInt64
+    /// Start offset of each window in the token stream.
+    public let starts: [Int]
+
+    /// Draws windows from `corpus`.
+    public init(corpus: TextCorpus, tokenizer: any ModelTokenizer, samples: Int, length: Int, seed: UInt64) throws {
+        precondition(samples >= 1 && length >= 2, "CalibrationSet: samples \(samples), length \(length)")
+        let tokens = tokenizer.encodeText(corpus.joined(), addSpecialTokens: false, parseSpecial: false)
+        guard tokens.count > length + 1 else {
+            throw DataError.tooLittleText(path: corpus.path, reason: "\(tokens.count) tokens, fewer than one calibration window of \(length) + 1")
+        }
+        var g = SeededGenerator(seed: seed)
+        let starts = (0..<samples).map { _ in g.nextIndex(below: tokens.count - length) }
+        self.windows = starts.map { Array(tokens[$0..<($0 + length)]) }
+        self.starts = starts
+        self.length = length
+        self.dataSHA256 = corpus.sha256
+        self.seed = seed
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import LancetIR
+import LancetTensor
+
+/// Lancet's lossless file of a model in IR form: the exact graph of every block (ops, attributes, values),
+/// every parameter as F32, every mask, the configuration and the provenance — what a GGUF for llama.cpp
+/// cannot carry (masks, low-rank factors, heterogeneous graphs). Used for pipeline checkpoints.
+///
+/// The container is GGUF: metadata `lancet.archive.version` and `lancet.archive.ir` (JSON of the config
+/// and graphs), tensors `embedding`, `final_norm`, `output_head`, `blocks.N.<parameter>` (F32) and
+/// `blocks.N.<parameter>.mask` (I8, 1 = kept). The tokenizer is not stored.
+public enum ModelArchive {
+    /// The archive format version written and accepted.
+    public static let version = 1
+
+    /// Writes `model` to `path` atomically, with `extra` metadata appended.
+    public static func write(_ model: Model, to path: String, extra: [(String, GGUFValue)] = []) throws {
+        var writer = GGUFWriter(metadata: [
+            ("general.architecture", .string("lancet-archive")),
+            ("lancet.archive.version", .uint32(UInt32(version))),
+            ("lancet.archive.ir", .string(try irJSON(model))),
+            ("lancet.provenance", .array(.string, model.provenance.map { .string($0) })),
+        ] + extra)
+        try writer.add(name: "embedding", tensor: model.embedding)
+        try writer.add(name: "final_norm", tensor: model.finalNorm)
+        if let head = model.outputHead { try writer.add(name: "output_head", tensor: head) }
+        for (i, block) in model.blocks.enumerated() { try addTensors(of: block, prefix: "blocks.\(i).", to: &writer) }
+        try writer.write(to: path, overwrite: true)
+    }
+
+    /// Reads an archive written by `write`.
+    public static func read(_ path: String) throws -> (model: Model, file: GGUFFile) {
+        let file = try GGUFFile(path: path)
+        func fail(_ reason: String) -> ModelImportError { ModelImportError(path, reason) }
+        guard file.int("lancet.archive.version") == version, let json = file.string("lancet.archive.ir") else {
+            throw fail("not a Lancet archive of version \(version)")
+        }
+        guard let root = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let c = root["config"] as? [String: Any], let blocksJSON = root["blocks"] as? [[String: Any]] else {
+            throw fail("metadata 'lancet.archive.ir' is not a valid IR description")
+        }
+        let config = try decodeConfig(c, fail: fail)
+        var blocks: [Block] = []
+        for (i, b) in blocksJSON.enumerated() {
+            blocks.append(try decodeBlock(b, prefix: "blocks.\(i).", file: file, what: "block \(i)", fail: fail))
+        }
+        let head = file.info("output_head") == nil ? nil : try file.tensor("output_head")
+        let provenance = file.metadata["lancet.provenance"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let model = Model(config: config, embedding: try file.tensor("embedding"), blocks: blocks, finalNorm: try file.tensor("final_norm"),
+                          outputHead: head, provenance: provenance)
+        do { try Verifier.verify(model) } catch let e as VerifierError { throw fail("the archived model does not verify: \(e)") }
+        return (model, file)
+    }
+
+    static func irJSON(_ model: Model) throws -> String {
+        let c = model.config
+        let rope = RopeOp(heads: 1, headDimensions: c.rope.rotaryDimensions, config: c.rope).attributes
+        let config: [String: Any] = [
+            "architecture": c.architecture, "name": c.name, "hidden": c.hiddenSize, "vocabulary": c.vocabularySize,
+            "context": c.contextLength, "eps": String(c.normEpsilon), "rope": encodeAttributes(rope),
+        ]
+        let blocks = model.blocks.map(blockJSON)
+        let data = try JSONSerialization.data(withJSONObject: ["config": config, "blocks": blocks], options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func blockJSON(_ b: Block) -> [String: Any] {
+        [
+            "input": b.input, "output": b.output, "parameters": b.parameters.keys.sorted(),
+            "nodes": b.nodes.map { n in
+                ["name": n.name, "kind": n.kind, "inputs": n.inputs, "outputs": n.outputs, "attributes": encodeAttributes(n.op.attributes)] as [String: Any]
+            },
+        ]
+    }
+
+    static func addTensors(of block: Block, prefix: String, to writer: inout GGUFWriter) throws {
+        for name in block.parameters.keys.sorted() {
+            try writer.add(name: prefix + name, tensor: block.parameters[name]!)
+            if let mask = block.masks[name] {
+                try writer.addRaw(name: prefix + name + ".mask", dimensions: [mask.keep.count], type: .i8, bytes: mask.keep)
+            }
+        }
+    }
+
+    static func decodeBlock(_ b: [String: Any], prefix: String, file: GGUFFile, what: String, fail: (String) -> ModelImportError) throws -> Block {
+        guard let input = b["input"] as? String, let output = b["output"] as? String, let nodesJSON = b["nodes"] as? [[String: Any]],
+              let paramNames = b["parameters"] as? [String] else { throw fail("\(what) of the IR is malformed") }
+        var nodes: [Node] = []
+        for n in nodesJSON {
+            guard let name = n["name"] as? String, let kind = n["kind"] as? String, let ins = n["inputs"] as? [String],
+                  let outs = n["outputs"] as? [String], let attrs = n["attributes"] as? [String: Any] else {
+                throw fail("\(what): a node of the IR is malformed")
+            }
+            let op: any Op
+            do { op = try OpRegistry.make(kind: kind, attributes: try decodeAttributes(attrs)) } catch let e as OpShapeError {
+                throw fail("\(what), node '\(name)': \(e.reason)")
+            }
+            nodes.append(Node(name, op, inputs: ins, outputs: outs))
+        }
+        var params: [String: Tensor] = [:], masks: [String: Mask] = [:]
+        for p in paramNames {
+            params[p] = try file.tensor(prefix + p)
+            if let info = file.info(prefix + p + ".mask") {
+                masks[p] = Mask(shape: params[p]!.shape, keep: Array(file.rawBytes(of: info)))
+            }
+        }
+        return Block(input: input, output: output, nodes: nodes, parameters: params, masks: masks)
+    }
+
+    /// Writes one block (graph, parameters, masks) to `path` atomically, for per-block checkpoints.
+    public static func writeBlock(_ block: Block, to path: String) throws {
+        let data = try JSONSerialization.data(withJSONObject: blockJSON(block), options: [.sortedKeys])
+        var writer = GGUFWriter(metadata: [
+            ("general.architecture", .string("lancet-block")),
+            ("lancet.archive.version", .uint32(UInt32(version))),
+            ("lancet.archive.block", .string(String(decoding: data, as: UTF8.self))),
+        ])
+        try addTensors(of: block, prefix: "", to: &writer)
+        try writer.write(to: path, overwrite: true)
+    }
+
+    /// Reads a block written by `writeBlock`.
+    public static func readBlock(_ path: String) throws -> Block {
+        let file = try GGUFFile(path: path)
+        func fail(_ reason: String) -> ModelImportError { ModelImportError(path, reason) }
+        guard file.int("lancet.archive.version") == version, let json = file.string("lancet.archive.block"),
+              let b = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+            throw fail("not a Lancet block archive of version \(version)")
+        }
+        return try decodeBlock(b, prefix: "", file: file, what: "the block", fail: fail)
+    }
+
+    static func decodeConfig(_ c: [String: Any], fail: (String) -> ModelImportError) throws -> ModelConfig {
+        guard let arch = c["architecture"] as? String, let name = c["name"] as? String, let hidden = c["hidden"] as? Int,
+              let vocab = c["vocabulary"] as? Int, let context = c["context"] as? Int, let epsText = c["eps"] as? String,
+              let eps = Double(epsText), let ropeJSON = c["rope"] as? [String: Any] else { throw fail("the IR's config is malformed") }
+        let rope: RopeOp
+        do { rope = try RopeOp(attributes: try decodeAttributes(ropeJSON)) } catch let e as OpShapeError { throw fail("rope config: \(e.reason)") }
+        return ModelConfig(architecture: arch, name: name, hiddenSize: hidden, vocabularySize: vocab, contextLength: context,
+                           normEpsilon: eps, rope: rope.config)
+    }
+
+    /// Attributes as tagged JSON; doubles as their shortest exact text.
+    static func encodeAttributes(_ a: [String: OpAttribute]) -> [String: Any] {
+        a.mapValues { v -> Any in
+            switch v {
+            case let .int(i): ["int": i]
+            case let .double(d): ["double": String(d)]
+            case let .bool(b): ["bool": b]
+            case let .string(s): ["string": s]
+            case let .ints(l): ["ints": l]
+            case let .doubles(l): ["doubles": l.map { String($0) }]
+            }
+        }
+    }
+
+    static func decodeAttributes(_ json: [String: Any]) throws -> [String: OpAttribute] {
+        try json.mapValues { raw -> OpAttribute in
+            guard let tagged = raw as? [String: Any], let (tag, v) = tagged.first else { throw OpShapeError("malformed attribute") }
+            switch tag {
+            case "int": if let i = v as? Int { return .int(i) }
+            case "double": if let s = v as? String, let d = Double(s) { return .double(d) }
+            case "bool": if let b = v as? Bool { return .bool(b) }
+            case "string": if let s = v as? String { return .string(s) }
+            case "ints": if let l = v as? [Int] { return .ints(l) }
+            case "doubles": if let l = v as? [String] { return .doubles(l.compactMap(Double.init)) }
+            default: break
+            }
+            throw OpShapeError("malformed attribute of type '\(tag)'")
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import LancetIR
+import LancetRuntime
+import LancetTensor
+
+/// Per-linear closed-form least squares after a cut: each output row's surviving weights are refitted so
+/// that the cut layer, on its inputs in the cut block, reproduces the dense layer's output on the dense
+/// block's inputs (same block inputs X):
+///
+///     min_w ‖X'_S w − X W₀ᵀ e_r‖² + λ‖w‖²   ⇒   (G'_SS + λI) w = (C W₀ᵀ)_S,r
+///
+/// with `G' = X'ᵀX'`, `C = X'ᵀX`, S the row's kept input columns (its mask, or every column) and
+/// λ = damping · mean(diag G'). Rows with the same kept set share one Cholesky factorisation. Linears
+/// whose output width changed (rows removed by a structured cut) are left as they are: their surviving
+/// rows see unchanged inputs unless an upstream cut changed them.
+enum LeastSquaresFit {
+    /// A linear to refit: its node, the dense weight, and the input value names in both blocks.
+    struct Target {
+        let node: String
+        let weightName: String
+        let denseWeight: Tensor
+        let input: String
+    }
+
+    /// The linears of `cut` whose weights differ from `dense`'s and whose output width is unchanged.
+    static func targets(cut: Block, dense: Block) -> [Target] {
+        cut.nodes(of: LinearOp.self).compactMap { node, op in
+            guard let w = op.weight, let now = cut.parameters[w], let before = dense.parameters[w],
+                  now.shape[0] == before.shape[0], now != before || cut.masks[w] != dense.masks[w] else { return nil }
+            return Target(node: node.name, weightName: w, denseWeight: before, input: node.inputs[0])
+        }
+    }
+
+    /// Refits `targets` in `block` from the cross statistics; returns the summed reconstruction objective
+    /// ‖X'Wᵀ − XW₀ᵀ‖² before and after, relative to ‖XW₀ᵀ‖².
+    static func fit(_ block: inout Block, targets: [Target], cutGram: [String: Tensor], crossGram: [String: Tensor],
+                    denseGram: [String: Tensor], damping: Double) throws -> (before: Double, after: Double) {
+        var before = 0.0, after = 0.0, scale = 0.0
+        for t in targets {
+            guard let g = cutGram[t.input], let c = crossGram[t.input], let g0 = denseGram[t.input] else {
+                throw PipelineError.missingStatistic("Gram statistics of '\(t.input)' for fitting '\(t.node)'")
+            }
+            let w = block.parameters[t.weightName]!
+            let b = matmul(c, t.denseWeight, transposeB: true)          // [in', out] = C · W₀ᵀ
+            let reference = quadratic(t.denseWeight, g0)                // Σ_r w0ᵀ G w0 = ‖X W₀ᵀ‖²
+            let constant = reference
+            before += objective(w, g, b) + constant
+            var fitted = try solveRows(w, mask: block.masks[t.weightName], gram: g, rhs: b, damping: damping)
+            if let mask = block.masks[t.weightName] { mask.apply(to: &fitted) }
+            after += objective(fitted, g, b) + constant
+            scale += reference
+            block.parameters[t.weightName] = fitted
+        }
+        return scale > 0 ? (before / scale, after / scale) : (0, 0)
+    }
+
+    /// Σ_r (w_rᵀ G w_r − 2 w_rᵀ b_r): the objective up to the constant ‖X W₀ᵀ‖².
+    static func objective(_ w: Tensor, _ g: Tensor, _ b: Tensor) -> Double {
+        let wg = matmul(w, g)                                             // [out, in']
+        var total = 0.0
+        let (out, n) = (w.shape[0], w.shape[1])
+        w.withUnsafeBufferPointer { wp in wg.withUnsafeBufferPointer { gp in b.withUnsafeBufferPointer { bp in
+            for r in 0..<out {
+                var q = 0.0, lin = 0.0
+                for j in 0..<n {
+                    q += Double(wp[r * n + j]) * Double(gp[r * n + j])
+                    lin += Double(wp[r * n + j]) * Double(bp[j * out + r])
+                }
+                total += q - 2 * lin
+            }
+        }}}
+        return total
+    }
+
+    /// Σ_r w_rᵀ G w_r.
+    static func quadratic(_ w: Tensor, _ g: Tensor) -> Double {
+        let wg = matmul(w, g)
+        return w.withUnsafeBufferPointer { a in wg.withUnsafeBufferPointer { b in (0..<a.count).reduce(0.0) { $0 + Double(a[$1]) * Double(b[$1]) } } }
+    }
+
+    /// Solves every row's normal equations on its kept columns; rows sharing a kept set share a factorisation.
+    static func solveRows(_ w: Tensor, mask: Mask?, gram g: Tensor, rhs b: Tensor, damping: Double) throws -> Tensor {
+        let (out, n) = (w.shape[0], w.shape[1])
+        let meanDiagonal = g.withUnsafeBufferPointer { p in (0..<n).reduce(0.0) { $0 + Double(p[$1 * n + $1]) } } / Double(max(n, 1))
+        let lambda = Float(max(damping * meanDiagonal, 1e-8))
+        // Group rows by their kept column set.
+        var groups: [[UInt8]: [Int]] = [:]
+        var order: [[UInt8]] = []
+        for r in 0..<out {
+            let key = mask.map { Array($0.keep[(r * n)..<((r + 1) * n)]) } ?? []
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(r)
+        }
+        var result = w
+        let saved = threadCount
+        if order.count > 1 { setThreadCount(1) }
+        defer { if order.count > 1 { setThreadCount(saved) } }
+        let failure = FailureBox()
+        let resultBox = TensorBox(result)
+        parallelFor(0..<order.count, chunks: order.count > 1 ? processorCount : 1) { range in
+            for gi in range {
+                let key = order[gi]
+                let rows = groups[key]!
+                let kept = key.isEmpty ? Array(0..<n) : (0..<n).filter { key[$0] != 0 }
+                if kept.isEmpty { continue }
+                let k = kept.count
+                var sub = Tensor(uninitializedShape: [k, k])
+                var rhs = Tensor(uninitializedShape: [k, rows.count])
+                g.withUnsafeBufferPointer { gp in b.withUnsafeBufferPointer { bp in
+                    sub.withUnsafeMutableBufferPointer { s in
+                        for (i, ci) in kept.enumerated() {
+                            for (j, cj) in kept.enumerated() { s[i * k + j] = gp[ci * n + cj] }
+                            s[i * k + i] += lambda
+                        }
+                    }
+                    rhs.withUnsafeMutableBufferPointer { r in
+                        for (i, ci) in kept.enumerated() { for (j, row) in rows.enumerated() { r[i * rows.count + j] = bp[ci * out + row] } }
+                    }
+                }}
+                do {
+                    let x = try solveSPD(sub, rhs)                    // [k, rows]
+                    resultBox.write { wp in
+                        x.withUnsafeBufferPointer { xp in
+                            for (j, row) in rows.enumerated() {
+                                for c in 0..<n { wp[row * n + c] = 0 }
+                                for (i, ci) in kept.enumerated() { wp[row * n + ci] = xp[i * rows.count + j] }
+                            }
+                        }
+                    }
+                } catch { failure.set(error) }
+            }
+        }
+        if let e = failure.error { throw e }
+        result = resultBox.tensor
+        return result
+    }
+}
+
+/// A tensor written by disjoint rows from several workers.
+final class TensorBox: @unchecked Sendable {
+    var tensor: Tensor
+    private let base: UnsafeMutablePointer<Float>
+    init(_ t: Tensor) {
+        tensor = t
+        base = tensor.withUnsafeMutableBufferPointer { $0.baseAddress! }
+    }
+    /// Writes through the storage (callers touch disjoint elements).
+    func write(_ body: (UnsafeMutablePointer<Float>) -> Void) { body(base) }
+}
+
+/// The first error thrown by any worker.
+final class FailureBox: @unchecked Sendable {
+    private(set) var error: Error?
+    private let lock = NSLockShim()
+    func set(_ e: Error) { lock.sync { if error == nil { error = e } } }
+}

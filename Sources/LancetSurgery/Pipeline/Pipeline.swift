@@ -1,0 +1,236 @@
+import Foundation
+import LancetData
+import LancetIO
+import LancetIR
+import LancetRuntime
+import LancetTensor
+
+/// Runs a recipe's stages on a model. Block-scope passes of a stage share one streaming sweep:
+///
+///     X ← embed(calibration windows)
+///     for each block b:
+///         Y_dense, statistics ← b(X)              teacher outputs and what the passes asked for
+///         for each pass p of the stage:           cut, fit locally, verify
+///         X ← b(X)                                the repaired block feeds the next one
+///
+/// Model-scope passes run on the whole model between sweeps. Memory holds the model, the calibration
+/// inputs and teacher outputs of one block (two `[windows·length, hidden]` tensors) and one block's
+/// intermediate values for a few windows at a time.
+public final class Pipeline {
+    /// A stage's constructed passes with their invocations.
+    struct PlannedPass {
+        let pass: AnyPass
+        let invocation: PassInvocation
+    }
+
+    /// The recipe being run.
+    public let recipe: Recipe
+    let stages: [[PlannedPass]]
+
+    /// Builds every pass of `recipe` from `registry` (throws `RecipeError` for unknown passes or bad options).
+    public init(recipe: Recipe, registry: PassRegistry) throws {
+        self.recipe = recipe
+        stages = try recipe.stages.map { stage in
+            try stage.passes.map { PlannedPass(pass: try registry.instantiate($0), invocation: $0) }
+        }
+    }
+
+    /// Whether any pass needs calibration data.
+    public var needsCalibration: Bool {
+        stages.joined().contains { planned in
+            switch planned.pass {
+            case .block: true
+            case let .model(p): type(of: p).needsCalibration
+            }
+        }
+    }
+
+    /// Runs every stage on `model`, in place, and returns the per-pass reports.
+    public func run(on model: inout Model, calibration: CalibrationSet?, options: RunOptions = RunOptions()) throws -> RunReport {
+        var report = RunReport()
+        let started = Date()
+        let store = try options.checkpointDirectory.map { try CheckpointStore(directory: $0, fingerprint: options.fingerprint) }
+        var resumePoint = options.resume ? try store?.resumePoint() : nil
+        if let point = resumePoint {
+            report.passes = point.reports
+            if let archived = try store?.stageModel(point.stage - 1) { model.replaceWeights(with: archived) }
+            options.log("resuming at stage \(point.stage + 1), block \(point.block)")
+        }
+        for (s, stage) in stages.enumerated() {
+            if let point = resumePoint, s < point.stage { continue }
+            options.log("stage \(s + 1)/\(stages.count): \(recipe.stages[s].name)")
+            var blockPasses: [PlannedPass] = []
+            func flushBlockPasses() throws {
+                guard !blockPasses.isEmpty else { return }
+                guard let calibration else { throw PipelineError.needsCalibration(pass: blockPasses[0].invocation.name) }
+                try runBlockSweep(blockPasses, stage: s, model: &model, calibration: calibration, report: &report,
+                                  options: options, store: store, resume: resumePoint?.stage == s ? resumePoint : nil)
+                resumePoint = nil
+                blockPasses = []
+            }
+            for planned in stage {
+                switch planned.pass {
+                case .block: blockPasses.append(planned)
+                case let .model(pass):
+                    try flushBlockPasses()
+                    let context = ModelPassContext(targets: planned.invocation.selection, calibrationWindows: calibration?.windows ?? [],
+                                                   seed: calibration?.seed ?? 0, fit: planned.invocation.fit, log: options.log)
+                    let t = Date()
+                    var r = try pass.apply(to: &model, context: context)
+                    r.cutSeconds = Date().timeIntervalSince(t)
+                    try verify(model, pass: planned.invocation.name)
+                    report.passes.append(r)
+                }
+            }
+            try flushBlockPasses()
+            try store?.finishStage(s, model: model, reports: report.passes)
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        try store?.removeAll()
+        return report
+    }
+
+    func verify(_ model: Model, pass: String) throws {
+        do { try Verifier.verify(model) } catch var e as VerifierError {
+            e.pass = pass
+            throw e
+        }
+    }
+
+    /// One streaming sweep over the blocks for the block passes of a stage.
+    func runBlockSweep(_ passes: [PlannedPass], stage: Int, model: inout Model, calibration: CalibrationSet, report: inout RunReport,
+                       options: RunOptions, store: CheckpointStore?, resume: ResumePoint?) throws {
+        let length = calibration.length
+        let sweep = BlockSweep(windowsPerCall: options.windowsPerCall, length: length)
+        let collector = StatisticsCollector(sweep: sweep)
+        var x: Tensor
+        var first = 0
+        if let resume, let stored = try store?.inputs(stage: stage) {
+            for i in 0..<resume.block { model.blocks[i] = try store!.block(stage: stage, index: i) }
+            x = stored
+            first = resume.block
+        } else {
+            x = try ModelRunner(model: model).embed(Array(calibration.windows.joined()))
+        }
+        let blockCount = model.blocks.count
+        for i in first..<blockCount {
+            let blockStart = Date()
+            let dense = model.blocks[i]
+            let active = passes.filter { !$0.invocation.selection.linears(in: dense, index: i).isEmpty || $0.invocation.selection.targets.isEmpty }
+            if active.isEmpty {
+                x = try sweep.run(dense, index: i, inputs: x)
+                try store?.finishBlock(stage: stage, index: i, block: dense, inputs: x, reports: report.passes)
+                options.progress(i + 1, blockCount, "forward")
+                continue
+            }
+            var requests = Set<StatisticKey>()
+            for p in active {
+                guard case let .block(pass) = p.pass else { continue }
+                let context = makeContext(i, blockCount, p, BlockStatistics(tokens: 0), nil, calibration)
+                requests.formUnion(pass.requiredStatistics(for: dense, context: context))
+                if p.invocation.fit.method == .lstsq {
+                    for (node, _) in p.invocation.selection.linears(in: dense, index: i) { requests.insert(.inputGram(value: node.inputs[0])) }
+                }
+            }
+            let (teacher, statistics) = try collector.collect(dense, index: i, inputs: x, requests: requests)
+            let activations = CalibrationActivations(inputs: x, teacher: teacher, windows: calibration.windows.count, length: length)
+            var block = dense
+            var output: Tensor?
+            var errorBefore = 0.0
+            for (k, p) in active.enumerated() {
+                guard case let .block(pass) = p.pass else { continue }
+                let context = makeContext(i, blockCount, p, statistics, activations, calibration, log: options.log)
+                let t0 = Date()
+                var r: PassReport
+                do { r = try pass.apply(to: &block, context: context) } catch let e as PipelineError { throw e } catch {
+                    throw PipelineError.passFailed(pass: p.invocation.name, block: i, reason: "\(error)")
+                }
+                r.block = i
+                r.cutSeconds = Date().timeIntervalSince(t0)
+                r.errorBefore = errorBefore
+                try verifyBlock(block, index: i, hidden: model.config.hiddenSize, pass: p.invocation.name)
+                let t1 = Date()
+                let fitted = try fit(&block, original: dense, index: i, invocation: p.invocation, statistics: statistics,
+                                     activations: activations, sweep: sweep, seed: calibration.seed)
+                r.fit = p.invocation.fit.method.rawValue
+                r.errorAfterCut = fitted.errorAfterCut
+                r.fitObjectiveBefore = fitted.objectiveBefore
+                r.fitObjectiveAfter = fitted.objectiveAfter
+                r.fitSeconds = Date().timeIntervalSince(t1)
+                try verifyBlock(block, index: i, hidden: model.config.hiddenSize, pass: p.invocation.name)
+                output = fitted.output
+                if output == nil && k < active.count - 1 { output = try sweep.run(block, index: i, inputs: x) }
+                if let output {
+                    r.errorAfterFit = BlockSweep.relativeError(output, teacher)
+                    errorBefore = r.errorAfterFit!
+                }
+                report.passes.append(r)
+            }
+            let next = try output ?? sweep.run(block, index: i, inputs: x)
+            let finalError = BlockSweep.relativeError(next, teacher)
+            if report.passes.last?.errorAfterFit == nil { report.passes[report.passes.count - 1].errorAfterFit = finalError }
+            if report.passes.last?.fit == FitSpec.Method.none.rawValue { report.passes[report.passes.count - 1].errorAfterCut = finalError }
+            model.blocks[i] = block
+            x = next
+            try store?.finishBlock(stage: stage, index: i, block: block, inputs: x, reports: report.passes)
+            options.progress(i + 1, blockCount, active.map(\.invocation.name).joined(separator: "+"))
+            options.blockFinished(i, report.passes.filter { $0.block == i }, Date().timeIntervalSince(blockStart))
+        }
+    }
+
+    func makeContext(_ i: Int, _ n: Int, _ p: PlannedPass, _ statistics: BlockStatistics, _ activations: CalibrationActivations?,
+                     _ calibration: CalibrationSet, log: @escaping @Sendable (String) -> Void = { _ in }) -> BlockPassContext {
+        BlockPassContext(blockIndex: i, blockCount: n, targets: p.invocation.selection, statistics: statistics,
+                         calibration: activations ?? CalibrationActivations(inputs: Tensor(zeros: [0, 0]), teacher: Tensor(zeros: [0, 0]), windows: 0, length: calibration.length),
+                         seed: calibration.seed, modelFacts: [:], fit: p.invocation.fit, log: log)
+    }
+
+    func verifyBlock(_ block: Block, index: Int, hidden: Int, pass: String) throws {
+        do { try Verifier.verify(block, index: index, hiddenSize: hidden) } catch var e as VerifierError {
+            e.pass = pass
+            throw e
+        }
+    }
+
+    /// The outcome of local fitting.
+    struct FitOutcome {
+        var errorAfterCut: Double?
+        var objectiveBefore: Double?
+        var objectiveAfter: Double?
+        /// The fitted block's outputs on the calibration inputs, when the fit computed them.
+        var output: Tensor?
+    }
+
+    /// Fits `block` (cut from `original`, the dense block) as the invocation's `fit` says.
+    func fit(_ block: inout Block, original: Block, index: Int, invocation: PassInvocation, statistics: BlockStatistics,
+             activations: CalibrationActivations, sweep: BlockSweep, seed: UInt64) throws -> FitOutcome {
+        switch invocation.fit.method {
+        case .none:
+            return FitOutcome()
+        case .lstsq:
+            let targets = LeastSquaresFit.targets(cut: block, dense: original)
+            let inputs = Set(targets.map(\.input))
+            var cutGram: [String: Tensor] = [:], cross: [String: Tensor] = [:]
+            // X' (cut block) and X (dense block) of each fitted input, on the same windows.
+            let cutOutput = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, capture: inputs) { denseValues, cutValues in
+                for (name, xc) in cutValues {
+                    let xd = denseValues[name]!
+                    if cutGram[name] == nil {
+                        cutGram[name] = Tensor(zeros: [xc.shape[1], xc.shape[1]])
+                        cross[name] = Tensor(zeros: [xc.shape[1], xd.shape[1]])
+                    }
+                    accumulateGram(xc, into: &cutGram[name]!)
+                    Linear.accumulate(&cross[name], matmul(xc, xd, transposeA: true))
+                }
+            }
+            var denseGram: [String: Tensor] = [:]
+            for name in inputs { denseGram[name] = try statistics.gram(of: name) }
+            let (before, after) = try LeastSquaresFit.fit(&block, targets: targets, cutGram: cutGram, crossGram: cross, denseGram: denseGram,
+                                                          damping: invocation.fit.damping)
+            return FitOutcome(errorAfterCut: BlockSweep.relativeError(cutOutput, activations.teacher), objectiveBefore: before, objectiveAfter: after)
+        case .regional:
+            let r = try RegionalFit.fit(&block, index: index, calibration: activations, spec: invocation.fit, seed: seed, sweep: sweep, errorBefore: nil)
+            return FitOutcome(errorAfterCut: r.before, objectiveBefore: r.before, objectiveAfter: r.after, output: r.output)
+        }
+    }
+}

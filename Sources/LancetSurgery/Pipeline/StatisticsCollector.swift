@@ -1,0 +1,48 @@
+import LancetIR
+import LancetRuntime
+import LancetTensor
+
+/// Computes the dense block's outputs on the current calibration inputs (the teacher) together with the
+/// statistics the stage's passes asked for, in one sweep (plus a backward sweep for gradient statistics).
+struct StatisticsCollector {
+    let sweep: BlockSweep
+
+    /// The teacher outputs and the requested statistics of `block` on `inputs`.
+    func collect(_ block: Block, index: Int, inputs: Tensor, requests: Set<StatisticKey>) throws -> (teacher: Tensor, statistics: BlockStatistics) {
+        let stats = BlockStatistics(tokens: inputs.shape[0])
+        var gramValues = Set<String>()
+        for case let .inputGram(value) in requests { gramValues.insert(value) }
+        let teacher = try sweep.run(block, index: index, inputs: inputs, capture: gramValues) { _, values in
+            for (name, x) in values {
+                let n = x.shape[1]
+                if stats.grams[name] == nil { stats.grams[name] = Tensor(zeros: [n, n]) }
+                accumulateGram(x, into: &stats.grams[name]!)
+            }
+        }
+        if requests.contains(.regionalGradient) {
+            stats.gradients = try regionalGradients(block, index: index, inputs: inputs)
+        }
+        return (teacher, stats)
+    }
+
+    /// Per parameter, √(mean over windows of (∂‖block(X_w)‖₂/∂θ)²): the regional gradient of Wanda++,
+    /// one backward per window.
+    func regionalGradients(_ block: Block, index: Int, inputs: Tensor) throws -> [String: Tensor] {
+        let length = sweep.length
+        let windows = inputs.shape[0] / length
+        var sums: [String: Tensor] = [:]
+        for w in 0..<windows {
+            let x = inputs.slicingRows((w * length)..<((w + 1) * length))
+            let context = ExecutionContext(batch: 1, length: length)
+            let forward = try BlockExecutor.forward(block, index: index, input: x, context: context, keepValues: true)
+            let norm = Float(forward.output.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, count: $0.count) }.squareRoot())
+            let dy = Elementwise.map(forward.output) { $0 / max(norm, 1e-30) }
+            let grads = try BlockExecutor.backward(block, index: index, values: forward.values, outputGradient: dy, context: context)
+            for (name, g) in grads.parameters {
+                let squared = Elementwise.map(g) { $0 * $0 }
+                Linear.accumulate(&sums[name], squared)
+            }
+        }
+        return sums.mapValues { s in Elementwise.map(s) { ($0 / Float(windows)).squareRoot() } }
+    }
+}

@@ -16,6 +16,16 @@ public struct CalibrationSet: Sendable {
     /// Start offset of each window in the token stream.
     public let starts: [Int]
 
+    /// A set of given windows (all of one length), e.g. for tests or pre-tokenised data.
+    public init(windows: [[Int32]], seed: UInt64 = 0, dataSHA256: String = "") {
+        precondition(!windows.isEmpty && windows.allSatisfy { $0.count == windows[0].count }, "CalibrationSet: windows must share one length")
+        self.windows = windows
+        self.length = windows[0].count
+        self.dataSHA256 = dataSHA256
+        self.seed = seed
+        self.starts = []
+    }
+
     /// Draws windows from `corpus`.
     public init(corpus: TextCorpus, tokenizer: any ModelTokenizer, samples: Int, length: Int, seed: UInt64) throws {
         precondition(samples >= 1 && length >= 2, "CalibrationSet: samples \(samples), length \(length)")

@@ -121,6 +121,7 @@ public final class Pipeline {
                 x = try sweep.run(dense, index: i, inputs: x)
                 try store?.finishBlock(stage: stage, index: i, block: dense, inputs: x, reports: report.passes)
                 options.progress(i + 1, blockCount, "forward")
+                if options.stopRequested() { throw PipelineError.interrupted(stage: stage, block: i) }
                 continue
             }
             var requests = Set<StatisticKey>()
@@ -175,6 +176,7 @@ public final class Pipeline {
             try store?.finishBlock(stage: stage, index: i, block: block, inputs: x, reports: report.passes)
             options.progress(i + 1, blockCount, active.map(\.invocation.name).joined(separator: "+"))
             options.blockFinished(i, report.passes.filter { $0.block == i }, Date().timeIntervalSince(blockStart))
+            if options.stopRequested() && i + 1 < blockCount { throw PipelineError.interrupted(stage: stage, block: i) }
         }
     }
 

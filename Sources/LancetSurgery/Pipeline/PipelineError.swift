@@ -6,6 +6,8 @@ public enum PipelineError: Error, CustomStringConvertible {
     case passFailed(pass: String, block: Int?, reason: String)
     /// The recipe needs calibration data but has none.
     case needsCalibration(pass: String)
+    /// The run was stopped after a block; its checkpoint allows resuming.
+    case interrupted(stage: Int, block: Int)
     /// A checkpoint cannot be used to resume this run.
     case badCheckpoint(path: String, reason: String)
 
@@ -14,6 +16,7 @@ public enum PipelineError: Error, CustomStringConvertible {
         case let .missingStatistic(what): "the pipeline did not compute the \(what)"
         case let .passFailed(pass, block, reason): "pass '\(pass)'" + (block.map { " on block \($0)" } ?? "") + ": \(reason)"
         case let .needsCalibration(pass): "pass '\(pass)' needs calibration data: add `calibration: {data: FILE}` to the recipe or --calibration FILE"
+        case let .interrupted(stage, block): "interrupted after block \(block) of stage \(stage + 1); rerun with --resume to continue"
         case let .badCheckpoint(path, reason): "\(path): cannot resume: \(reason)"
         }
     }

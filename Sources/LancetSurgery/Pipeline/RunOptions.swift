@@ -14,6 +14,9 @@ public struct RunOptions: Sendable {
     public var progress: @Sendable (Int, Int, String) -> Void = { _, _, _ in }
     /// Called with each finished block's reports and wall time.
     public var blockFinished: @Sendable (Int, [PassReport], Double) -> Void = { _, _, _ in }
+    /// Checked after every checkpointed block; returning true stops the run with `PipelineError.interrupted`
+    /// (the checkpoint stays, so `--resume` continues from there).
+    public var stopRequested: @Sendable () -> Bool = { false }
     /// Diagnostic lines.
     public var log: @Sendable (String) -> Void = { _ in }
 

@@ -1,7 +1,7 @@
 # Lancet: the two commands a new user runs are `make demo` and `make test`.
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
-RELEASE_BIN := .build/release/lancet
+LANCET := .build/release/lancet
 WIKI := ../shared/data/wikitext-2/wiki.test.raw
 
 .PHONY: demo test setup model build clean
@@ -15,12 +15,18 @@ model:
 build: setup
 	$(SWIFT) build -c release --product lancet
 
-## Fetches the model, builds, and shows what Lancet sees in it.
+## Fetches the model, builds, shows the model, measures it, and runs the quickstart recipe
+## (50% magnitude pruning with least-squares repair), printing size, speed and perplexity before and after.
 demo: setup model build
-	$(RELEASE_BIN) inspect $(MODEL)
+	$(LANCET) inspect $(MODEL)
 	@echo
-	@echo "== tokenize: the first line of the evaluation text"
-	$(RELEASE_BIN) tokenize --model $(MODEL) "The capital of France is Paris."
+	$(LANCET) tokenize --model $(MODEL) "The capital of France is Paris."
+	@echo
+	$(LANCET) eval $(MODEL) --data $(WIKI) --max-windows 4
+	@echo
+	$(LANCET) generate $(MODEL) --chat --prompt "What is the capital of France?" --max-tokens 48
+	@echo
+	$(LANCET) run recipes/quickstart.yaml --force
 
 ## Runs the test suite, optimised (real-model tests need a release build), after installing what is missing.
 test: setup model

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Lancet
+
+/// What `run` and `apply` share: the pass registry with plugins, validation, execution and the printed summary.
+enum CommandSupport {
+    /// Built-in passes plus those of `plugins`.
+    static func registry(plugins: [String]) throws -> PassRegistry {
+        let registry = try BuiltinPassTables.registry()
+        for path in plugins { _ = try PluginLoader.load(path: path, into: registry) }
+        return registry
+    }
+
+    /// Parses a recipe file; errors are validation failures (exit 64).
+    static func parseRecipe(_ path: String) throws -> Recipe {
+        do { return try RecipeParser.parse(contentsOf: path) } catch let e as RecipeError { throw ValidationError("\(e)") }
+    }
+
+    /// Validates, runs, prints the per-block table and the summary.
+    static func execute(_ recipe: Recipe, registry: PassRegistry, resume: Bool, force: Bool, evaluate: Bool, outputType: String, reportPath: String?) throws {
+        guard let type = ["F32": GGMLType.f32, "F16": .f16, "Q8_0": .q8_0][outputType.uppercased()] else {
+            throw ValidationError("--output-type must be F32, F16 or Q8_0, got '\(outputType)'")
+        }
+        let model = recipe.model.flatMap { FileManager.default.fileExists(atPath: $0) ? try? ModelLoader.load($0) : nil }
+        let errors = RecipeValidator.validate(recipe, registry: registry, model: model)
+        if !errors.isEmpty { throw ValidationError(errors.map(\.description).joined(separator: "\n")) }
+        if let output = recipe.output, !force, !resume, FileManager.default.fileExists(atPath: output) {
+            throw ValidationError("\(output): already exists (use --force to overwrite)")
+        }
+        var run = SurgeryRun(recipe: recipe, registry: registry)
+        run.force = force || resume
+        run.evaluate = evaluate
+        run.outputType = type
+        let bar = ProgressBar("surgery")
+        var options = RunOptions()
+        options.log = { line in FileHandle.standardError.write(Data("[lancet] \(line)\n".utf8)) }
+        options.progress = { done, total, note in bar.update(done, of: total, note: note) }
+        options.blockFinished = { index, reports, seconds in
+            for r in reports { print(BlockTable.row(r, seconds: seconds)) }
+        }
+        print(BlockTable.header)
+        let outcome = try run.execute(options: options, resume: resume)
+        print(Summary.render(outcome))
+        if let reportPath {
+            try AtomicFile.write(to: reportPath) { try $0.write(Array(try JSONOutput.string(outcome).utf8)) }
+        }
+    }
+}
+
+/// The per-block table printed as a run goes.
+enum BlockTable {
+    static let header = "block  pass               metric                  err(cut)     err(fit)  fit      time"
+
+    static func row(_ r: PassReport, seconds: Double) -> String {
+        let metric = r.metrics["sparsity"].map { String(format: "sparsity %5.1f%%", $0 * 100) }
+            ?? r.metrics.sorted { $0.key < $1.key }.first.map { "\($0.key) \($0.value)" } ?? ""
+        func e(_ v: Double?) -> String { v.map { String(format: "%10.3e", $0) } ?? "         -" }
+        return String(format: "%5d  %-17@  %-22@ %@   %@  %-7@ %5.1fs", r.block ?? -1, r.pass as NSString, metric as NSString,
+                      e(r.errorAfterCut), e(r.errorAfterFit), (r.fit ?? "-") as NSString, seconds)
+    }
+}
+
+/// The before/after summary.
+enum Summary {
+    static func render(_ o: SurgeryRun.Outcome) -> String {
+        var lines = ["", "summary"]
+        func mb(_ b: Int?) -> String { b.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "-" }
+        if let b = o.before, let a = o.after {
+            lines.append(String(format: "  parameters         %d → %d stored, %d → %d non-zero", b.parameters, a.parameters, b.nonzeroParameters, a.nonzeroParameters))
+            if let sb = b.prefillTokensPerSecond, let sa = a.prefillTokensPerSecond {
+                lines.append(String(format: "  prefill (%d tok)   %.0f → %.0f tokens/s (×%.2f)", b.prefillTokens ?? 0, sb, sa, sa / sb))
+            }
+            for file in b.perplexity.keys.sorted() {
+                guard let pb = b.perplexity[file], let pa = a.perplexity[file] else { continue }
+                lines.append(String(format: "  perplexity         %.3f → %.3f  (%@, %d windows, %d tokens)", pb.perplexity, pa.perplexity,
+                                    (file as NSString).lastPathComponent as NSString, pa.windows, pa.tokens))
+            }
+        }
+        lines.append("  file size          \(mb(o.inputBytes)) → \(mb(o.outputBytes))" + (o.output.map { "  (\($0))" } ?? ""))
+        lines.append(String(format: "  surgery time       %.1f s", o.report.seconds))
+        if let peak = o.peakResidentBytes { lines.append(String(format: "  peak memory        %.2f GiB", Double(peak) / 1_073_741_824)) }
+        return lines.joined(separator: "\n")
+    }
+}

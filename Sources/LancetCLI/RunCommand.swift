@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import Lancet
+
+/// `lancet run RECIPE`: validates, then runs a recipe and prints a per-block table and a before/after summary.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a surgery recipe (YAML).")
+
+    @Argument(help: "The recipe file.")
+    var recipe: String
+
+    @Flag(help: "Continue an interrupted run from its last finished block.")
+    var resume = false
+
+    @Flag(help: "Overwrite an existing output.")
+    var force = false
+
+    @Option(help: "Load passes from a plugin library (repeatable; explicit paths only).")
+    var plugin: [String] = []
+
+    @Flag(help: "Skip the before/after evaluation.")
+    var noEval = false
+
+    @Option(help: "Output tensor type for GGUF: F32, F16 or Q8_0.")
+    var outputType = "F32"
+
+    @Option(help: "Also write the run's report (with timings) as JSON to this file.")
+    var report: String?
+
+    func run() throws {
+        let registry = try CommandSupport.registry(plugins: plugin)
+        let parsed = try CommandSupport.parseRecipe(recipe)
+        try CommandSupport.execute(parsed, registry: registry, resume: resume, force: force, evaluate: !noEval, outputType: outputType, reportPath: report)
+    }
+}
+
+/// `lancet apply MODEL -p PIPELINE -o OUT`: runs a one-line pipeline, for chaining in scripts.
+struct ApplyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Apply a textual pipeline such as 'magnitude(sparsity=0.5) | wanda(pattern=2:4)' to a model.")
+
+    @Argument(help: "The input model (GGUF file or Hugging Face folder); outputs of earlier commands chain.")
+    var model: String
+
+    @Option(name: .shortAndLong, help: "The pipeline: pass(key=value, …) | pass(…).")
+    var pipeline: String
+
+    @Option(name: .shortAndLong, help: "The output: a .gguf file, or a folder for safetensors + config.json.")
+    var output: String
+
+    @Option(help: "Calibration data (text or JSON lines with 'text', gzip allowed).")
+    var calibration: String?
+
+    @Option(help: "Calibration windows.")
+    var samples = 128
+
+    @Option(help: "Tokens per calibration window.")
+    var context = 2048
+
+    @Option(help: "Calibration sampling seed.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Local fitting for every pass that does not set its own: none, lstsq or regional.")
+    var fit: String?
+
+    @Option(help: "Evaluate perplexity before and after on this text (first --eval-windows windows).")
+    var eval: String?
+
+    @Option(help: "Windows to evaluate.")
+    var evalWindows = 4
+
+    @Flag(help: "Overwrite an existing output.")
+    var force = false
+
+    @Flag(help: "Continue an interrupted run.")
+    var resume = false
+
+    @Option(help: "Load passes from a plugin library (repeatable).")
+    var plugin: [String] = []
+
+    @Option(help: "Output tensor type for GGUF: F32, F16 or Q8_0.")
+    var outputType = "F32"
+
+    func validate() throws {
+        guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
+        guard context >= 2 else { throw ValidationError("--context must be at least 2") }
+        if let fit, FitSpec.Method(rawValue: fit) == nil {
+            throw ValidationError("--fit must be one of \(FitSpec.Method.allCases.map(\.rawValue).joined(separator: ", ")), got '\(fit)'")
+        }
+    }
+
+    func run() throws {
+        let registry = try CommandSupport.registry(plugins: plugin)
+        var passes = try PipelineText.parse(pipeline)
+        if let fit, let method = FitSpec.Method(rawValue: fit) {
+            for i in passes.indices where passes[i].fit.method == .none { passes[i].fit.method = method }
+        }
+        let recipe = Recipe(model: model, calibration: CalibrationSpec(data: calibration, samples: samples, context: context, seed: seed),
+                            stages: [Stage(name: "apply", passes: passes)],
+                            evaluate: eval.map { EvaluateSpec(data: [$0], context: 2048, maxWindows: evalWindows) },
+                            output: output, text: pipeline, source: "<pipeline>")
+        try CommandSupport.execute(recipe, registry: registry, resume: resume, force: force, evaluate: eval != nil, outputType: outputType, reportPath: nil)
+    }
+}

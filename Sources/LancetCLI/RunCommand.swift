@@ -27,10 +27,14 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Also write the run's report (with timings) as JSON to this file.")
     var report: String?
 
+    @Flag(help: "Also time one forward pass of the calibration windows through the blocks (for speed ratios).")
+    var measureForward = false
+
     func run() throws {
         let registry = try CommandSupport.registry(plugins: plugin)
         let parsed = try CommandSupport.parseRecipe(recipe)
-        try CommandSupport.execute(parsed, registry: registry, resume: resume, force: force, evaluate: !noEval, outputType: outputType, reportPath: report)
+        try CommandSupport.execute(parsed, registry: registry, resume: resume, force: force, evaluate: !noEval, outputType: outputType,
+                                   reportPath: report, measureForward: measureForward)
     }
 }
 
@@ -100,6 +104,7 @@ struct ApplyCommand: ParsableCommand {
                             stages: [Stage(name: "apply", passes: passes)],
                             evaluate: eval.map { EvaluateSpec(data: [$0], context: 2048, maxWindows: evalWindows) },
                             output: output, text: pipeline, source: "<pipeline>")
-        try CommandSupport.execute(recipe, registry: registry, resume: resume, force: force, evaluate: eval != nil, outputType: outputType, reportPath: nil)
+        try CommandSupport.execute(recipe, registry: registry, resume: resume, force: force, evaluate: eval != nil, outputType: outputType,
+                                   reportPath: nil, measureForward: false)
     }
 }

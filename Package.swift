@@ -39,6 +39,7 @@ let package = Package(
             name: "LancetCLI",
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(name: "lancet-example-script", dependencies: ["Lancet"], path: "Examples/Script"),
         .testTarget(name: "LancetTensorTests", dependencies: ["LancetTensor"]),
         .testTarget(name: "LancetIOTests", dependencies: ["LancetIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LancetIRTests", dependencies: ["LancetIR", "LancetRuntime"]),

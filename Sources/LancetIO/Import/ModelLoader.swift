@@ -51,3 +51,8 @@ public enum ModelLoader {
         }
     }
 }
+
+extension Model {
+    /// The model at `path` (GGUF file or Hugging Face folder), with its tokenizer, verified.
+    public static func load(_ path: String) throws -> Model { try ModelLoader.load(path) }
+}

@@ -7,6 +7,7 @@ struct LancetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lancet",
         abstract: "Model surgery for transformer language models.",
-        subcommands: [InspectCommand.self, TokenizeCommand.self, EvalCommand.self, GenerateCommand.self, BenchCommand.self]
+        subcommands: [InspectCommand.self, TokenizeCommand.self, EvalCommand.self, GenerateCommand.self, BenchCommand.self,
+                      ValidateCommand.self, PassesCommand.self]
     )
 }

@@ -12,8 +12,6 @@ public enum BuiltinPassTables {
     /// The tables of the in-tree pass targets.
     public static let all: [[any SurgeryPass.Type]] = [PrunePasses.all]
 
-    /// A registry holding every built-in pass.
-    public static func registry() throws -> PassRegistry {
-        try PassRegistry(all.flatMap { $0 })
-    }
+    /// A registry holding every built-in pass (duplicate names are an error).
+    public static func registry() throws -> PassRegistry { try BuiltinPasses.registry(extra: all) }
 }

@@ -10,6 +10,11 @@ public struct FileWriteError: Error, CustomStringConvertible {
     public let path: String
     /// What went wrong.
     public let reason: String
+    /// Creates an error about `path`.
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
     public var description: String { "\(path): \(reason)" }
 }
 

@@ -51,24 +51,9 @@ public struct PassDescriptor: Sendable {
     public let options: [OptionDescriptor]
     /// Where the pass comes from (`built-in` or a plugin path).
     public let origin: String
+    /// Whether the pass needs calibration data (`SurgeryPass.needsCalibration`).
+    public let needsCalibration: Bool
     let make: @Sendable (OptionValue, PassInvocation) throws -> AnyPass
-}
-
-/// An error constructing a pass from a recipe, located: `recipe.yaml:7:9 stages[0].passes[1].wanda.sparsity: …`.
-public struct RecipeError: Error, CustomStringConvertible, Equatable {
-    /// Where the problem was written.
-    public let location: SourceLocation
-    /// The key path (`stages[0].passes[1].wanda.sparsity`), or empty.
-    public let path: String
-    /// What is wrong.
-    public let reason: String
-    /// Creates an error.
-    public init(_ location: SourceLocation, path: String, _ reason: String) {
-        self.location = location
-        self.path = path
-        self.reason = reason
-    }
-    public var description: String { "\(location)" + (path.isEmpty ? "" : " \(path)") + ": \(reason)" }
 }
 
 /// The table of known passes. Pass targets contribute explicit tables (`PrunePasses.all`); the tables
@@ -95,6 +80,9 @@ public final class PassRegistry: @unchecked Sendable {
             let d = try Self.describe(type, origin: origin)
             guard !d.name.isEmpty, d.name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "+" }) else {
                 throw RegistryError(reason: "pass name '\(d.name)' (\(type)) must be non-empty lowercase letters, digits, '-' or '+'")
+            }
+            if let reserved = d.options.first(where: { RecipeParser.passEntryKeys.contains($0.key) }) {
+                throw RegistryError(reason: "pass '\(d.name)' (\(type)) has an option named '\(reserved.key)', which recipes reserve for the pass entry's \(reserved.key)")
             }
             if let existing = descriptors[d.name] {
                 throw RegistryError(reason: "pass '\(d.name)' from \(origin) is already registered (from \(existing.origin))")
@@ -135,7 +123,8 @@ public final class PassRegistry: @unchecked Sendable {
                                     help: P.optionHelp[key] ?? "")
         }
         let scope = (P.self as? any BlockPass.Type) != nil ? "block" : "model"
-        return PassDescriptor(name: P.name, summary: P.summary, scope: scope, options: options, origin: origin) { raw, invocation in
+        return PassDescriptor(name: P.name, summary: P.summary, scope: scope, options: options, origin: origin,
+                              needsCalibration: P.needsCalibration) { raw, invocation in
             let optionsValue: P.Options = try OptionCoding.decode(P.self, raw, known: keys, defaults: defaults, invocation: invocation)
             let pass: P
             do { pass = try P(options: optionsValue) } catch let e as PassOptionError {

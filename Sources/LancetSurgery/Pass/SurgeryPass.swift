@@ -21,6 +21,10 @@ public protocol SurgeryPass: Sendable {
     static var defaultOptions: Options { get }
     /// One line of help per option key.
     static var optionHelp: [String: String] { get }
+    /// Whether the pass reads calibration statistics or activations (Wanda, SparseGPT: true); data-free
+    /// passes (magnitude pruning) keep the default `false`. `RecipeValidator` rejects a recipe that runs
+    /// a calibrated pass without `calibration.data`, before any compute.
+    static var needsCalibration: Bool { get }
 
     /// A pass with `options`; throws `PassOptionError` naming the option when a value is out of range.
     init(options: Options) throws
@@ -32,6 +36,7 @@ public protocol SurgeryPass: Sendable {
 
 extension SurgeryPass {
     public static var optionHelp: [String: String] { [:] }
+    public static var needsCalibration: Bool { false }
     public func validate(model: Model, targets: TargetSelection) throws {}
 }
 

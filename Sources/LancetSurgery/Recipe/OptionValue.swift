@@ -33,7 +33,7 @@ public indirect enum OptionValue: Sendable, Equatable {
             if quoted { return s }
             if s == "true" { return true }
             if s == "false" { return false }
-            if s == "null" || s == "~" { return NSNull() }
+            if s == "null" || s == "~" || s.isEmpty { return NSNull() }
             if let i = Int(s) { return i }
             if let d = Double(s) { return d }
             return s
@@ -45,15 +45,74 @@ public indirect enum OptionValue: Sendable, Equatable {
         }
     }
 
-    /// Canonical text: `0.5`, `"a b"`, `[1, 2]`, `{k: v}`.
+    /// A scalar as read from a recipe, with `quoted` kept only where it changes the meaning: `"0.5"` stays a
+    /// quoted string, while `"abc"` and `abc` are the same value. Parsers build scalars with this, so
+    /// recipes that differ only in optional quotes compare equal and print the same.
+    public static func written(_ text: String, quoted: Bool, location: SourceLocation?) -> OptionValue {
+        .scalar(text, quoted: quoted && !readsAsString(text), location: location)
+    }
+
+    /// Whether unquoted `text` reads as a string (not a number, boolean or null).
+    public static func readsAsString(_ text: String) -> Bool {
+        OptionValue.scalar(text, quoted: false, location: nil).json is String
+    }
+
+    /// Where the value was written: a scalar's or list's own location, a mapping's first key.
+    public var location: SourceLocation? {
+        switch self {
+        case let .scalar(_, _, location), let .list(_, location): location
+        case let .object(entries): entries.first?.location
+        }
+    }
+
+    /// Whether this is the null scalar (`null`, `~`, or nothing).
+    public var isNull: Bool {
+        if case let .scalar(s, false, _) = self { return s == "null" || s == "~" || s.isEmpty }
+        return false
+    }
+
+    /// Canonical textual-pipeline text: `0.5`, `"a b"`, `[1, 2]`, `{k: v}`; strings are quoted only when
+    /// they would otherwise read as another type or contain pipeline punctuation, with `\"`, `\\`, `\n`,
+    /// `\t`, `\r` and `\u{…}` escapes.
     public var canonicalText: String {
         switch self {
         case let .scalar(s, quoted, _):
-            let needsQuotes = quoted && (Double(s) != nil || s == "true" || s == "false") || s.isEmpty
-                || s.contains { " ,()|=[]{}\"".contains($0) }
-            return needsQuotes ? "\"" + s.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : s
+            let needsQuotes = quoted && !Self.readsAsString(s) || !Self.isBareWord(s, allowColon: true)
+            return needsQuotes ? Self.quoted(s) : s
         case let .list(items, _): return "[" + items.map(\.canonicalText).joined(separator: ", ") + "]"
-        case let .object(entries): return "{" + entries.map { "\($0.key): \($0.value.canonicalText)" }.joined(separator: ", ") + "}"
+        case let .object(entries):
+            let body = entries.map { (Self.isBareWord($0.key, allowColon: false) ? $0.key : Self.quoted($0.key)) + ": " + $0.value.canonicalText }
+            return "{" + body.joined(separator: ", ") + "}"
         }
+    }
+
+    /// Characters that end a bare word in the textual pipeline.
+    static let pipelinePunctuation: Set<Character> = [",", "(", ")", "|", "=", "[", "]", "{", "}", "\""]
+
+    /// Whether `s` can be written without quotes in the textual pipeline.
+    static func isBareWord(_ s: String, allowColon: Bool) -> Bool {
+        !s.isEmpty && !s.contains { $0.isWhitespace || pipelinePunctuation.contains($0) || (!allowColon && $0 == ":") || $0.isNewline }
+            && !s.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
+
+    /// `s` in double quotes with escapes.
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if u.properties.generalCategory == .control {
+                    out += "\\u{" + String(u.value, radix: 16) + "}"
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
     }
 }

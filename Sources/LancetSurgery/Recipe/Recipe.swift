@@ -18,10 +18,14 @@ public struct Recipe: Sendable, Equatable {
     public var text: String
     /// The recipe file, for error messages ("<pipeline>" for the textual form).
     public var source: String
+    /// Where each top-level setting was written, by key path (`model`, `calibration.data`,
+    /// `evaluate.data[1]`, `output`), for located validation errors; empty for recipes built in code.
+    public var locations: [String: SourceLocation]
 
     /// Creates a recipe.
     public init(version: Int = 1, model: String? = nil, calibration: CalibrationSpec = CalibrationSpec(), stages: [Stage],
-                evaluate: EvaluateSpec? = nil, output: String? = nil, text: String = "", source: String = "<pipeline>") {
+                evaluate: EvaluateSpec? = nil, output: String? = nil, text: String = "", source: String = "<pipeline>",
+                locations: [String: SourceLocation] = [:]) {
         self.version = version
         self.model = model
         self.calibration = calibration
@@ -30,6 +34,17 @@ public struct Recipe: Sendable, Equatable {
         self.output = output
         self.text = text
         self.source = source
+        self.locations = locations
+    }
+
+    public static func == (a: Recipe, b: Recipe) -> Bool {
+        a.version == b.version && a.model == b.model && a.calibration == b.calibration && a.stages == b.stages
+            && a.evaluate == b.evaluate && a.output == b.output
+    }
+
+    /// Where the setting at `path` was written, or the recipe file when unknown.
+    public func location(of path: String) -> SourceLocation {
+        locations[path] ?? SourceLocation(file: source)
     }
 }
 
@@ -100,7 +115,7 @@ public struct Stage: Sendable, Equatable {
 }
 
 /// One use of a pass: its name, its raw options (decoded and checked against the pass's `Options` by the
-/// registry), what it may cut, and how its cuts are fitted.
+/// registry), what it may cut, and how its cuts are fitted. Equality ignores `location` and `path`.
 public struct PassInvocation: Sendable, Equatable {
     /// The pass name as written.
     public var name: String
@@ -124,6 +139,10 @@ public struct PassInvocation: Sendable, Equatable {
         self.fit = fit
         self.location = location
         self.path = path
+    }
+
+    public static func == (a: PassInvocation, b: PassInvocation) -> Bool {
+        a.name == b.name && a.options == b.options && a.selection == b.selection && a.fit == b.fit
     }
 }
 

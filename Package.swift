@@ -38,7 +38,7 @@ let package = Package(
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "LancetTensorTests", dependencies: ["LancetTensor"]),
-        .testTarget(name: "LancetIOTests", dependencies: ["LancetIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LancetIOTests", dependencies: ["LancetIO", "LancetRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LancetIRTests", dependencies: ["LancetIR", "LancetRuntime"]),
         .testTarget(name: "LancetRuntimeTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetSurgeryTests", dependencies: ["Lancet"]),

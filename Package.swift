@@ -41,7 +41,7 @@ let package = Package(
         ),
         .executableTarget(name: "lancet-example-script", dependencies: ["Lancet"], path: "Examples/Script"),
         .testTarget(name: "LancetTensorTests", dependencies: ["LancetTensor"]),
-        .testTarget(name: "LancetIOTests", dependencies: ["LancetIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LancetIOTests", dependencies: ["LancetIO", "LancetRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LancetIRTests", dependencies: ["LancetIR", "LancetRuntime"]),
         .testTarget(name: "LancetRuntimeTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetSurgeryTests", dependencies: ["Lancet"]),

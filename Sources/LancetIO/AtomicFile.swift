@@ -24,9 +24,7 @@ public struct FileWriteError: Error, CustomStringConvertible {
 public enum AtomicFile {
     /// Writes `path` through `body`. With `overwrite: false` an existing file is an error.
     public static func write(to path: String, overwrite: Bool = true, _ body: (FileSink) throws -> Void) throws {
-        if !overwrite && access(path, F_OK) == 0 {
-            throw FileWriteError(path: path, reason: "already exists (use --force to overwrite)")
-        }
+        try checkWritable(path, overwrite: overwrite)
         let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw FileWriteError(path: path, reason: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
@@ -43,6 +41,16 @@ public enum AtomicFile {
             close(fd)
             unlink(temporary)
             throw error
+        }
+    }
+}
+
+extension AtomicFile {
+    /// Throws the error `write(to:overwrite:)` gives for an existing file when `overwrite` is false, so that
+    /// a writer can refuse before doing any work.
+    public static func checkWritable(_ path: String, overwrite: Bool) throws {
+        if !overwrite && access(path, F_OK) == 0 {
+            throw FileWriteError(path: path, reason: "already exists (use --force to overwrite)")
         }
     }
 }

@@ -4,7 +4,9 @@ import LancetTensor
 /// Builds a `Model` from a GGUF file of the Llama family (`llama`, `mistral`, `qwen2`, and `deci` with
 /// per-layer sizes). Strict: every size is read from the metadata, every tensor must be used, shapes are
 /// checked, and the offending key or tensor is named in the error. Weights are dequantised to Float32 once
-/// (F32 tensors stay views of the mapped file).
+/// (F32 tensors stay views of the mapped file). Blocks listed in `lancet.attention_free_blocks` and
+/// `lancet.ffn_free_blocks` (written by `GGUFExporter` for llama.cpp's deci loader) hold no-op placeholder
+/// tensors for a missing sub-layer; they are checked to be no-ops and imported without that sub-layer.
 public enum GGUFLlamaImporter {
     /// Architectures this importer reads, and the RoPE pairing llama.cpp uses for each.
     public static let architectures: [String: RopePairing] = ["llama": .adjacent, "mistral": .adjacent, "deci": .adjacent, "qwen2": .halves]
@@ -79,13 +81,37 @@ public enum GGUFLlamaImporter {
         let rope = RopeConfig(theta: theta, rotaryDimensions: rotary, pairing: pairing, scaling: scaling)
         let hasBias = arch == "qwen2"
 
+        // Sub-layers that `GGUFExporter` wrote as exact no-ops for llama.cpp's deci loader.
+        func blockList(_ key: String) throws -> Set<Int> {
+            guard let v = file.metadata[key] else { return [] }
+            guard let items = v.arrayValue, case let ints = items.compactMap(\.intValue), ints.count == items.count,
+                  ints.allSatisfy({ (0..<blockCount).contains($0) }) else {
+                throw fail("metadata '\(key)' must be an array of block indices below \(blockCount)")
+            }
+            return Set(ints)
+        }
+        let attentionFree = try blockList("lancet.attention_free_blocks")
+        let ffnFree = try blockList("lancet.ffn_free_blocks")
+        /// Marks a placeholder tensor used after checking that it is the no-op the exporter writes.
+        func placeholder(_ name: String, _ shape: [Int], zero: Bool) throws {
+            let t = try tensor(name, shape)
+            let bad = t.withUnsafeBufferPointer { p in p.contains { zero ? $0 != 0 : $0 != 1 } }
+            guard !bad else { throw fail("tensor '\(name)' is listed as a placeholder but is not all \(zero ? "zeros" : "ones")") }
+        }
+
         var blocks: [Block] = []
         blocks.reserveCapacity(blockCount)
         for i in 0..<blockCount {
             let p = "blk.\(i)."
             var params: [String: Tensor] = [:]
             var attention: LlamaBlock.Attention?
-            if heads[i] > 0 {
+            if attentionFree.contains(i) {
+                guard heads[i] > 0, kvHeads[i] == 0 else {
+                    throw fail("block \(i) is listed in 'lancet.attention_free_blocks' but is not a linear-attention placeholder (heads \(heads[i]), KV heads \(kvHeads[i]))")
+                }
+                try placeholder(p + "attn_norm.weight", [hidden], zero: false)
+                try placeholder(p + "attn_output.weight", [hidden, hidden], zero: true)
+            } else if heads[i] > 0 {
                 let (h, kv) = (heads[i], kvHeads[i])
                 guard kv > 0, h % kv == 0 else { throw fail("block \(i): \(kv) KV heads do not divide \(h) heads") }
                 attention = LlamaBlock.Attention(heads: h, kvHeads: kv, headDimensions: headDim, qkvBias: hasBias)
@@ -100,13 +126,18 @@ public enum GGUFLlamaImporter {
                     params["attn.v.bias"] = try tensor(p + "attn_v.bias", [kv * headDim])
                 }
             }
-            if ffn[i] > 0 {
+            let hasMLP = ffn[i] > 0 && !ffnFree.contains(i)
+            if ffnFree.contains(i) {
+                try placeholder(p + "ffn_norm.weight", [hidden], zero: false)
+                for name in ["ffn_gate.weight", "ffn_up.weight"] { try placeholder(p + name, [ffn[i], hidden], zero: true) }
+                try placeholder(p + "ffn_down.weight", [hidden, ffn[i]], zero: true)
+            } else if ffn[i] > 0 {
                 params["mlp_norm.weight"] = try tensor(p + "ffn_norm.weight", [hidden])
                 params["mlp.gate.weight"] = try tensor(p + "ffn_gate.weight", [ffn[i], hidden])
                 params["mlp.up.weight"] = try tensor(p + "ffn_up.weight", [ffn[i], hidden])
                 params["mlp.down.weight"] = try tensor(p + "ffn_down.weight", [hidden, ffn[i]])
             }
-            blocks.append(LlamaBlock.make(attention: attention, hasMLP: ffn[i] > 0, epsilon: Float(eps), rope: rope, parameters: params))
+            blocks.append(LlamaBlock.make(attention: attention, hasMLP: hasMLP, epsilon: Float(eps), rope: rope, parameters: params))
         }
         let embedding = try tensor("token_embd.weight", [vocab, hidden])
         let norm = try tensor("output_norm.weight", [hidden])

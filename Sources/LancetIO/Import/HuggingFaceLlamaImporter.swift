@@ -5,7 +5,8 @@ import LancetTensor
 /// Builds a `Model` from a Hugging Face folder of the Llama family: `config.json`, safetensors (single
 /// file or sharded with an index) and `tokenizer.json`. Hugging Face stores q/k rows in the "halves"
 /// RoPE pairing, so the model's RoPE ops use that pairing and no weights are permuted.
-/// Strict like the GGUF importer: every tensor is checked and must be used.
+/// Strict like the GGUF importer: every tensor is checked and must be used. Provenance records are read
+/// from the first safetensors file's `__metadata__` (`lancet.provenance`, a JSON array of strings).
 public enum HuggingFaceLlamaImporter {
     /// Imports the model in `folder`.
     public static func load(folder: String) throws -> Model {
@@ -78,6 +79,12 @@ public enum HuggingFaceLlamaImporter {
                                       hiddenSize: h, vocabularySize: config.vocabSize, contextLength: config.maxPositionEmbeddings,
                                       normEpsilon: config.rmsNormEps, rope: rope)
         var model = Model(config: modelConfig, embedding: embedding, blocks: blocks, finalNorm: norm, outputHead: head)
+        if let first = checkpoint.fileNames.first, let json = try checkpoint.shard(named: first).metadata["lancet.provenance"] {
+            guard let records = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String] else {
+                throw fail("\(first): __metadata__ 'lancet.provenance' must be a JSON array of strings")
+            }
+            model.provenance = records
+        }
         if FileManager.default.fileExists(atPath: folder + "/tokenizer.json") {
             model.tokenizer = try Tokenizer(huggingFaceFolder: URL(fileURLWithPath: folder))
         }

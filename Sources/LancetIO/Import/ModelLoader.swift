@@ -22,13 +22,13 @@ public enum ModelLoader {
         return .gguf
     }
 
-    /// The model at `path` in Lancet's IR, with its tokenizer attached, verified.
+    /// The model at `path` in Lancet's IR, verified, with its tokenizer attached when the file has one.
     public static func load(_ path: String) throws -> Model {
         switch try format(of: path) {
         case .gguf:
             let file = try GGUFFile(path: path)
             var model = try GGUFLlamaImporter.load(file)
-            model.tokenizer = try Tokenizer(gguf: file)
+            if file.metadata["tokenizer.ggml.model"] != nil { model.tokenizer = try Tokenizer(gguf: file) }
             return model
         case .huggingFace:
             return try HuggingFaceLlamaImporter.load(folder: path)

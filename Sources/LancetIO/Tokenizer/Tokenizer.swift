@@ -37,6 +37,15 @@ public final class Tokenizer: Sendable {
     public let ignoreMerges: Bool
     /// The Jinja chat template from the source, if any.
     public let chatTemplate: String?
+    /// The merge rules in rank order, as the source gave them (nil when merges derive from `scores`);
+    /// kept so that exports can write `tokenizer.ggml.merges` and `tokenizer.json`.
+    public let merges: [MergeRule]?
+    /// SentencePiece scores by id, as the source gave them (nil when it had none); kept for export.
+    public let scores: [Float]?
+    /// Special tokens that swallow whitespace to their left when matched (Hugging Face `lstrip`).
+    public let leftStripped: Set<Int32>
+    /// Special tokens that swallow whitespace to their right when matched (Hugging Face `rstrip`).
+    public let rightStripped: Set<Int32>
     /// The file the tokenizer came from.
     public let source: String
 
@@ -104,6 +113,10 @@ public final class Tokenizer: Sendable {
         addSpacePrefix = spec.kind == .sentencePieceBPE && spec.addSpacePrefix
         ignoreMerges = spec.ignoreMerges
         chatTemplate = spec.chatTemplate
+        merges = spec.merges
+        scores = spec.scores
+        leftStripped = spec.leftStripped
+        rightStripped = spec.rightStripped
         source = src
         idByText = ids
 

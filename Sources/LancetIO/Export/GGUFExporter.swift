@@ -1,0 +1,72 @@
+import LancetIR
+import LancetTensor
+
+/// Writes a `Model` as a GGUF file that llama.cpp loads, atomically.
+///
+/// **Architecture.** `llama` when every block has both sub-layers with the same heads, KV heads and FFN
+/// width (mixture-of-experts blocks: Mixtral-style `ffn_gate_inp`/`ffn_{gate,up,down}_exps` tensors and
+/// `llama.expert_count`/`expert_used_count`, every block a MoE of the same shape). Otherwise `deci`, whose
+/// loader reads `attention.head_count`, `attention.head_count_kv` and `feed_forward_length` as per-block
+/// arrays; fewer blocks are simply a smaller `block_count`. llama.cpp's `deci` graph (at Lancet's pinned
+/// commit) always builds the FFN and reads the head size from block 0, so two sub-layers that a block lacks
+/// are written as exact no-ops and listed in Lancet metadata, which `GGUFLlamaImporter` reads back:
+/// - a block without an MLP gets a zero FFN of width 1 (`ffn_down` all zeros adds nothing to the residual);
+///   listed in `lancet.ffn_free_blocks`;
+/// - block 0 without attention gets deci's "linear attention" (`head_count_kv` 0) with a zero
+///   `attn_output`; listed in `lancet.attention_free_blocks`. Later blocks without attention have
+///   `head_count` 0, which llama.cpp skips.
+///
+/// **Weights.** Masked weights are written as they are (pruned entries are zeros). Low-rank linears are
+/// multiplied out to dense `[out, in]` weights. When the model's RoPE pairing is `halves` (imported from
+/// Hugging Face), q/k rows and biases are permuted to llama.cpp's `adjacent` pairing. Storage: `type` is
+/// F32, F16 or Q8_0 for matrices; 1-D tensors, the MoE router and the no-op placeholders stay F32; a
+/// Q8_0 matrix whose rows are not a multiple of 32 long is stored as F16 (as llama-quantize falls back).
+///
+/// **Metadata.** `general.*`, the architecture's sizes, RoPE (`rope_freqs.weight` for frequency factors
+/// and Llama 3 scaling, `rope.scaling.*` for linear), the full `tokenizer.ggml.*` set when the model's
+/// tokenizer is a `Tokenizer`, `tokenizer.chat_template`, `lancet.provenance` (the model's provenance
+/// records, an array of JSON strings), then `extraMetadata` in the order given.
+///
+/// ```swift
+/// try GGUFExporter.write(model, to: "out/pruned.gguf", type: .q8_0,
+///                        extraMetadata: [("lancet.recipe", .string(recipeText))])
+/// ```
+public enum GGUFExporter {
+    /// The output types `write` accepts.
+    public static let supportedTypes: [GGMLType] = [.f32, .f16, .q8_0]
+
+    /// Writes `model` to `path` with matrices stored as `type`. With `overwrite: false` an existing file is
+    /// an error (`FileWriteError`). Throws `ModelExportError` naming the block and reason when the model
+    /// cannot be expressed (e.g. a MoE with a shared expert), `VerifierError` when the model does not verify.
+    public static func write(_ model: Model, to path: String, type: GGMLType = .f32,
+                             extraMetadata: [(String, GGUFValue)] = [], overwrite: Bool = false) throws {
+        guard supportedTypes.contains(type) else {
+            throw ModelExportError(path, "output type \(type.name) is not supported (supported: \(supportedTypes.map(\.name).joined(separator: ", ")))")
+        }
+        try AtomicFile.checkWritable(path, overwrite: overwrite)
+        try Verifier.verify(model)
+        let plan = try GGUFExportPlan(model, path: path)
+
+        var metadata = plan.metadata(type: type)
+        if let tokenizer = model.tokenizer as? Tokenizer { metadata += tokenizer.ggufMetadata }
+        if let template = (model.tokenizer?.chatTemplateText ?? model.annotations["tokenizer.chat_template"]) {
+            metadata.append(("tokenizer.chat_template", .string(template)))
+        }
+        metadata.append(("lancet.provenance", .array(.string, model.provenance.map { .string($0) })))
+        if !plan.attentionFree.isEmpty {
+            metadata.append(("lancet.attention_free_blocks", .array(.int32, plan.attentionFree.map { .int32(Int32($0)) })))
+        }
+        if !plan.ffnFree.isEmpty {
+            metadata.append(("lancet.ffn_free_blocks", .array(.int32, plan.ffnFree.map { .int32(Int32($0)) })))
+        }
+        let ours = Set(metadata.map(\.0))
+        for (key, _) in extraMetadata where ours.contains(key) {
+            throw ModelExportError(path, "extra metadata key '\(key)' is one the exporter writes itself")
+        }
+        metadata += extraMetadata
+
+        var writer = GGUFWriter(metadata: metadata)
+        try plan.addTensors(to: &writer, type: type)
+        try writer.write(to: path, overwrite: overwrite)
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import LancetIR
+import LancetTensor
+
+/// Writes a `Model` as a Hugging Face folder that transformers loads: `config.json` (`LlamaFamilyConfig`),
+/// `model.safetensors` (or shards with an index when larger than `maxShardBytes`), and, when the model's
+/// tokenizer is a `Tokenizer`, `tokenizer.json`, `tokenizer_config.json` and `generation_config.json`.
+///
+/// Only models that transformers' config can express are written: every block with both sub-layers, the
+/// same heads, KV heads, head size and FFN width, dense MLPs, and RoPE scaling that `rope_scaling` names.
+/// Anything else (pruned heads in some blocks, removed sub-layers, mixtures of experts) is a
+/// `ModelExportError` that names the block and suggests GGUF, whose `deci` architecture holds it.
+/// The `model_type` is `llama`, `mistral` when attention has a sliding window, `qwen2` when q/k/v have biases.
+///
+/// Weights: masked weights as they are, low-rank linears multiplied out to dense, q/k rows (and biases)
+/// permuted from the `adjacent` RoPE pairing (GGUF) to `halves` (Hugging Face). The safetensors
+/// `__metadata__` holds `lancet.provenance` (the provenance records as a JSON array of strings) and
+/// `extraMetadata`. Every file is written atomically; with `overwrite: false` an existing file of the
+/// checkpoint is an error before anything is written.
+///
+/// ```swift
+/// try HuggingFaceExporter.write(model, to: "out/pruned-hf", dtype: .bf16)
+/// ```
+public enum HuggingFaceExporter {
+    /// The default shard size limit: 5 GB of tensor data per file, as transformers' `save_pretrained`.
+    public static let defaultMaxShardBytes = 5_000_000_000
+
+    /// Writes `model` into `folder` (created if needed) with tensors stored as `dtype` (F32, F16 or BF16).
+    public static func write(_ model: Model, to folder: String, dtype: SafetensorsDType = .f32,
+                             extraMetadata: [String: String] = [:], maxShardBytes: Int = defaultMaxShardBytes,
+                             overwrite: Bool = false) throws {
+        guard dtype.isWritable else { throw ModelExportError(folder, "dtype \(dtype.name) is not writable (use F32, F16 or BF16)") }
+        try Verifier.verify(model)
+        let blocks = try model.blocks.enumerated().map { try ExportBlock.read($1, index: $0, model: model, path: folder) }
+        let config = try self.config(for: model, blocks: blocks, dtype: dtype, folder: folder)
+        let configData = try config.jsonData(path: folder + "/config.json")
+
+        var files: [(name: String, data: Data)] = [("config.json", configData)]
+        if let tokenizer = model.tokenizer as? Tokenizer {
+            files.append(("tokenizer.json", try tokenizer.huggingFaceTokenizerJSON()))
+            files.append(("tokenizer_config.json", try tokenizer.huggingFaceTokenizerConfigJSON(modelMaxLength: model.config.contextLength)))
+            var generation: [String: Any] = ["_from_model_config": true]
+            if let b = tokenizer.bos { generation["bos_token_id"] = Int(b) }
+            if let e = tokenizer.eos { generation["eos_token_id"] = Int(e) }
+            files.append(("generation_config.json", try JSONSerialization.data(withJSONObject: generation, options: [.sortedKeys, .prettyPrinted])))
+        }
+
+        var metadata = extraMetadata
+        let provenance = try JSONSerialization.data(withJSONObject: model.provenance, options: [.withoutEscapingSlashes])
+        metadata["lancet.provenance"] = String(decoding: provenance, as: UTF8.self)
+        var writer = SafetensorsWriter(metadata: metadata)
+        try addTensors(model, blocks: blocks, config: config, dtype: dtype, to: &writer)
+
+        if !overwrite {
+            for f in files { try AtomicFile.checkWritable(folder + "/" + f.name, overwrite: false) }
+        }
+        // The checkpoint refuses existing shards itself before writing any; the small files follow it.
+        try writer.writeCheckpoint(to: folder, maxShardBytes: maxShardBytes, overwrite: overwrite)
+        for f in files {
+            try AtomicFile.write(to: folder + "/" + f.name, overwrite: overwrite) { try $0.write(Array(f.data)) }
+        }
+    }
+
+    /// The `config.json` of `model`, or a `ModelExportError` saying why transformers cannot express it.
+    static func config(for model: Model, blocks: [ExportBlock], dtype: SafetensorsDType, folder: String) throws -> LlamaFamilyConfig {
+        func fail(_ block: Int?, _ reason: String) -> ModelExportError {
+            ModelExportError(folder, block: block, reason + "; transformers' config gives every block the same sizes and both sub-layers — export as GGUF (deci) instead")
+        }
+        guard !blocks.isEmpty else { throw fail(nil, "the model has no blocks") }
+        var layers: [(attention: ExportBlock.Attention, mlp: ExportBlock.MLP)] = []
+        for (i, b) in blocks.enumerated() {
+            if case .moe? = b.ffn { throw fail(i, "is a mixture of experts") }
+            guard let a = b.attention else { throw fail(i, "has no attention sub-layer") }
+            guard case let .dense(m)? = b.ffn else { throw fail(i, "has no MLP sub-layer") }
+            layers.append((a, m))
+        }
+        // The sizes most blocks have; a block that differs from them is the one named.
+        func shape(_ l: (attention: ExportBlock.Attention, mlp: ExportBlock.MLP)) -> [Int] {
+            [l.attention.heads, l.attention.kvHeads, l.attention.headDimensions, l.mlp.width, l.attention.qBias == nil ? 0 : 1, l.attention.window ?? 0]
+        }
+        let counts = Dictionary(layers.map { (shape($0), 1) }, uniquingKeysWith: +)
+        let common = counts.max { $0.value != $1.value ? $0.value < $1.value : $0.key.lexicographicallyPrecedes($1.key) }!.key
+        let (a0, m0) = layers.first { shape($0) == common }!
+        for (i, (a, m)) in layers.enumerated() where shape((a, m)) != common {
+            if m.width != m0.width { throw fail(i, "has FFN width \(m.width), the other blocks \(m0.width)") }
+            if (a.qBias != nil) != (a0.qBias != nil) || a.window != a0.window { throw fail(i, "differs from the other blocks in q/k/v biases or sliding window") }
+            throw fail(i, "has \(a.heads) heads / \(a.kvHeads) KV heads of size \(a.headDimensions), the other blocks \(a0.heads) / \(a0.kvHeads) of size \(a0.headDimensions)")
+        }
+        let c = model.config, rope = c.rope
+        guard rope.rotaryDimensions == a0.headDimensions else {
+            throw ModelExportError(folder, "RoPE rotates \(rope.rotaryDimensions) of \(a0.headDimensions) head dimensions; Llama-family configs rotate all")
+        }
+        let scaling: RopeScaling?
+        switch rope.scaling {
+        case .none: scaling = nil
+        case let .linear(factor): scaling = RopeScaling(kind: .linear, factor: factor)
+        case let .llama3(factor, low, high, original):
+            scaling = RopeScaling(kind: .llama3, factor: factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositionEmbeddings: original)
+        case .frequencyFactors:
+            throw ModelExportError(folder, "RoPE frequency factors (GGUF rope_freqs) have no rope_scaling equivalent in config.json; export as GGUF instead")
+        }
+        let bias = a0.qBias != nil
+        let type: LlamaFamilyConfig.ModelType
+        if a0.window != nil {
+            guard !bias else { throw ModelExportError(folder, "a sliding window together with q/k/v biases has no Llama-family config") }
+            type = .mistral
+        } else {
+            type = bias ? .qwen2 : (c.architecture == "mistral" ? .mistral : .llama)
+        }
+        let tokenizer = model.tokenizer as? Tokenizer
+        var config = LlamaFamilyConfig(
+            modelType: type, hiddenSize: c.hiddenSize, intermediateSize: m0.width, numHiddenLayers: blocks.count,
+            numAttentionHeads: a0.heads, numKeyValueHeads: a0.kvHeads,
+            headDim: a0.headDimensions * a0.heads == c.hiddenSize ? nil : a0.headDimensions,
+            rmsNormEps: c.normEpsilon, ropeTheta: rope.theta, ropeScaling: scaling, maxPositionEmbeddings: c.contextLength,
+            vocabSize: c.vocabularySize, tieWordEmbeddings: model.isTied, attentionBias: type == .qwen2 ? nil : false,
+            bosTokenId: tokenizer?.bos.map(Int.init), eosTokenIds: tokenizer?.eos.map { [Int($0)] } ?? [],
+            torchDtype: ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype.name], slidingWindow: a0.window)
+        if type == .qwen2 { config.useSlidingWindow = false }
+        return config
+    }
+
+    /// Adds every tensor under its Hugging Face name, q/k rows in the `halves` pairing.
+    static func addTensors(_ model: Model, blocks: [ExportBlock], config: LlamaFamilyConfig, dtype: SafetensorsDType,
+                           to w: inout SafetensorsWriter) throws {
+        typealias N = LlamaTensorNames
+        let from = model.config.rope.pairing
+        func halves(_ t: Tensor, _ heads: Int, _ d: Int) -> Tensor { RopePairing.permuteRows(t, heads: heads, headDim: d, from: from, to: .halves) }
+        w.add(N.embedding, model.embedding, as: dtype)
+        for (i, b) in blocks.enumerated() {
+            guard let a = b.attention, case let .dense(m)? = b.ffn else { continue }  // `config(for:)` rejected these
+            let d = a.headDimensions
+            w.add(N.attentionNorm(i), a.norm, as: dtype)
+            w.add(N.attention(i, .query), halves(a.q, a.heads, d), as: dtype)
+            w.add(N.attention(i, .key), halves(a.k, a.kvHeads, d), as: dtype)
+            w.add(N.attention(i, .value), a.v, as: dtype)
+            w.add(N.attention(i, .output), a.o, as: dtype)
+            if let qb = a.qBias, let kb = a.kBias, let vb = a.vBias {
+                w.add(N.attention(i, .query, bias: true), halves(qb, a.heads, d), as: dtype)
+                w.add(N.attention(i, .key, bias: true), halves(kb, a.kvHeads, d), as: dtype)
+                w.add(N.attention(i, .value, bias: true), vb, as: dtype)
+            }
+            w.add(N.mlpNorm(i), m.norm, as: dtype)
+            w.add(N.mlp(i, .gate), m.gate, as: dtype)
+            w.add(N.mlp(i, .up), m.up, as: dtype)
+            w.add(N.mlp(i, .down), m.down, as: dtype)
+        }
+        w.add(N.finalNorm, model.finalNorm, as: dtype)
+        if let head = model.outputHead { w.add(N.outputHead, head, as: dtype) }
+    }
+}

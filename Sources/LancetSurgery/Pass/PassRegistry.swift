@@ -87,20 +87,22 @@ public final class PassRegistry: @unchecked Sendable {
         try register(passes, origin: origin)
     }
 
-    /// Adds passes; throws when a name is empty, malformed or already registered.
+    /// Adds passes, all or none; throws when a name is empty, malformed or already registered.
     public func register(_ passes: [any SurgeryPass.Type], origin: String = "built-in") throws {
         lock.lock()
         defer { lock.unlock() }
+        var added: [String: PassDescriptor] = [:]
         for type in passes {
             let d = try Self.describe(type, origin: origin)
             guard !d.name.isEmpty, d.name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "+" }) else {
                 throw RegistryError(reason: "pass name '\(d.name)' (\(type)) must be non-empty lowercase letters, digits, '-' or '+'")
             }
-            if let existing = descriptors[d.name] {
+            if let existing = descriptors[d.name] ?? added[d.name] {
                 throw RegistryError(reason: "pass '\(d.name)' from \(origin) is already registered (from \(existing.origin))")
             }
-            descriptors[d.name] = d
+            added[d.name] = d
         }
+        descriptors.merge(added) { old, _ in old }
     }
 
     /// Every pass, sorted by name.

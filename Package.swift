@@ -8,11 +8,18 @@ let numericSettings: [SwiftSetting] = [
     .unsafeFlags(["-wmo", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"], .when(configuration: .release)),
 ]
 
+/// Linker flags of an executable that loads pass plugins: export its symbols. A plugin links against the dynamic
+/// `Lancet` product, so its references to Lancet are undefined, and `dlopen` binds them to the host's exported copy:
+/// host and plugin share one set of Lancet types. See Docs/WritingAPass.md, "Out of tree: a plugin library".
+let pluginHostLinkerSettings: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "--export-dynamic"], .when(platforms: [.linux])),
+]
+
 let package = Package(
     name: "Lancet",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "Lancet", targets: ["Lancet"]),
+        .library(name: "Lancet", type: .dynamic, targets: ["Lancet"]),
         .executable(name: "lancet", targets: ["LancetCLI"]),
     ],
     dependencies: [
@@ -37,15 +44,23 @@ let package = Package(
                                                "LancetPassesPrune"]),
         .executableTarget(
             name: "LancetCLI",
-            dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            linkerSettings: pluginHostLinkerSettings
         ),
         .executableTarget(name: "lancet-example-script", dependencies: ["Lancet"], path: "Examples/Script"),
         .testTarget(name: "LancetTensorTests", dependencies: ["LancetTensor"]),
         .testTarget(name: "LancetIOTests", dependencies: ["LancetIO", "LancetRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LancetIRTests", dependencies: ["LancetIR", "LancetRuntime"]),
         .testTarget(name: "LancetRuntimeTests", dependencies: ["Lancet"]),
-        .testTarget(name: "LancetSurgeryTests", dependencies: ["Lancet"]),
+        .testTarget(name: "LancetSurgeryTests", dependencies: ["Lancet"], linkerSettings: pluginHostLinkerSettings),
         .testTarget(name: "LancetPassesPruneTests", dependencies: ["Lancet"]),
+        .plugin(
+            name: "NewPass",
+            capability: .command(
+                intent: .custom(verb: "new-pass", description: "Scaffolds a block pass in Sources/LancetPasses<Family>: the pass, its registration and a test"),
+                permissions: [.writeToPackageDirectory(reason: "Creates the pass, its test and (for a new family) its target folder, and edits the family's registration table and Package.swift")]
+            )
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -72,10 +72,11 @@ public final class PassRegistry: @unchecked Sendable {
         try register(passes, origin: origin)
     }
 
-    /// Adds passes; throws when a name is empty, malformed or already registered.
+    /// Adds passes, all or none; throws when a name is empty, malformed or already registered.
     public func register(_ passes: [any SurgeryPass.Type], origin: String = "built-in") throws {
         lock.lock()
         defer { lock.unlock() }
+        var added: [String: PassDescriptor] = [:]
         for type in passes {
             let d = try Self.describe(type, origin: origin)
             guard !d.name.isEmpty, d.name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "+" }) else {
@@ -84,11 +85,12 @@ public final class PassRegistry: @unchecked Sendable {
             if let reserved = d.options.first(where: { RecipeParser.passEntryKeys.contains($0.key) }) {
                 throw RegistryError(reason: "pass '\(d.name)' (\(type)) has an option named '\(reserved.key)', which recipes reserve for the pass entry's \(reserved.key)")
             }
-            if let existing = descriptors[d.name] {
+            if let existing = descriptors[d.name] ?? added[d.name] {
                 throw RegistryError(reason: "pass '\(d.name)' from \(origin) is already registered (from \(existing.origin))")
             }
-            descriptors[d.name] = d
+            added[d.name] = d
         }
+        descriptors.merge(added) { old, _ in old }
     }
 
     /// Every pass, sorted by name.

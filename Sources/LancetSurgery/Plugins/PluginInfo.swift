@@ -1,0 +1,13 @@
+/// What `PluginLoader.load` loaded: the library, the plugin's self-description and the passes it added.
+public struct PluginInfo: Sendable, Equatable {
+    /// The library's absolute path (also the `origin` of its passes in the registry).
+    public let path: String
+    /// The plugin's name.
+    public let name: String
+    /// The plugin's own version.
+    public let version: String
+    /// The plugin API version it was built against (equal to `PluginAPI.version`).
+    public let apiVersion: UInt32
+    /// The names of the passes it registered, in table order.
+    public let passes: [String]
+}

@@ -5,5 +5,8 @@ public enum PrunePasses {
     /// Every pass of `LancetPassesPrune`.
     public static let all: [any SurgeryPass.Type] = [
         MagnitudePass.self,
+        WandaPass.self,
+        SparseGPTPass.self,
+        WandaPlusPlusPass.self,
     ]
 }

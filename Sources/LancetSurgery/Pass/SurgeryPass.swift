@@ -50,10 +50,18 @@ public protocol BlockPass: SurgeryPass {
     /// Cuts the block in place. Pruned weights must be masked (`Block.setMasked`) or removed with the
     /// graph updated; the verifier runs afterwards.
     func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport
+
+    /// Model-wide facts the pass needs before its stage's sweep starts (e.g. OWL's per-block sparsity,
+    /// which needs every block's outlier ratio). The pipeline calls it once per stage, before the sweep,
+    /// on the model as the stage receives it; the result arrives in every block's `context.modelFacts`.
+    /// `context.denseSweep` streams the calibration windows through the uncut blocks when the facts need
+    /// activations. The default plans nothing and costs nothing.
+    func plan(model: Model, context: PlanContext) throws -> [String: [Double]]
 }
 
 extension BlockPass {
     public func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey> { [] }
+    public func plan(model: Model, context: PlanContext) throws -> [String: [Double]] { [:] }
 }
 
 /// A pass that edits the whole model (remove or merge blocks, search over shapes).

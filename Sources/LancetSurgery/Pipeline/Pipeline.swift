@@ -21,6 +21,8 @@ public final class Pipeline {
     struct PlannedPass {
         let pass: AnyPass
         let invocation: PassInvocation
+        /// The pass's `plan` result for the current stage.
+        var modelFacts: [String: [Double]] = [:]
     }
 
     /// The recipe being run.
@@ -103,6 +105,7 @@ public final class Pipeline {
         let length = calibration.length
         let sweep = BlockSweep(windowsPerCall: options.windowsPerCall, length: length)
         let collector = StatisticsCollector(sweep: sweep)
+        let passes = try plan(passes, model: model, calibration: calibration, sweep: sweep, log: options.log)
         var x: Tensor
         var first = 0
         if let resume, let stored = try store?.inputs(stage: stage) {
@@ -184,7 +187,23 @@ public final class Pipeline {
                      _ calibration: CalibrationSet, log: @escaping @Sendable (String) -> Void = { _ in }) -> BlockPassContext {
         BlockPassContext(blockIndex: i, blockCount: n, targets: p.invocation.selection, statistics: statistics,
                          calibration: activations ?? CalibrationActivations(inputs: Tensor(zeros: [0, 0]), teacher: Tensor(zeros: [0, 0]), windows: 0, length: calibration.length),
-                         seed: calibration.seed, modelFacts: [:], fit: p.invocation.fit, log: log)
+                         seed: calibration.seed, modelFacts: p.modelFacts, fit: p.invocation.fit, log: log)
+    }
+
+    /// Runs every block pass's `plan` on the model as the stage receives it (before any cut of the stage,
+    /// so a resumed run plans the same), keeping each result for that pass's contexts.
+    func plan(_ passes: [PlannedPass], model: Model, calibration: CalibrationSet, sweep: BlockSweep,
+              log: @escaping @Sendable (String) -> Void) throws -> [PlannedPass] {
+        try passes.map { p in
+            guard case let .block(pass) = p.pass else { return p }
+            var planned = p
+            let context = PlanContext(model: model, calibration: calibration.windows, sweep: sweep, targets: p.invocation.selection,
+                                      seed: calibration.seed, log: log)
+            do { planned.modelFacts = try pass.plan(model: model, context: context) } catch let e as PipelineError { throw e } catch {
+                throw PipelineError.passFailed(pass: p.invocation.name, block: nil, reason: "planning: \(error)")
+            }
+            return planned
+        }
     }
 
     func verifyBlock(_ block: Block, index: Int, hidden: Int, pass: String) throws {

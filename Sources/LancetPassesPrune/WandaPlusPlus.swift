@@ -1,0 +1,167 @@
+import LancetIR
+import LancetRuntime
+import LancetSurgery
+import LancetTensor
+
+/// Wanda++ (Yang et al. 2025, "Wanda++: Pruning Large Language Models via Regional Gradients",
+/// arXiv 2503.04992): Wanda's score sharpened with the block's regional gradient, alternated with a few
+/// steps of regional optimisation (RO) that pull the pruned block's output back to the dense block's.
+///
+/// Regional gradient score, per weight of a targeted linear:
+///
+///     S_ij = (α · G_ij + ‖X_j‖₂) · |W_ij|
+///
+/// with `G` the root mean square over calibration windows of ∂‖block(X_w)‖₂/∂W on the dense block (the
+/// pipeline's `.regionalGradient`) and `‖X_j‖₂` the input-channel norm over all calibration tokens. The
+/// block is then cut as the paper's algorithm does:
+///
+///     repeat ro_iterations (K = 5) times:
+///         prune every targeted linear by S (current weights and input norms)
+///         RO: one RMSprop step (lr 3e-7) per window on ro_samples (32) random windows, loss
+///             Σ‖block(X_w) − Y_dense,w‖² against the dense teacher, on the targeted linears' weights
+///     prune by S once more
+///
+/// In RO every weight of the targeted linears moves, pruned ones included (`ro_regrow: true`, as in the
+/// paper, so the next scoring may choose a different mask); the final prune leaves the pattern exact and
+/// the pruned weights zero. With `ro_regrow: false` pruned weights stay zero during RO, so the mask is the
+/// first one. Input norms are re-measured on the current block over all calibration windows after each RO
+/// round. The recipe's `fit:` still runs after the pass (default none).
+///
+/// ```yaml
+/// - wanda++: {sparsity: 0.5, alpha: 100, ro_iterations: 5, ro_samples: 32, ro_learning_rate: 3.0e-7}
+/// - wanda++: {pattern: "2:4"}
+///   targets: ["blocks.*.attn.*", "blocks.*.mlp.*"]
+/// ```
+public struct WandaPlusPlusPass: BlockPass {
+    public static let name = "wanda++"
+    public static let summary = "Prune by regional-gradient scores (α·G + ‖X‖)·|W| alternated with regional optimisation (Wanda++)."
+
+    /// Options of `wanda++`.
+    public struct Options: Codable, Sendable {
+        /// Fraction of weights removed (unstructured).
+        public var sparsity = 0.5
+        /// `unstructured` or `N:M` (e.g. `2:4`).
+        public var pattern = "unstructured"
+        /// `row` (compare within each output row) or `layer`.
+        public var scope = "row"
+        /// Weight of the regional gradient in the score.
+        public var alpha = 100.0
+        /// Prune → RO rounds before the final prune (0: RGS pruning alone).
+        public var ro_iterations = 5
+        /// Calibration windows drawn per RO round (one step per window).
+        public var ro_samples = 32
+        /// RMSprop learning rate of RO.
+        public var ro_learning_rate = 3e-7
+        /// Whether RO may move pruned weights (the paper's choice); false keeps them at zero.
+        public var ro_regrow = true
+        /// Defaults.
+        public init() {}
+    }
+
+    public static var defaultOptions: Options { Options() }
+    public static let optionHelp = [
+        "sparsity": "fraction of weights removed in [0, 1) (unstructured pattern)",
+        "pattern": "unstructured, or N:M to keep N of every M consecutive inputs (2:4, 4:8)",
+        "scope": "row: prune each output row to the sparsity; layer: the whole matrix",
+        "alpha": "weight α of the regional gradient G in the score (α·G + ‖X‖)·|W|",
+        "ro_iterations": "rounds of (prune, regional optimisation) before the final prune; 0 prunes by the score alone",
+        "ro_samples": "calibration windows per regional-optimisation round, one RMSprop step each",
+        "ro_learning_rate": "RMSprop learning rate of the regional optimisation",
+        "ro_regrow": "true: RO moves pruned weights too and the next round may re-choose the mask; false: they stay zero",
+    ]
+
+    /// The pruning pattern.
+    public let pattern: SparsityPattern
+    /// The options as decoded.
+    public let options: Options
+
+    public init(options: Options) throws {
+        pattern = try SparsityPattern.parse(pattern: options.pattern, sparsity: options.sparsity, scope: options.scope)
+        guard options.alpha >= 0 else { throw PassOptionError("alpha", "must be non-negative, got \(options.alpha)") }
+        guard options.ro_iterations >= 0 else { throw PassOptionError("ro_iterations", "must be non-negative, got \(options.ro_iterations)") }
+        guard options.ro_samples >= 1 else { throw PassOptionError("ro_samples", "must be at least 1, got \(options.ro_samples)") }
+        guard options.ro_learning_rate >= 0 else {
+            throw PassOptionError("ro_learning_rate", "must be non-negative, got \(options.ro_learning_rate)")
+        }
+        self.options = options
+    }
+
+    public func validate(model: Model, targets: TargetSelection) throws {
+        for (i, block) in model.blocks.enumerated() {
+            for (_, op) in targets.linears(in: block, index: i) {
+                try pattern.check(columns: block.parameters[op.weight!]!.shape[1], weight: Model.path(block: i, op.weight!))
+            }
+        }
+    }
+
+    public func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey> {
+        Set(context.linears(in: block).map { .inputGram(value: $0.node.inputs[0]) }).union([.regionalGradient])
+    }
+
+    public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {
+        let linears = context.linears(in: block).map { (name: $0.op.weight!, input: $0.node.inputs[0]) }
+        let earlier = block.masks                                    // masks of cuts before this pass stay
+        var gradients: [String: Tensor] = [:]
+        var norms: [String: [Float]] = [:]
+        for l in linears {
+            gradients[l.name] = try context.statistics.regionalGradient(l.name)
+            if norms[l.input] == nil { norms[l.input] = try context.statistics.inputNorms(of: l.input) }
+        }
+        let alpha = Float(options.alpha)
+        func pruneAll() -> (pruned: Int, total: Int) {
+            var pruned = 0, total = 0
+            for l in linears {
+                let scores = WandaScore.regionalGradientScores(weight: block.parameters[l.name]!, gradient: gradients[l.name]!,
+                                                               inputNorms: norms[l.input]!, alpha: alpha)
+                let (p, t) = prune(&block, weight: l.name, scores: scores, pattern: pattern, previous: earlier[l.name])
+                pruned += p
+                total += t
+            }
+            return (pruned, total)
+        }
+
+        var metrics: [String: Double] = [:]
+        let calibration = context.calibration
+        var optimizer = RegionalOptimizer.rmsprop(learningRate: options.ro_learning_rate)
+        var generator = SeededGenerator(seed: context.seed ^ (UInt64(context.blockIndex + 1) &* 0x9E37_79B9_7F4A_7C15))
+        var initial: [String: Mask] = [:]
+        for k in 0..<options.ro_iterations {
+            _ = pruneAll()
+            if k == 0 { initial = block.masks }
+            let windows = generator.sampleIndices(min(options.ro_samples, calibration.windows), from: calibration.windows)
+            let loss = try RegionalFit.optimize(&block, index: context.blockIndex, calibration: calibration, batches: windows.map { [$0] },
+                                                parameters: linears.map(\.name), keepMasked: !options.ro_regrow, lossScale: .sum,
+                                                optimizer: &optimizer)
+            metrics["ro_error.\(k)"] = loss
+            norms = try Self.inputNorms(of: block, index: context.blockIndex, calibration: calibration, values: Set(linears.map(\.input)))
+        }
+        let (pruned, total) = pruneAll()
+        if options.ro_iterations > 0 {
+            var changed = 0
+            for l in linears { changed += zip(initial[l.name]!.keep, block.masks[l.name]!.keep).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) } }
+            metrics["mask_changed_fraction"] = total > 0 ? Double(changed) / Double(total) : 0
+        }
+        metrics["pruned"] = Double(pruned)
+        metrics["sparsity"] = total > 0 ? Double(pruned) / Double(total) : 0
+        return PassReport(pass: Self.name, metrics: metrics)
+    }
+
+    /// ‖X_j‖₂ over all calibration tokens of each value in `values`, on `block` as it is now.
+    static func inputNorms(of block: Block, index: Int, calibration: CalibrationActivations, values: Set<String>,
+                           windowsPerCall: Int = 4) throws -> [String: [Float]] {
+        var sums: [String: [Double]] = [:]
+        var w = 0
+        while w < calibration.windows {
+            let n = min(windowsPerCall, calibration.windows - w)
+            let context = ExecutionContext(batch: n, length: calibration.length)
+            let captured = try BlockExecutor.forward(block, index: index, input: calibration.rows(calibration.inputs, windows: w..<(w + n)),
+                                                     context: context, capture: values).values
+            for (name, x) in captured {
+                if sums[name] == nil { sums[name] = [Double](repeating: 0, count: x.shape[1]) }
+                WandaScore.accumulateColumnSquares(x, into: &sums[name]!)
+            }
+            w += n
+        }
+        return sums.mapValues { $0.map { Float($0.squareRoot()) } }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Lancet
+@testable import LancetPassesPrune
+@testable import LancetSurgery
+import XCTest
+
+/// Wanda++: the regional gradient score's ranking, and regional optimisation lowering the block error.
+final class WandaPlusPlusTests: XCTestCase {
+    /// √(mean over windows of (∂‖block(X_w)‖₂/∂W)²), one backward per window, computed here.
+    static func regionalGradients(_ fx: PruneFixture, block b: Int) throws -> [String: [Double]] {
+        let block = fx.model.blocks[b]
+        let x = try fx.inputs(block: b)
+        var sums: [String: [Double]] = [:]
+        for w in 0..<fx.windows {
+            let context = ExecutionContext(batch: 1, length: fx.length)
+            let f = try BlockExecutor.forward(block, index: b, input: x.slicingRows((w * fx.length)..<((w + 1) * fx.length)), context: context, keepValues: true)
+            let norm = f.output.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let dy = Tensor(shape: f.output.shape, f.output.scalars.map { Float(Double($0) / norm) })
+            let g = try BlockExecutor.backward(block, index: b, values: f.values, outputGradient: dy, context: context)
+            for (name, t) in g.parameters {
+                let s = t.scalars
+                if sums[name] == nil { sums[name] = [Double](repeating: 0, count: s.count) }
+                for i in s.indices { sums[name]![i] += Double(s[i]) * Double(s[i]) }
+            }
+        }
+        return sums.mapValues { $0.map { ($0 / Double(fx.windows)).squareRoot() } }
+    }
+
+    func testRegionalGradientScoreRanksByAlphaGradientPlusInputNormTimesWeight() throws {
+        let fx = WandaTests.fixtures[0]
+        for alpha in [0.0, 1.0, 100.0] {
+            let pass = try makePass(WandaPlusPlusPass.self, [("sparsity", "0.5"), ("alpha", "\(alpha)"), ("ro_iterations", "0")])
+            for b in fx.model.blocks.indices {
+                var block = fx.model.blocks[b]
+                _ = try pass.apply(to: &block, context: try fx.context(block: b, pass: pass))
+                try Verifier.verify(block, index: b, hiddenSize: fx.model.config.hiddenSize)
+                let gradients = try Self.regionalGradients(fx, block: b)
+                let linears = block.nodes(of: LinearOp.self)
+                let x = try fx.captured(block: b, Set(linears.map { $0.node.inputs[0] }))
+                for (node, op) in linears {
+                    let w = fx.model.blocks[b].parameters[op.weight!]!, (rows, cols) = (w.shape[0], w.shape[1])
+                    let norms = WandaTests.norms(x[node.inputs[0]]!), g = gradients[op.weight!]!, ws = w.scalars
+                    let scores = (0..<(rows * cols)).map { Float((alpha * g[$0] + Double(norms[$0 % cols])) * Double(abs(ws[$0]))) }
+                    XCTAssertEqual(prunedSet(block.masks[op.weight!]!), lowestPerRow(scores, rows: rows, cols: cols, k: cols / 2),
+                                   "block \(b) \(node.name) α = \(alpha)")
+                }
+            }
+        }
+    }
+
+    func testAlphaZeroWithoutOptimisationIsWanda() throws {
+        let fx = WandaTests.fixtures[1]
+        let plus = try makePass(WandaPlusPlusPass.self, [("pattern", "2:4"), ("alpha", "0"), ("ro_iterations", "0")])
+        let wanda = try makePass(WandaPass.self, [("pattern", "2:4")])
+        for b in fx.model.blocks.indices {
+            var a = fx.model.blocks[b], c = fx.model.blocks[b]
+            _ = try plus.apply(to: &a, context: try fx.context(block: b, pass: plus))
+            _ = try wanda.apply(to: &c, context: try fx.context(block: b, pass: wanda))
+            XCTAssertEqual(a.masks, c.masks, "block \(b)")
+        }
+    }
+
+    func testWandaPlusPlusRegionalOptimisationLowersBlockErrorBelowItsRGSMaskAlone() throws {
+        for fx in WandaTests.fixtures {
+            for (pattern, regrow) in [("unstructured", "true"), ("2:4", "true"), ("unstructured", "false")] {
+                let options = [("sparsity", "0.5"), ("pattern", pattern), ("ro_samples", "\(fx.windows)"), ("ro_learning_rate", "2e-4"),
+                               ("ro_regrow", regrow)]
+                let rgs = try makePass(WandaPlusPlusPass.self, options + [("ro_iterations", "0")])
+                let full = try makePass(WandaPlusPlusPass.self, options + [("ro_iterations", "3")])
+                for b in fx.model.blocks.indices {
+                    var plain = fx.model.blocks[b], optimised = fx.model.blocks[b]
+                    let context = try fx.context(block: b, pass: full)
+                    _ = try rgs.apply(to: &plain, context: context)
+                    let report = try full.apply(to: &optimised, context: context)
+                    try Verifier.verify(optimised, index: b, hiddenSize: fx.model.config.hiddenSize)
+                    let before = try fx.blockError(plain, index: b, context: context)
+                    let after = try fx.blockError(optimised, index: b, context: context)
+                    XCTAssertLessThan(after, before, "block \(b) \(pattern) regrow \(regrow): RO \(after) vs RGS alone \(before)")
+                    XCTAssertEqual(report.metrics["sparsity"]!, 0.5, accuracy: 1e-9)
+                    for (name, mask) in optimised.masks {
+                        if pattern == "2:4" { assertNOfM(mask, n: 2, m: 4, name) } else {
+                            XCTAssertEqual(Set(prunedPerRow(mask)), [mask.shape[1] / 2], name)
+                        }
+                    }
+                    if regrow == "false" {
+                        XCTAssertEqual(optimised.masks, plain.masks, "fixed masks: RO must not change the RGS mask (block \(b))")
+                        XCTAssertEqual(report.metrics["mask_changed_fraction"], 0)
+                    }
+                }
+            }
+        }
+    }
+
+    func testWandaPlusPlusRunsInThePipelineAndIsDeterministic() throws {
+        let fx = WandaTests.fixtures[0]
+        let r = recipe("wanda++", [("sparsity", "0.5"), ("ro_iterations", "2"), ("ro_samples", "2"), ("ro_learning_rate", "1e-4")])
+        var a = fx.model, b = fx.model
+        let registry = try BuiltinPassTables.registry()
+        _ = try Pipeline(recipe: r, registry: registry).run(on: &a, calibration: fx.calibrationSet)
+        _ = try Pipeline(recipe: r, registry: registry).run(on: &b, calibration: fx.calibrationSet)
+        try Verifier.verify(a)
+        for (x, y) in zip(a.blocks, b.blocks) {
+            XCTAssertEqual(x.masks, y.masks)
+            XCTAssertEqual(x.parameters, y.parameters)
+        }
+    }
+}

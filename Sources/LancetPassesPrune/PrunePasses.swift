@@ -5,5 +5,6 @@ public enum PrunePasses {
     /// Every pass of `LancetPassesPrune`.
     public static let all: [any SurgeryPass.Type] = [
         MagnitudePass.self,
+        PruneStructuredPass.self,
     ]
 }

@@ -41,4 +41,16 @@ public struct CalibrationSet: Sendable {
         self.dataSHA256 = corpus.sha256
         self.seed = seed
     }
+
+    /// Wraps windows that were drawn elsewhere (or synthesised for tests); every window must have the same
+    /// length, at least 2 tokens. `starts` are recorded as unknown (−1).
+    public init(windows: [[Int32]], seed: UInt64, dataSHA256: String) {
+        precondition(!windows.isEmpty && windows[0].count >= 2 && windows.allSatisfy { $0.count == windows[0].count },
+                     "CalibrationSet: windows must be non-empty and of one length ≥ 2")
+        self.windows = windows
+        self.starts = Array(repeating: -1, count: windows.count)
+        self.length = windows[0].count
+        self.dataSHA256 = dataSHA256
+        self.seed = seed
+    }
 }

@@ -8,5 +8,6 @@ public enum PrunePasses {
         WandaPass.self,
         SparseGPTPass.self,
         WandaPlusPlusPass.self,
+        PruneStructuredPass.self,
     ]
 }

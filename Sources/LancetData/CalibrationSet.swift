@@ -16,16 +16,6 @@ public struct CalibrationSet: Sendable {
     /// Start offset of each window in the token stream.
     public let starts: [Int]
 
-    /// A set of given windows (all of one length), e.g. for tests or pre-tokenised data.
-    public init(windows: [[Int32]], seed: UInt64 = 0, dataSHA256: String = "") {
-        precondition(!windows.isEmpty && windows.allSatisfy { $0.count == windows[0].count }, "CalibrationSet: windows must share one length")
-        self.windows = windows
-        self.length = windows[0].count
-        self.dataSHA256 = dataSHA256
-        self.seed = seed
-        self.starts = []
-    }
-
     /// Draws windows from `corpus`.
     public init(corpus: TextCorpus, tokenizer: any ModelTokenizer, samples: Int, length: Int, seed: UInt64) throws {
         precondition(samples >= 1 && length >= 2, "CalibrationSet: samples \(samples), length \(length)")
@@ -44,7 +34,7 @@ public struct CalibrationSet: Sendable {
 
     /// Wraps windows that were drawn elsewhere (or synthesised for tests); every window must have the same
     /// length, at least 2 tokens. `starts` are recorded as unknown (−1).
-    public init(windows: [[Int32]], seed: UInt64, dataSHA256: String) {
+    public init(windows: [[Int32]], seed: UInt64 = 0, dataSHA256: String = "") {
         precondition(!windows.isEmpty && windows[0].count >= 2 && windows.allSatisfy { $0.count == windows[0].count },
                      "CalibrationSet: windows must be non-empty and of one length ≥ 2")
         self.windows = windows

@@ -122,7 +122,7 @@ final class WandaTests: XCTestCase {
 
     func testPruneTableRegistersEveryPassOnceUnderItsRecipeName() throws {
         let registry = try PassRegistry(PrunePasses.all)
-        XCTAssertEqual(registry.all.map(\.name), ["magnitude", "sparsegpt", "wanda", "wanda++"])
+        XCTAssertEqual(registry.all.map(\.name), ["magnitude", "prune-structured", "sparsegpt", "wanda", "wanda++"])
         for d in registry.all { XCTAssertEqual(d.scope, "block", d.name) }
         XCTAssertEqual(registry.descriptor("wanda++")!.options.first { $0.key == "alpha" }?.defaultValue, "100")
     }

@@ -17,7 +17,7 @@ enum CommandSupport {
     }
 
     /// Validates, runs, prints the per-block table and the summary.
-    static func execute(_ recipe: Recipe, registry: PassRegistry, resume: Bool, force: Bool, evaluate: Bool, outputType: String,
+    static func execute(_ recipe: Recipe, registry: PassRegistry, resume: Bool, force: Bool, evaluate: Bool, evaluateBefore: Bool = true, outputType: String,
                         reportPath: String?, measureForward: Bool) throws {
         guard let type = ["F32": GGMLType.f32, "F16": .f16, "Q8_0": .q8_0][outputType.uppercased()] else {
             throw ValidationError("--output-type must be F32, F16 or Q8_0, got '\(outputType)'")
@@ -31,6 +31,7 @@ enum CommandSupport {
         var run = SurgeryRun(recipe: recipe, registry: registry)
         run.force = force || resume
         run.evaluate = evaluate
+        run.evaluateBefore = evaluateBefore
         run.outputType = type
         run.measureCalibrationForward = measureForward
         let bar = ProgressBar("surgery")

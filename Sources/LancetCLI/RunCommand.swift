@@ -21,6 +21,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Skip the before/after evaluation.")
     var noEval = false
 
+    @Flag(help: "Evaluate only after surgery (the dense numbers are known).")
+    var skipEvalBefore = false
+
     @Option(help: "Output tensor type for GGUF: F32, F16 or Q8_0.")
     var outputType = "F32"
 
@@ -33,7 +36,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let registry = try CommandSupport.registry(plugins: plugin)
         let parsed = try CommandSupport.parseRecipe(recipe)
-        try CommandSupport.execute(parsed, registry: registry, resume: resume, force: force, evaluate: !noEval, outputType: outputType,
+        try CommandSupport.execute(parsed, registry: registry, resume: resume, force: force, evaluate: !noEval, evaluateBefore: !skipEvalBefore, outputType: outputType,
                                    reportPath: report, measureForward: measureForward)
     }
 }

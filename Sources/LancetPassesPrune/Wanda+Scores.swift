@@ -59,16 +59,8 @@ public enum WandaScore {
 
     /// Adds Σ_t x_tj² of `x` (`[tokens, in]`) to `sums[j]`.
     public static func accumulateColumnSquares(_ x: Tensor, into sums: inout [Double]) {
-        let (rows, cols) = (x.shape[0], x.shape[1])
-        precondition(sums.count == cols, "WandaScore: \(sums.count) sums for \(cols) columns")
-        x.withUnsafeBufferPointer { xp in
-            sums.withUnsafeMutableBufferPointer { sp in
-                for t in 0..<rows {
-                    let base = t * cols
-                    for j in 0..<cols { sp[j] += Double(xp[base + j] * xp[base + j]) }
-                }
-            }
-        }
+        precondition(sums.count == x.shape[1], "WandaScore: \(sums.count) sums for \(x.shape[1]) columns")
+        LancetSurgery.accumulateColumnSquares(x, into: &sums)
     }
 }
 

@@ -72,7 +72,7 @@ public struct WandaPass: BlockPass {
     }
 
     public func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey> {
-        Set(context.linears(in: block).map { .inputGram(value: $0.node.inputs[0]) })
+        Set(context.linears(in: block).map { .inputSquares(value: $0.node.inputs[0]) })
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {

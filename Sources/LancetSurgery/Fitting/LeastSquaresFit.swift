@@ -6,10 +6,12 @@ import LancetTensor
 /// that the cut layer, on its inputs in the cut block, reproduces the dense layer's output on the dense
 /// block's inputs (same block inputs X):
 ///
-///     min_w ‖X'_S w − X W₀ᵀ e_r‖² + λ‖w‖²   ⇒   (G'_SS + λI) w = (C W₀ᵀ)_S,r
+///     min_w ‖X'_S w − X W₀ᵀ e_r‖² + λ‖w − w_cut‖²   ⇒   (G'_SS + λI) w = (C W₀ᵀ)_S,r + λ w_cut,S
 ///
-/// with `G' = X'ᵀX'`, `C = X'ᵀX`, S the row's kept input columns (its mask, or every column) and
-/// λ = damping · mean(diag G'). Rows with the same kept set share one Cholesky factorisation. Linears
+/// with `G' = X'ᵀX'`, `C = X'ᵀX`, S the row's kept input columns (its mask, or every column),
+/// λ = damping · mean(diag G') and `w_cut` the row as the cut left it. The damping pulls towards the cut
+/// weights, not towards zero: hidden states with a few huge channels make mean(diag G') much larger than
+/// most channels' own energy, and a pull towards zero would shrink those channels' weights. Rows with the same kept set share one Cholesky factorisation. Linears
 /// whose output width changed (rows removed by a structured cut) are left as they are: their surviving
 /// rows see unchanged inputs unless an upstream cut changed them.
 enum LeastSquaresFit {
@@ -28,6 +30,30 @@ enum LeastSquaresFit {
                   now.shape[0] == before.shape[0], now != before || cut.masks[w] != dense.masks[w] else { return nil }
             return Target(node: node.name, weightName: w, denseWeight: before, input: node.inputs[0])
         }
+    }
+
+    /// `targets` in rounds that can be fitted together: a target joins a round only when no target of this or
+    /// a later round lies upstream of its input, so each round's inputs X' are measured after every linear
+    /// feeding them was refitted (for a Llama block: q/k/v, then o, then gate/up, then down).
+    static func rounds(_ targets: [Target], in block: Block) -> [[Target]] {
+        // Values each node's output depends on, transitively, by the nodes (in topological order).
+        var upstream: [String: Set<String>] = [:]           // value → node names it depends on
+        for node in block.nodes {
+            var deps = Set<String>([node.name])
+            for input in node.inputs { deps.formUnion(upstream[input] ?? []) }
+            for output in node.outputs { upstream[output] = deps }
+        }
+        var remaining = targets
+        var result: [[Target]] = []
+        while !remaining.isEmpty {
+            let pending = Set(remaining.map(\.node))
+            var round = remaining.filter { (upstream[$0.input] ?? []).isDisjoint(with: pending) }
+            if round.isEmpty { round = [remaining[0]] }        // unreachable for a DAG; keeps the loop finite
+            let chosen = Set(round.map(\.node))
+            remaining.removeAll { chosen.contains($0.node) }
+            result.append(round)
+        }
+        return result
     }
 
     /// Refits `targets` in `block` from the cross statistics; returns the summed reconstruction objective
@@ -112,9 +138,11 @@ enum LeastSquaresFit {
                             s[i * k + i] += lambda
                         }
                     }
-                    rhs.withUnsafeMutableBufferPointer { r in
-                        for (i, ci) in kept.enumerated() { for (j, row) in rows.enumerated() { r[i * rows.count + j] = bp[ci * out + row] } }
-                    }
+                    w.withUnsafeBufferPointer { wp in rhs.withUnsafeMutableBufferPointer { r in
+                        for (i, ci) in kept.enumerated() {
+                            for (j, row) in rows.enumerated() { r[i * rows.count + j] = bp[ci * out + row] + lambda * wp[row * n + ci] }
+                        }
+                    }}
                 }}
                 do {
                     let x = try solveSPD(sub, rhs)                    // [k, rows]

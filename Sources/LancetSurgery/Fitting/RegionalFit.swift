@@ -137,7 +137,7 @@ public struct RegionalOptimizer: Sendable {
 
 extension Tensor {
     /// The rows of the given windows (each `length` rows), stacked in order.
-    func gatherWindows(_ windows: [Int], length: Int) -> Tensor {
+    public func gatherWindows(_ windows: [Int], length: Int) -> Tensor {
         let c = shape[1]
         var out = Tensor(uninitializedShape: [windows.count * length, c])
         out.withUnsafeMutableBufferPointer { o in

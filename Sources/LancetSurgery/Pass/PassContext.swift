@@ -8,6 +8,9 @@ public enum StatisticKey: Hashable, Sendable {
     /// `XᵀX` of a block value (the input of one or more linears, e.g. `attn_in`, `act`) over all
     /// calibration tokens; its diagonal gives the squared input-channel norms Wanda uses.
     case inputGram(value: String)
+    /// Σ x_j² per input channel `j` of a block value over all calibration tokens: the squared channel
+    /// norms alone, much cheaper than the Gram when a pass needs only those (Wanda).
+    case inputSquares(value: String)
     /// Per weight, the mean over calibration windows of the squared gradient of ‖block(X)‖₂ (Wanda++'s
     /// regional gradient), for every parameter of the block.
     case regionalGradient
@@ -19,6 +22,7 @@ public final class BlockStatistics: @unchecked Sendable {
     public let tokens: Int
     var grams: [String: Tensor] = [:]
     var gradients: [String: Tensor] = [:]
+    var squares: [String: [Double]] = [:]
 
     init(tokens: Int) { self.tokens = tokens }
 
@@ -28,8 +32,11 @@ public final class BlockStatistics: @unchecked Sendable {
         return g
     }
 
-    /// ‖X_j‖₂ of every input channel `j` of `value` over calibration tokens.
+    /// ‖X_j‖₂ of every input channel `j` of `value` over calibration tokens (from `.inputSquares` or, when
+    /// only that was collected, the Gram's diagonal).
     public func inputNorms(of value: String) throws -> [Float] {
+        if let s = squares[value] { return s.map { Float(max($0, 0).squareRoot()) } }
+        guard grams[value] != nil else { throw PipelineError.missingStatistic("input channel norms of value '\(value)'") }
         let g = try gram(of: value)
         let n = g.shape[0]
         return g.withUnsafeBufferPointer { p in (0..<n).map { max(p[$0 * n + $0], 0).squareRoot() } }

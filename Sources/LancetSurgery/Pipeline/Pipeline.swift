@@ -230,25 +230,33 @@ public final class Pipeline {
             return FitOutcome()
         case .lstsq:
             let targets = LeastSquaresFit.targets(cut: block, dense: original)
-            let inputs = Set(targets.map(\.input))
-            var cutGram: [String: Tensor] = [:], cross: [String: Tensor] = [:]
-            // X' (cut block) and X (dense block) of each fitted input, on the same windows.
-            let cutOutput = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, capture: inputs) { denseValues, cutValues in
-                for (name, xc) in cutValues {
-                    let xd = denseValues[name]!
-                    if cutGram[name] == nil {
-                        cutGram[name] = Tensor(zeros: [xc.shape[1], xc.shape[1]])
-                        cross[name] = Tensor(zeros: [xc.shape[1], xd.shape[1]])
+            var errorAfterCut: Double?
+            var before = 0.0, after = 0.0
+            // Round by round: X' (cut block, earlier rounds already refitted) and X (dense block) of each
+            // fitted input, on the same windows.
+            for round in LeastSquaresFit.rounds(targets, in: block) {
+                let inputs = Set(round.map(\.input))
+                var cutGram: [String: Tensor] = [:], cross: [String: Tensor] = [:]
+                let cutOutput = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, capture: inputs) { denseValues, cutValues in
+                    for (name, xc) in cutValues {
+                        let xd = denseValues[name]!
+                        if cutGram[name] == nil {
+                            cutGram[name] = Tensor(zeros: [xc.shape[1], xc.shape[1]])
+                            cross[name] = Tensor(zeros: [xc.shape[1], xd.shape[1]])
+                        }
+                        accumulateGram(xc, into: &cutGram[name]!)
+                        Linear.accumulate(&cross[name], matmul(xc, xd, transposeA: true))
                     }
-                    accumulateGram(xc, into: &cutGram[name]!)
-                    Linear.accumulate(&cross[name], matmul(xc, xd, transposeA: true))
                 }
+                if errorAfterCut == nil { errorAfterCut = BlockSweep.relativeError(cutOutput, activations.teacher) }
+                var denseGram: [String: Tensor] = [:]
+                for name in inputs { denseGram[name] = try statistics.gram(of: name) }
+                let r = try LeastSquaresFit.fit(&block, targets: round, cutGram: cutGram, crossGram: cross, denseGram: denseGram,
+                                                damping: invocation.fit.damping)
+                before += r.before
+                after += r.after
             }
-            var denseGram: [String: Tensor] = [:]
-            for name in inputs { denseGram[name] = try statistics.gram(of: name) }
-            let (before, after) = try LeastSquaresFit.fit(&block, targets: targets, cutGram: cutGram, crossGram: cross, denseGram: denseGram,
-                                                          damping: invocation.fit.damping)
-            return FitOutcome(errorAfterCut: BlockSweep.relativeError(cutOutput, activations.teacher), objectiveBefore: before, objectiveAfter: after)
+            return FitOutcome(errorAfterCut: errorAfterCut, objectiveBefore: before, objectiveAfter: after)
         case .regional:
             let r = try RegionalFit.fit(&block, index: index, calibration: activations, spec: invocation.fit, seed: seed, sweep: sweep, errorBefore: nil)
             return FitOutcome(errorAfterCut: r.before, objectiveBefore: r.before, objectiveAfter: r.after, output: r.output)

@@ -64,7 +64,10 @@ public struct ProvenanceRecord: Codable, Sendable {
             ? try FileManager.default.contentsOfDirectory(atPath: path).filter { $0 == "config.json" || $0.hasSuffix(".safetensors") }.sorted().map { path + "/" + $0 }
             : [path]
         var h = SHA256()
-        for f in files { h.update(try MappedFile(path: f).bytes) }
+        for f in files {
+            let file = try MappedFile(path: f)
+            withExtendedLifetime(file) { h.update(file.bytes) }   // the mapping must outlive the read
+        }
         return h.finalizeHex()
     }
 }

@@ -11,12 +11,25 @@ struct StatisticsCollector {
     func collect(_ block: Block, index: Int, inputs: Tensor, requests: Set<StatisticKey>) throws -> (teacher: Tensor, statistics: BlockStatistics) {
         let stats = BlockStatistics(tokens: inputs.shape[0])
         var gramValues = Set<String>()
-        for case let .inputGram(value) in requests { gramValues.insert(value) }
-        let teacher = try sweep.run(block, index: index, inputs: inputs, capture: gramValues) { _, values in
+        var squareValues = Set<String>()
+        for request in requests {
+            switch request {
+            case let .inputGram(value): gramValues.insert(value)
+            case let .inputSquares(value): squareValues.insert(value)
+            case .regionalGradient: break
+            }
+        }
+        squareValues.subtract(gramValues)                      // the Gram's diagonal holds them already
+        let teacher = try sweep.run(block, index: index, inputs: inputs, capture: gramValues.union(squareValues)) { _, values in
             for (name, x) in values {
                 let n = x.shape[1]
-                if stats.grams[name] == nil { stats.grams[name] = Tensor(zeros: [n, n]) }
-                accumulateGram(x, into: &stats.grams[name]!)
+                if gramValues.contains(name) {
+                    if stats.grams[name] == nil { stats.grams[name] = Tensor(zeros: [n, n]) }
+                    accumulateGram(x, into: &stats.grams[name]!)
+                } else {
+                    if stats.squares[name] == nil { stats.squares[name] = [Double](repeating: 0, count: n) }
+                    accumulateColumnSquares(x, into: &stats.squares[name]!)
+                }
             }
         }
         if requests.contains(.regionalGradient) {
@@ -44,5 +57,21 @@ struct StatisticsCollector {
             }
         }
         return sums.mapValues { s in Elementwise.map(s) { ($0 / Float(windows)).squareRoot() } }
+    }
+}
+
+/// Adds Σ_t x_tj² of every column `j` of `x` (`[tokens, features]`) to `sums`, in Double.
+public func accumulateColumnSquares(_ x: Tensor, into sums: inout [Double]) {
+    let (rows, n) = (x.shape[0], x.shape[1])
+    var partial = [Float](repeating: 0, count: n)
+    x.withUnsafeBufferPointer { p in
+        var r = 0
+        while r < rows {
+            let end = min(r + 256, rows)                      // Float partial sums over short runs, then Double
+            for i in 0..<n { partial[i] = 0 }
+            for t in r..<end { for j in 0..<n { partial[j] += p[t * n + j] * p[t * n + j] } }
+            for j in 0..<n { sums[j] += Double(partial[j]) }
+            r = end
+        }
     }
 }

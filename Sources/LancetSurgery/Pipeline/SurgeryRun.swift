@@ -59,6 +59,8 @@ public struct SurgeryRun {
     public var force = false
     /// Evaluate before and after (when the recipe has `evaluate`).
     public var evaluate = true
+    /// Also evaluate before surgery (when `evaluate`); off when the dense numbers are known already.
+    public var evaluateBefore = true
     /// Measure prefill speed before and after at this many tokens (0: skip).
     public var speedTokens = 512
     /// Measure the time of one calibration forward pass through the blocks (for speed ratios).
@@ -96,7 +98,7 @@ public struct SurgeryRun {
         }
         var outcome = Outcome(report: RunReport())
         outcome.inputBytes = Self.bytes(at: modelPath)
-        if evaluate { outcome.before = try measure(model, options: options, label: "before") }
+        if evaluate && evaluateBefore { outcome.before = try measure(model, options: options, label: "before") }
         if measureCalibrationForward, let calibration {
             let start = Date()
             var x = try ModelRunner(model: model).embed(Array(calibration.windows.joined()))

@@ -79,6 +79,15 @@ enum Summary {
                                     (file as NSString).lastPathComponent as NSString, pa.windows, pa.tokens))
             }
         }
+        if o.before == nil, let a = o.after {
+            lines.append(String(format: "  parameters         %d stored, %d non-zero (after)", a.parameters, a.nonzeroParameters))
+            if let sa = a.prefillTokensPerSecond { lines.append(String(format: "  prefill (%d tok)   %.0f tokens/s (after)", a.prefillTokens ?? 0, sa)) }
+            for file in a.perplexity.keys.sorted() {
+                let pa = a.perplexity[file]!
+                lines.append(String(format: "  perplexity         %.3f after  (%@, %d windows, %d tokens)", pa.perplexity,
+                                    (file as NSString).lastPathComponent as NSString, pa.windows, pa.tokens))
+            }
+        }
         lines.append("  file size          \(mb(o.inputBytes)) → \(mb(o.outputBytes))" + (o.output.map { "  (\($0))" } ?? ""))
         lines.append(String(format: "  surgery time       %.1f s", o.report.seconds))
         if let peak = o.peakResidentBytes { lines.append(String(format: "  peak memory        %.2f GiB", Double(peak) / 1_073_741_824)) }

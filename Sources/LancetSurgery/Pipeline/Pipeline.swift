@@ -41,7 +41,7 @@ public final class Pipeline {
     public var needsCalibration: Bool {
         stages.joined().contains { planned in
             switch planned.pass {
-            case .block: true
+            case let .block(p): type(of: p).needsCalibration || planned.invocation.fit.method != .none
             case let .model(p): type(of: p).needsCalibration
             }
         }
@@ -64,7 +64,17 @@ public final class Pipeline {
             var blockPasses: [PlannedPass] = []
             func flushBlockPasses() throws {
                 guard !blockPasses.isEmpty else { return }
-                guard let calibration else { throw PipelineError.needsCalibration(pass: blockPasses[0].invocation.name) }
+                guard let calibration else {
+                    // Without calibration data only passes that read none, unfitted, can run: block by block,
+                    // without activations (so without block-output errors).
+                    if let needy = blockPasses.first(where: { p in
+                        guard case let .block(pass) = p.pass else { return false }
+                        return type(of: pass).needsCalibration || p.invocation.fit.method != .none
+                    }) { throw PipelineError.needsCalibration(pass: needy.invocation.name) }
+                    try runBlocksWithoutCalibration(blockPasses, model: &model, report: &report, options: options)
+                    blockPasses = []
+                    return
+                }
                 try runBlockSweep(blockPasses, stage: s, model: &model, calibration: calibration, report: &report,
                                   options: options, store: store, resume: resumePoint?.stage == s ? resumePoint : nil)
                 resumePoint = nil
@@ -96,6 +106,34 @@ public final class Pipeline {
         do { try Verifier.verify(model) } catch var e as VerifierError {
             e.pass = pass
             throw e
+        }
+    }
+
+    /// Applies calibration-free, unfitted block passes block by block (nothing to stream).
+    func runBlocksWithoutCalibration(_ passes: [PlannedPass], model: inout Model, report: inout RunReport, options: RunOptions) throws {
+        let blockCount = model.blocks.count
+        let empty = CalibrationSet(windows: [[0, 0]])
+        for i in 0..<blockCount {
+            let blockStart = Date()
+            var block = model.blocks[i]
+            for p in passes {
+                guard case let .block(pass) = p.pass,
+                      !p.invocation.selection.linears(in: block, index: i).isEmpty || p.invocation.selection.targets.isEmpty else { continue }
+                let t0 = Date()
+                var r: PassReport
+                do { r = try pass.apply(to: &block, context: makeContext(i, blockCount, p, BlockStatistics(tokens: 0), nil, empty, log: options.log)) }
+                catch let e as PipelineError { throw e } catch {
+                    throw PipelineError.passFailed(pass: p.invocation.name, block: i, reason: "\(error)")
+                }
+                r.block = i
+                r.cutSeconds = Date().timeIntervalSince(t0)
+                r.fit = FitSpec.Method.none.rawValue
+                try verifyBlock(block, index: i, hidden: model.config.hiddenSize, pass: p.invocation.name)
+                report.passes.append(r)
+            }
+            model.blocks[i] = block
+            options.progress(i + 1, blockCount, passes.map(\.invocation.name).joined(separator: "+"))
+            options.blockFinished(i, report.passes.filter { $0.block == i }, Date().timeIntervalSince(blockStart))
         }
     }
 

@@ -35,6 +35,7 @@ struct InspectCommand: ParsableCommand {
             print(try JSONOutput.string(summary))
         } else {
             print(summary.render())
+            if !summary.provenance.isEmpty { print(ProvenanceText.render(summary.provenance)) }
         }
     }
 }

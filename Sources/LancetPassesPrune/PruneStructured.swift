@@ -32,6 +32,8 @@ import LancetTensor
 public struct PruneStructuredPass: BlockPass {
     public static let name = "prune-structured"
     public static let summary = "Remove whole attention heads (GQA-aware) and FFN channels by activation/Taylor importance; tensors shrink."
+    /// Reads calibration activations (scores, statistics), so the run needs calibration data.
+    public static let needsCalibration = true
 
     /// Options of `prune-structured`.
     public struct Options: Codable, Sendable {

@@ -18,6 +18,8 @@ import LancetTensor
 public struct SparseGPTPass: BlockPass {
     public static let name = "sparsegpt"
     public static let summary = "Prune with SparseGPT's one-shot OBS weight reconstruction (unstructured or N:M)."
+    /// Reads calibration activations (scores, statistics), so the run needs calibration data.
+    public static let needsCalibration = true
 
     /// Options of `sparsegpt`.
     public struct Options: Codable, Sendable {

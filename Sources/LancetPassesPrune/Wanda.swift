@@ -20,6 +20,8 @@ import LancetTensor
 public struct WandaPass: BlockPass {
     public static let name = "wanda"
     public static let summary = "Prune the weights of lowest |W|·‖X‖ (Wanda), per row, per layer or N:M; optional OWL allocation."
+    /// Reads calibration activations (scores, statistics), so the run needs calibration data.
+    public static let needsCalibration = true
 
     /// Options of `wanda`.
     public struct Options: Codable, Sendable {

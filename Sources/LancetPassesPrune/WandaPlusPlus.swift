@@ -30,7 +30,10 @@ import LancetTensor
 /// In RO every weight of the targeted linears moves, pruned ones included (`ro_regrow: true`, as in the
 /// paper, so the next scoring may choose a different mask); the final prune leaves the pattern exact and
 /// the pruned weights zero. With `ro_regrow: false` pruned weights stay zero during RO, so the mask is the
-/// first one. Input norms are re-measured on the current block after each RO round, over that round's
+/// first one. After the final prune the block is compared, on held calibration windows, with the block
+/// pruned by the first scores alone; when RO made the output error worse (an RMSprop first step is ten
+/// times the learning rate and can overshoot on a block with extreme activations, such as block 0 of
+/// SmolLM2) the pass keeps the score-only result and reports `ro_reverted`. Input norms are re-measured on the current block after each RO round, over that round's
 /// windows (the first scoring uses every calibration token). The recipe's `fit:` still runs after the pass (default none).
 ///
 /// ```yaml
@@ -41,6 +44,8 @@ import LancetTensor
 public struct WandaPlusPlusPass: BlockPass {
     public static let name = "wanda++"
     public static let summary = "Prune by regional-gradient scores (α·G + ‖X‖)·|W| alternated with regional optimisation (Wanda++)."
+    /// Reads calibration activations (scores, statistics), so the run needs calibration data.
+    public static let needsCalibration = true
 
     /// Options of `wanda++`.
     public struct Options: Codable, Sendable {
@@ -131,18 +136,39 @@ public struct WandaPlusPlusPass: BlockPass {
         var optimizer = RegionalOptimizer.rmsprop(learningRate: options.ro_learning_rate)
         var generator = SeededGenerator(seed: context.seed ^ (UInt64(context.blockIndex + 1) &* 0x9E37_79B9_7F4A_7C15))
         var initial: [String: Mask] = [:]
+        var scoreOnly = block                                        // pruned by the first scores, before any RO
         for k in 0..<options.ro_iterations {
             _ = pruneAll()
-            if k == 0 { initial = block.masks }
+            if k == 0 { initial = block.masks; scoreOnly = block }
             let windows = generator.sampleIndices(min(options.ro_samples, calibration.windows), from: calibration.windows)
             let loss = try RegionalFit.optimize(&block, index: context.blockIndex, calibration: calibration, batches: windows.map { [$0] },
                                                 parameters: linears.map(\.name), keepMasked: !options.ro_regrow, lossScale: .sum,
                                                 optimizer: &optimizer)
             metrics["ro_error.\(k)"] = loss
+            // Norms over this round's windows, rescaled to all calibration tokens so that α·G + ‖X‖ keeps its balance.
+            let scale = Float((Double(calibration.windows) / Double(windows.count)).squareRoot())
             norms = try Self.inputNorms(of: block, index: context.blockIndex, calibration: calibration, windows: windows,
-                                        values: Set(linears.map(\.input)))
+                                        values: Set(linears.map(\.input))).mapValues { $0.map { $0 * scale } }
         }
-        let (pruned, total) = pruneAll()
+        var (pruned, total) = pruneAll()
+        if options.ro_iterations > 0 {
+            // RO must not leave the block worse than scoring alone (an RMSprop step can overshoot on a block with
+            // extreme activations): compare both on held windows and keep the better.
+            let held = generator.sampleIndices(min(options.ro_samples, calibration.windows), from: calibration.windows)
+            let withRO = try Self.outputError(of: block, index: context.blockIndex, calibration: calibration, windows: held)
+            let without = try Self.outputError(of: scoreOnly, index: context.blockIndex, calibration: calibration, windows: held)
+            metrics["ro_check_error"] = withRO
+            metrics["score_only_check_error"] = without
+            if withRO > without {
+                block = scoreOnly
+                metrics["ro_reverted"] = 1
+                for l in linears { initial[l.name] = block.masks[l.name] }
+            }
+            (pruned, total) = linears.reduce((0, 0)) { acc, l in
+                let keep = block.masks[l.name]!.keep
+                return (acc.0 + keep.reduce(0) { $0 + (1 - Int($1)) }, acc.1 + keep.count)
+            }
+        }
         if options.ro_iterations > 0 {
             var changed = 0
             for l in linears { changed += zip(initial[l.name]!.keep, block.masks[l.name]!.keep).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) } }
@@ -151,6 +177,22 @@ public struct WandaPlusPlusPass: BlockPass {
         metrics["pruned"] = Double(pruned)
         metrics["sparsity"] = total > 0 ? Double(pruned) / Double(total) : 0
         return PassReport(pass: Self.name, metrics: metrics)
+    }
+
+    /// ‖block(X) − Y_dense‖² / ‖Y_dense‖² over calibration `windows`.
+    static func outputError(of block: Block, index: Int, calibration: CalibrationActivations, windows: [Int]) throws -> Double {
+        let x = calibration.inputs.gatherWindows(windows, length: calibration.length)
+        let teacher = calibration.teacher.gatherWindows(windows, length: calibration.length)
+        let y = try BlockExecutor.forward(block, index: index, input: x, context: ExecutionContext(batch: windows.count, length: calibration.length)).output
+        return y.withUnsafeBufferPointer { a in teacher.withUnsafeBufferPointer { b in
+            var num = 0.0, den = 0.0
+            for i in 0..<a.count {
+                let d = Double(a[i]) - Double(b[i])
+                num += d * d
+                den += Double(b[i]) * Double(b[i])
+            }
+            return den > 0 ? num / den : num
+        }}
     }
 
     /// ‖X_j‖₂ over the tokens of calibration `windows` of each value in `values`, on `block` as it is now.

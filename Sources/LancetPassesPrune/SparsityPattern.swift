@@ -47,6 +47,15 @@ public enum SparsityPattern: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Checks every linear that `targets` selects in `model` (see ``check(columns:weight:)``).
+    public func check(model: Model, targets: TargetSelection) throws {
+        for (i, block) in model.blocks.enumerated() {
+            for (_, op) in targets.linears(in: block, index: i) {
+                try check(columns: block.parameters[op.weight!]!.shape[1], weight: Model.path(block: i, op.weight!))
+            }
+        }
+    }
+
     /// The mask keeping the highest `scores` (`[rows, columns]`) under this pattern. Ties keep the later index.
     public func mask(scores: Tensor) -> Mask {
         let (rows, cols) = (scores.shape[0], scores.shape[1])

@@ -62,11 +62,7 @@ public struct WandaPass: BlockPass {
     }
 
     public func validate(model: Model, targets: TargetSelection) throws {
-        for (i, block) in model.blocks.enumerated() {
-            for (_, op) in targets.linears(in: block, index: i) {
-                try pattern.check(columns: block.parameters[op.weight!]!.shape[1], weight: Model.path(block: i, op.weight!))
-            }
-        }
+        try pattern.check(model: model, targets: targets)
     }
 
     public func plan(model: Model, context: PlanContext) throws -> [String: [Double]] {

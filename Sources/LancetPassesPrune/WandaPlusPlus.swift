@@ -98,11 +98,7 @@ public struct WandaPlusPlusPass: BlockPass {
     }
 
     public func validate(model: Model, targets: TargetSelection) throws {
-        for (i, block) in model.blocks.enumerated() {
-            for (_, op) in targets.linears(in: block, index: i) {
-                try pattern.check(columns: block.parameters[op.weight!]!.shape[1], weight: Model.path(block: i, op.weight!))
-            }
-        }
+        try pattern.check(model: model, targets: targets)
     }
 
     public func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey> {
@@ -184,15 +180,7 @@ public struct WandaPlusPlusPass: BlockPass {
         let x = calibration.inputs.gatherWindows(windows, length: calibration.length)
         let teacher = calibration.teacher.gatherWindows(windows, length: calibration.length)
         let y = try BlockExecutor.forward(block, index: index, input: x, context: ExecutionContext(batch: windows.count, length: calibration.length)).output
-        return y.withUnsafeBufferPointer { a in teacher.withUnsafeBufferPointer { b in
-            var num = 0.0, den = 0.0
-            for i in 0..<a.count {
-                let d = Double(a[i]) - Double(b[i])
-                num += d * d
-                den += Double(b[i]) * Double(b[i])
-            }
-            return den > 0 ? num / den : num
-        }}
+        return y.relativeError(to: teacher)
     }
 
     /// ‖X_j‖₂ over the tokens of calibration `windows` of each value in `values`, on `block` as it is now.

@@ -56,7 +56,7 @@ struct PruneFixture {
 
     /// Relative block-output error ‖block(X) − Y_dense‖² / ‖Y_dense‖² of `block` on `context`'s inputs.
     func blockError(_ block: Block, index: Int, context: BlockPassContext) throws -> Double {
-        BlockSweep.relativeError(try sweep.run(block, index: index, inputs: context.calibration.inputs), context.calibration.teacher)
+        try sweep.run(block, index: index, inputs: context.calibration.inputs).relativeError(to: context.calibration.teacher)
     }
 }
 

@@ -14,7 +14,7 @@ public enum RegionalFit {
     /// before and after (‖Y − Y_dense‖² / ‖Y_dense‖²).
     static func fit(_ block: inout Block, index: Int, calibration: CalibrationActivations, spec: FitSpec, seed: UInt64,
                     sweep: BlockSweep, errorBefore: Double?) throws -> (before: Double, after: Double, output: Tensor) {
-        let before = try errorBefore ?? BlockSweep.relativeError(sweep.run(block, index: index, inputs: calibration.inputs), calibration.teacher)
+        let before = try errorBefore ?? sweep.run(block, index: index, inputs: calibration.inputs).relativeError(to: calibration.teacher)
         let trainable = block.nodes(of: LinearOp.self).flatMap { _, op in op.parameterNames.filter { !$0.hasSuffix(".bias") } }
         var optimizer = RegionalOptimizer.adam(learningRate: spec.learningRate)
         var g = SeededGenerator(seed: seed ^ UInt64(index &* 0x9E37_79B9))
@@ -22,7 +22,7 @@ public enum RegionalFit {
         try optimize(&block, index: index, calibration: calibration, batches: batches, parameters: trainable, keepMasked: true,
                      lossScale: .mean, optimizer: &optimizer)
         let output = try sweep.run(block, index: index, inputs: calibration.inputs)
-        return (before, BlockSweep.relativeError(output, calibration.teacher), output)
+        return (before, output.relativeError(to: calibration.teacher), output)
     }
 
     /// How the squared error of a step is reduced before differentiating.

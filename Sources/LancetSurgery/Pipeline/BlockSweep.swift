@@ -45,19 +45,4 @@ struct BlockSweep {
             try visit(aValues, bValues)
         }
     }
-
-    /// ‖y − teacher‖² / ‖teacher‖² over all elements.
-    static func relativeError(_ y: Tensor, _ teacher: Tensor) -> Double {
-        y.withUnsafeBufferPointer { a in
-            teacher.withUnsafeBufferPointer { b in
-                var num = 0.0, den = 0.0
-                for i in 0..<a.count {
-                    let d = Double(a[i]) - Double(b[i])
-                    num += d * d
-                    den += Double(b[i]) * Double(b[i])
-                }
-                return den > 0 ? num / den : num
-            }
-        }
-    }
 }

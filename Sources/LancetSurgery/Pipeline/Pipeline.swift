@@ -203,13 +203,13 @@ public final class Pipeline {
                 output = fitted.output
                 if output == nil && k < active.count - 1 { output = try sweep.run(block, index: i, inputs: x) }
                 if let output {
-                    r.errorAfterFit = BlockSweep.relativeError(output, teacher)
+                    r.errorAfterFit = output.relativeError(to: teacher)
                     errorBefore = r.errorAfterFit!
                 }
                 report.passes.append(r)
             }
             let next = try output ?? sweep.run(block, index: i, inputs: x)
-            let finalError = BlockSweep.relativeError(next, teacher)
+            let finalError = next.relativeError(to: teacher)
             if report.passes.last?.errorAfterFit == nil { report.passes[report.passes.count - 1].errorAfterFit = finalError }
             if report.passes.last?.fit == FitSpec.Method.none.rawValue { report.passes[report.passes.count - 1].errorAfterCut = finalError }
             model.blocks[i] = block
@@ -286,7 +286,7 @@ public final class Pipeline {
                         Linear.accumulate(&cross[name], matmul(xc, xd, transposeA: true))
                     }
                 }
-                if errorAfterCut == nil { errorAfterCut = BlockSweep.relativeError(cutOutput, activations.teacher) }
+                if errorAfterCut == nil { errorAfterCut = cutOutput.relativeError(to: activations.teacher) }
                 var denseGram: [String: Tensor] = [:]
                 for name in inputs { denseGram[name] = try statistics.gram(of: name) }
                 let r = try LeastSquaresFit.fit(&block, targets: round, cutGram: cutGram, crossGram: cross, denseGram: denseGram,

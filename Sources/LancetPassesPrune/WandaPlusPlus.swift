@@ -31,9 +31,11 @@ import LancetTensor
 /// paper, so the next scoring may choose a different mask); the final prune leaves the pattern exact and
 /// the pruned weights zero. With `ro_regrow: false` pruned weights stay zero during RO, so the mask is the
 /// first one. After the final prune the block is compared, on held calibration windows, with the block
-/// pruned by the first scores alone; when RO made the output error worse (an RMSprop first step is ten
+/// pruned by the first scores alone. When RO made the output error worse (an RMSprop first step is ten
 /// times the learning rate and can overshoot on a block with extreme activations, such as block 0 of
-/// SmolLM2) the pass keeps the score-only result and reports `ro_reverted`. Input norms are re-measured on the current block after each RO round, over that round's
+/// SmolLM2), RO is run again from the start at a tenth of the rate (`ro_retries` times, default once); when
+/// no rate helps, the pass keeps the score-only result and reports `ro_reverted`. Input norms are
+/// re-measured on the current block after each RO round, over that round's
 /// windows (the first scoring uses every calibration token). The recipe's `fit:` still runs after the pass (default none).
 ///
 /// ```yaml
@@ -65,6 +67,8 @@ public struct WandaPlusPlusPass: BlockPass {
         public var ro_learning_rate = 1e-3
         /// Whether RO may move pruned weights (the paper's choice); false keeps them at zero.
         public var ro_regrow = true
+        /// Retries of RO at a tenth of the learning rate when it left the block worse than the score alone.
+        public var ro_retries = 1
         /// Defaults.
         public init() {}
     }
@@ -79,6 +83,7 @@ public struct WandaPlusPlusPass: BlockPass {
         "ro_samples": "calibration windows per regional-optimisation round, one RMSprop step each",
         "ro_learning_rate": "RMSprop learning rate of the regional optimisation",
         "ro_regrow": "true: RO moves pruned weights too and the next round may re-choose the mask; false: they stay zero",
+        "ro_retries": "when RO leaves the block worse than the score alone (held windows), retry it at a tenth of the rate this many times",
     ]
 
     /// The pruning pattern.
@@ -91,6 +96,7 @@ public struct WandaPlusPlusPass: BlockPass {
         guard options.alpha >= 0 else { throw PassOptionError("alpha", "must be non-negative, got \(options.alpha)") }
         guard options.ro_iterations >= 0 else { throw PassOptionError("ro_iterations", "must be non-negative, got \(options.ro_iterations)") }
         guard options.ro_samples >= 1 else { throw PassOptionError("ro_samples", "must be at least 1, got \(options.ro_samples)") }
+        guard options.ro_retries >= 0 else { throw PassOptionError("ro_retries", "must be non-negative, got \(options.ro_retries)") }
         guard options.ro_learning_rate >= 0 else {
             throw PassOptionError("ro_learning_rate", "must be non-negative, got \(options.ro_learning_rate)")
         }
@@ -115,60 +121,71 @@ public struct WandaPlusPlusPass: BlockPass {
             if norms[l.input] == nil { norms[l.input] = try context.statistics.inputNorms(of: l.input) }
         }
         let alpha = Float(options.alpha)
-        func pruneAll() -> (pruned: Int, total: Int) {
-            var pruned = 0, total = 0
+        func pruneAll(_ b: inout Block, norms n: [String: [Float]]) {
             for l in linears {
-                let scores = WandaScore.regionalGradientScores(weight: block.parameters[l.name]!, gradient: gradients[l.name]!,
-                                                               inputNorms: norms[l.input]!, alpha: alpha)
-                let (p, t) = prune(&block, weight: l.name, scores: scores, pattern: pattern, previous: earlier[l.name])
-                pruned += p
-                total += t
+                let scores = WandaScore.regionalGradientScores(weight: b.parameters[l.name]!, gradient: gradients[l.name]!,
+                                                               inputNorms: n[l.input]!, alpha: alpha)
+                _ = prune(&b, weight: l.name, scores: scores, pattern: pattern, previous: earlier[l.name])
             }
-            return (pruned, total)
         }
 
         var metrics: [String: Double] = [:]
         let calibration = context.calibration
-        var optimizer = RegionalOptimizer.rmsprop(learningRate: options.ro_learning_rate)
         var generator = SeededGenerator(seed: context.seed ^ (UInt64(context.blockIndex + 1) &* 0x9E37_79B9_7F4A_7C15))
-        var initial: [String: Mask] = [:]
-        var scoreOnly = block                                        // pruned by the first scores, before any RO
-        for k in 0..<options.ro_iterations {
-            _ = pruneAll()
-            if k == 0 { initial = block.masks; scoreOnly = block }
-            let windows = generator.sampleIndices(min(options.ro_samples, calibration.windows), from: calibration.windows)
-            let loss = try RegionalFit.optimize(&block, index: context.blockIndex, calibration: calibration, batches: windows.map { [$0] },
-                                                parameters: linears.map(\.name), keepMasked: !options.ro_regrow, lossScale: .sum,
-                                                optimizer: &optimizer)
-            metrics["ro_error.\(k)"] = loss
-            // Norms over this round's windows, rescaled to all calibration tokens so that α·G + ‖X‖ keeps its balance.
-            let scale = Float((Double(calibration.windows) / Double(windows.count)).squareRoot())
-            norms = try Self.inputNorms(of: block, index: context.blockIndex, calibration: calibration, windows: windows,
+        /// K rounds of (prune by the current scores, RO) from the pass's input block, then the final prune.
+        func regionalRounds(learningRate: Double, attempt: Int) throws -> Block {
+            var b = block
+            var n = norms
+            var optimizer = RegionalOptimizer.rmsprop(learningRate: learningRate)
+            for k in 0..<options.ro_iterations {
+                pruneAll(&b, norms: n)
+                let windows = generator.sampleIndices(min(options.ro_samples, calibration.windows), from: calibration.windows)
+                let loss = try RegionalFit.optimize(&b, index: context.blockIndex, calibration: calibration, batches: windows.map { [$0] },
+                                                    parameters: linears.map(\.name), keepMasked: !options.ro_regrow, lossScale: .sum,
+                                                    optimizer: &optimizer)
+                metrics[attempt == 0 ? "ro_error.\(k)" : "ro_retry\(attempt)_error.\(k)"] = loss
+                // Norms over this round's windows, rescaled to all calibration tokens so that α·G + ‖X‖ keeps its balance.
+                let scale = Float((Double(calibration.windows) / Double(windows.count)).squareRoot())
+                n = try Self.inputNorms(of: b, index: context.blockIndex, calibration: calibration, windows: windows,
                                         values: Set(linears.map(\.input))).mapValues { $0.map { $0 * scale } }
+            }
+            pruneAll(&b, norms: n)
+            return b
         }
-        var (pruned, total) = pruneAll()
+
+        var scoreOnly = block                                        // pruned by the first scores alone
+        pruneAll(&scoreOnly, norms: norms)
+        var result = scoreOnly
         if options.ro_iterations > 0 {
-            // RO must not leave the block worse than scoring alone (an RMSprop step can overshoot on a block with
-            // extreme activations): compare both on held windows and keep the better.
+            // RO must not leave the block worse than scoring alone. RMSprop's first step is ten times the learning
+            // rate and overshoots on a block with extreme activations (block 0 of SmolLM2), so the result of RO is
+            // compared with the score-only block on held calibration windows; when worse, RO is retried from the
+            // start at a tenth of the rate (up to ro_retries times), and the score-only block is kept when no rate
+            // helps.
             let held = generator.sampleIndices(min(options.ro_samples, calibration.windows), from: calibration.windows)
-            let withRO = try Self.outputError(of: block, index: context.blockIndex, calibration: calibration, windows: held)
-            let without = try Self.outputError(of: scoreOnly, index: context.blockIndex, calibration: calibration, windows: held)
-            metrics["ro_check_error"] = withRO
-            metrics["score_only_check_error"] = without
-            if withRO > without {
-                block = scoreOnly
-                metrics["ro_reverted"] = 1
-                for l in linears { initial[l.name] = block.masks[l.name] }
+            let scoreOnlyError = try Self.outputError(of: scoreOnly, index: context.blockIndex, calibration: calibration, windows: held)
+            metrics["score_only_check_error"] = scoreOnlyError
+            var learningRate = options.ro_learning_rate
+            for attempt in 0...options.ro_retries {
+                let candidate = try regionalRounds(learningRate: learningRate, attempt: attempt)
+                let error = try Self.outputError(of: candidate, index: context.blockIndex, calibration: calibration, windows: held)
+                metrics[attempt == 0 ? "ro_check_error" : "ro_retry\(attempt)_check_error"] = error
+                if error <= scoreOnlyError {
+                    result = candidate
+                    metrics["ro_learning_rate_used"] = learningRate
+                    break
+                }
+                learningRate /= 10
             }
-            (pruned, total) = linears.reduce((0, 0)) { acc, l in
-                let keep = block.masks[l.name]!.keep
-                return (acc.0 + keep.reduce(0) { $0 + (1 - Int($1)) }, acc.1 + keep.count)
-            }
-        }
-        if options.ro_iterations > 0 {
+            if metrics["ro_learning_rate_used"] == nil { metrics["ro_reverted"] = 1 }
             var changed = 0
-            for l in linears { changed += zip(initial[l.name]!.keep, block.masks[l.name]!.keep).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) } }
-            metrics["mask_changed_fraction"] = total > 0 ? Double(changed) / Double(total) : 0
+            for l in linears { changed += zip(scoreOnly.masks[l.name]!.keep, result.masks[l.name]!.keep).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) } }
+            metrics["mask_changed_fraction"] = Double(changed) / Double(max(1, linears.reduce(0) { $0 + result.masks[$1.name]!.keep.count }))
+        }
+        block = result
+        let (pruned, total) = linears.reduce((0, 0)) { acc, l in
+            let keep = block.masks[l.name]!.keep
+            return (acc.0 + keep.reduce(0) { $0 + (1 - Int($1)) }, acc.1 + keep.count)
         }
         metrics["pruned"] = Double(pruned)
         metrics["sparsity"] = total > 0 ? Double(pruned) / Double(total) : 0

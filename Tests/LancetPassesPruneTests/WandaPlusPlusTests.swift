@@ -91,6 +91,32 @@ final class WandaPlusPlusTests: XCTestCase {
         }
     }
 
+    func testAnOvershootingLearningRateIsRetriedSmallerOrTheScoreOnlyBlockIsKept() throws {
+        let fx = WandaTests.fixtures[0]
+        let options = [("sparsity", "0.5"), ("ro_samples", "\(fx.windows)"), ("ro_iterations", "2"), ("ro_learning_rate", "1.0")]
+        let rgs = try makePass(WandaPlusPlusPass.self, options + [("ro_iterations", "0")])
+        let noRetry = try makePass(WandaPlusPlusPass.self, options + [("ro_retries", "0")])
+        let retries = try makePass(WandaPlusPlusPass.self, options + [("ro_retries", "5")])
+        for b in fx.model.blocks.indices {
+            let context = try fx.context(block: b, pass: retries)
+            var plain = fx.model.blocks[b], reverted = fx.model.blocks[b], retried = fx.model.blocks[b]
+            _ = try rgs.apply(to: &plain, context: context)
+            // A rate of 1.0 on weights of size ~0.1 wrecks the block: without retries the score-only block is kept as is.
+            let r0 = try noRetry.apply(to: &reverted, context: context)
+            XCTAssertEqual(r0.metrics["ro_reverted"], 1, "block \(b)")
+            XCTAssertEqual(reverted.masks, plain.masks, "block \(b)")
+            XCTAssertEqual(reverted.parameters, plain.parameters, "block \(b)")
+            // With retries a smaller rate is found that does not make the held-window error worse.
+            let r5 = try retries.apply(to: &retried, context: context)
+            let used = try XCTUnwrap(r5.metrics["ro_learning_rate_used"], "block \(b): no rate helped")
+            XCTAssertLessThan(used, 1.0, "block \(b)")
+            XCTAssertNil(r5.metrics["ro_reverted"])
+            XCTAssertLessThanOrEqual(r5.metrics[used == 1.0 ? "ro_check_error" : "ro_retry\(Int((-log10(used)).rounded()))_check_error"]!,
+                                     r5.metrics["score_only_check_error"]!, "block \(b)")
+            XCTAssertEqual(r5.metrics["sparsity"]!, 0.5, accuracy: 1e-9)
+        }
+    }
+
     func testWandaPlusPlusRunsInThePipelineAndIsDeterministic() throws {
         let fx = WandaTests.fixtures[0]
         let r = recipe("wanda++", [("sparsity", "0.5"), ("ro_iterations", "2"), ("ro_samples", "2"), ("ro_learning_rate", "1e-4")])

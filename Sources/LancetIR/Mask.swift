@@ -23,9 +23,14 @@ public struct Mask: Sendable, Equatable {
         self.keep = keep
     }
 
+    /// The number of elements pruned.
+    public var prunedCount: Int {
+        keep.count - keep.reduce(0) { $0 + Int($1) }
+    }
+
     /// The fraction of elements kept.
     public var density: Double {
-        keep.isEmpty ? 1 : Double(keep.reduce(0) { $0 + Int($1) }) / Double(keep.count)
+        keep.isEmpty ? 1 : Double(keep.count - prunedCount) / Double(keep.count)
     }
 
     /// The fraction of elements pruned.

@@ -48,12 +48,10 @@ public struct MagnitudePass: BlockPass {
         var pruned = 0, total = 0
         for (_, op) in context.linears(in: block) {
             let name = op.weight!
-            let w = block.parameters[name]!
-            var mask = pattern.mask(scores: Elementwise.map(w) { abs($0) })
-            if let existing = block.masks[name] { mask = mask.intersection(existing) }
-            block.setMasked(name, weight: w, mask: mask)
-            pruned += mask.keep.count - mask.keep.reduce(0) { $0 + Int($1) }
-            total += mask.keep.count
+            let (p, t) = prune(&block, weight: name, scores: Elementwise.map(block.parameters[name]!) { abs($0) }, pattern: pattern,
+                               previous: block.masks[name])
+            pruned += p
+            total += t
         }
         return PassReport(pass: Self.name, metrics: ["pruned": Double(pruned), "sparsity": total > 0 ? Double(pruned) / Double(total) : 0])
     }

@@ -96,8 +96,7 @@ public struct SparseGPTPass: BlockPass {
             let r = try SparseGPTSolver.prune(weight: block.parameters[name]!, gram: gram, pattern: blockPattern, blockSize: blockSize, damping: damping)
             let mask = block.masks[name].map { r.mask.intersection($0) } ?? r.mask
             block.setMasked(name, weight: r.weight, mask: mask)
-            let kept = mask.keep.reduce(0) { $0 + Int($1) }
-            pruned += mask.keep.count - kept
+            pruned += mask.prunedCount
             total += mask.keep.count
             metrics["reconstruction_error_mask_only.\(node.name)"] = r.errorMaskOnly
             metrics["reconstruction_error.\(node.name)"] = r.error

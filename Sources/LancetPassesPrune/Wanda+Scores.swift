@@ -79,6 +79,5 @@ func prune(_ block: inout Block, weight name: String, scores: Tensor, pattern: S
     var mask = pattern.mask(scores: scores)
     if let previous { mask = mask.intersection(previous) }
     block.setMasked(name, weight: block.parameters[name]!, mask: mask)
-    let kept = mask.keep.reduce(0) { $0 + Int($1) }
-    return (mask.keep.count - kept, mask.keep.count)
+    return (mask.prunedCount, mask.keep.count)
 }

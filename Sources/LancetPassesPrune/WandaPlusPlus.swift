@@ -132,6 +132,8 @@ public struct WandaPlusPlusPass: BlockPass {
         var metrics: [String: Double] = [:]
         let calibration = context.calibration
         var generator = SeededGenerator(seed: context.seed ^ (UInt64(context.blockIndex + 1) &* 0x9E37_79B9_7F4A_7C15))
+        /// A metric name for RO attempt `attempt` (0: the first, at `ro_learning_rate`).
+        func attemptMetric(_ name: String, _ attempt: Int) -> String { attempt == 0 ? "ro_\(name)" : "ro_retry\(attempt)_\(name)" }
         /// K rounds of (prune by the current scores, RO) from the pass's input block, then the final prune.
         func regionalRounds(learningRate: Double, attempt: Int) throws -> Block {
             var b = block
@@ -143,7 +145,7 @@ public struct WandaPlusPlusPass: BlockPass {
                 let loss = try RegionalFit.optimize(&b, index: context.blockIndex, calibration: calibration, batches: windows.map { [$0] },
                                                     parameters: linears.map(\.name), keepMasked: !options.ro_regrow, lossScale: .sum,
                                                     optimizer: &optimizer)
-                metrics[attempt == 0 ? "ro_error.\(k)" : "ro_retry\(attempt)_error.\(k)"] = loss
+                metrics[attemptMetric("error.\(k)", attempt)] = loss
                 // Norms over this round's windows, rescaled to all calibration tokens so that α·G + ‖X‖ keeps its balance.
                 let scale = Float((Double(calibration.windows) / Double(windows.count)).squareRoot())
                 n = try Self.inputNorms(of: b, index: context.blockIndex, calibration: calibration, windows: windows,
@@ -163,13 +165,19 @@ public struct WandaPlusPlusPass: BlockPass {
             // start at a tenth of the rate (up to ro_retries times), and the score-only block is kept when no rate
             // helps.
             let held = generator.sampleIndices(min(options.ro_samples, calibration.windows), from: calibration.windows)
-            let scoreOnlyError = try Self.outputError(of: scoreOnly, index: context.blockIndex, calibration: calibration, windows: held)
+            let heldInputs = calibration.inputs.gatherWindows(held, length: calibration.length)
+            let heldTeacher = calibration.teacher.gatherWindows(held, length: calibration.length)
+            let heldContext = ExecutionContext(batch: held.count, length: calibration.length)
+            func heldError(_ b: Block) throws -> Double {
+                try BlockExecutor.forward(b, index: context.blockIndex, input: heldInputs, context: heldContext).output.relativeError(to: heldTeacher)
+            }
+            let scoreOnlyError = try heldError(scoreOnly)
             metrics["score_only_check_error"] = scoreOnlyError
             var learningRate = options.ro_learning_rate
             for attempt in 0...options.ro_retries {
                 let candidate = try regionalRounds(learningRate: learningRate, attempt: attempt)
-                let error = try Self.outputError(of: candidate, index: context.blockIndex, calibration: calibration, windows: held)
-                metrics[attempt == 0 ? "ro_check_error" : "ro_retry\(attempt)_check_error"] = error
+                let error = try heldError(candidate)
+                metrics[attemptMetric("check_error", attempt)] = error
                 if error <= scoreOnlyError {
                     result = candidate
                     metrics["ro_learning_rate_used"] = learningRate
@@ -178,26 +186,18 @@ public struct WandaPlusPlusPass: BlockPass {
                 learningRate /= 10
             }
             if metrics["ro_learning_rate_used"] == nil { metrics["ro_reverted"] = 1 }
-            var changed = 0
-            for l in linears { changed += zip(scoreOnly.masks[l.name]!.keep, result.masks[l.name]!.keep).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) } }
-            metrics["mask_changed_fraction"] = Double(changed) / Double(max(1, linears.reduce(0) { $0 + result.masks[$1.name]!.keep.count }))
         }
         block = result
-        let (pruned, total) = linears.reduce((0, 0)) { acc, l in
-            let keep = block.masks[l.name]!.keep
-            return (acc.0 + keep.reduce(0) { $0 + (1 - Int($1)) }, acc.1 + keep.count)
+        let pruned = linears.reduce(0) { $0 + block.masks[$1.name]!.prunedCount }
+        let total = linears.reduce(0) { $0 + block.masks[$1.name]!.keep.count }
+        if options.ro_iterations > 0 {
+            var changed = 0
+            for l in linears { changed += zip(scoreOnly.masks[l.name]!.keep, block.masks[l.name]!.keep).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) } }
+            metrics["mask_changed_fraction"] = total > 0 ? Double(changed) / Double(total) : 0
         }
         metrics["pruned"] = Double(pruned)
         metrics["sparsity"] = total > 0 ? Double(pruned) / Double(total) : 0
         return PassReport(pass: Self.name, metrics: metrics)
-    }
-
-    /// ‖block(X) − Y_dense‖² / ‖Y_dense‖² over calibration `windows`.
-    static func outputError(of block: Block, index: Int, calibration: CalibrationActivations, windows: [Int]) throws -> Double {
-        let x = calibration.inputs.gatherWindows(windows, length: calibration.length)
-        let teacher = calibration.teacher.gatherWindows(windows, length: calibration.length)
-        let y = try BlockExecutor.forward(block, index: index, input: x, context: ExecutionContext(batch: windows.count, length: calibration.length)).output
-        return y.relativeError(to: teacher)
     }
 
     /// ‖X_j‖₂ over the tokens of calibration `windows` of each value in `values`, on `block` as it is now.

@@ -21,6 +21,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Repetitions of each measurement (the best is reported).")
     var repetitions = 3
 
+    @Option(help: "Sequences per prefill call (calibration forwards batch 4 windows of 2048 tokens per call).")
+    var batch = 1
+
+    @Flag(help: "Also print the prefill's wall time per op kind (one extra, instrumented run per length).")
+    var profile = false
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -33,9 +39,11 @@ struct BenchCommand: ParsableCommand {
     }
     struct GemmRow: Encodable { var m: Int; var n: Int; var k: Int; var gflops: Double }
     struct PrefillRow: Encodable {
-        var tokens: Int; var seconds: Double; var tokensPerSecond: Double; var gflops: Double; var fractionOfPeak: Double
-        enum CodingKeys: String, CodingKey { case tokens, seconds, gflops
-            case tokensPerSecond = "tokens_per_second", fractionOfPeak = "fraction_of_sgemm_peak" }
+        var tokens: Int; var batch: Int; var seconds: Double; var tokensPerSecond: Double; var gflops: Double; var fractionOfPeak: Double
+        /// Seconds per op kind of one instrumented run (with `--profile`).
+        var opSeconds: [String: Double]?
+        enum CodingKeys: String, CodingKey { case tokens, batch, seconds, gflops
+            case tokensPerSecond = "tokens_per_second", fractionOfPeak = "fraction_of_sgemm_peak", opSeconds = "op_seconds" }
     }
     struct DecodeRow: Encodable {
         var tokens: Int; var seconds: Double; var tokensPerSecond: Double
@@ -57,20 +65,30 @@ struct BenchCommand: ParsableCommand {
             var rng = SeededGenerator(seed: 1)
             for n in context {
                 guard n <= m.config.contextLength else { throw ValidationError("--context \(n) exceeds the model's context \(m.config.contextLength)") }
-                let tokens = (0..<n).map { _ in Int32(rng.nextIndex(below: m.config.vocabularySize)) }
-                var best = Double.infinity
-                for _ in 0..<repetitions {
+                let tokens = (0..<(n * batch)).map { _ in Int32(rng.nextIndex(below: m.config.vocabularySize)) }
+                func prefill(profiled: Bool) throws -> (seconds: Double, ops: [String: Double]?) {
+                    let context = ExecutionContext(batch: batch, length: n)
+                    if profiled { context.opSeconds = [:] }
                     let start = Date()
-                    _ = try runner.nextTokenLogits(tokens)
-                    best = min(best, Date().timeIntervalSince(start))
+                    _ = try runner.logits(tokens, context: context, rows: (0..<batch).map { $0 * n + n - 1 })
+                    return (Date().timeIntervalSince(start), context.opSeconds)
                 }
-                let flops = CostModel.forwardCost(of: m, tokens: n, logitRows: 1).flops
-                let row = PrefillRow(tokens: n, seconds: best, tokensPerSecond: Double(n) / best, gflops: flops / best / 1e9,
-                                     fractionOfPeak: flops / best / 1e9 / report.peakGFLOPS)
+                var best = Double.infinity
+                for _ in 0..<repetitions { best = min(best, try prefill(profiled: false).seconds) }
+                let flops = Double(batch) * CostModel.forwardCost(of: m, tokens: n, logitRows: 1).flops
+                var row = PrefillRow(tokens: n, batch: batch, seconds: best, tokensPerSecond: Double(n * batch) / best,
+                                     gflops: flops / best / 1e9, fractionOfPeak: flops / best / 1e9 / report.peakGFLOPS)
+                if profile { row.opSeconds = try prefill(profiled: true).ops }
                 report.prefill.append(row)
                 if !json {
-                    print(String(format: "prefill %5d tokens: %7.1f tokens/s  %6.1f GFLOP/s  (%.0f%% of sgemm peak)",
-                                 n, row.tokensPerSecond, row.gflops, 100 * row.fractionOfPeak))
+                    print(String(format: "prefill %5d tokens × %d: %7.1f tokens/s  %6.1f GFLOP/s  (%.0f%% of sgemm peak)",
+                                 n, batch, row.tokensPerSecond, row.gflops, 100 * row.fractionOfPeak))
+                    if let ops = row.opSeconds {
+                        let total = ops.values.reduce(0, +)
+                        for (kind, s) in ops.sorted(by: { $0.value > $1.value }) {
+                            print("    " + kind.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: " %7.3f s  %5.1f%%", s, 100 * s / total))
+                        }
+                    }
                 }
             }
             var best = Double.infinity

@@ -13,6 +13,8 @@ import LancetTensor
 public struct MagnitudePass: BlockPass {
     public static let name = "magnitude"
     public static let summary = "Prune the smallest-magnitude weights of each linear (per row, per layer, or N:M)."
+    /// Reads the weights only, never the dense block's outputs.
+    public static let readsDenseOutputs = false
 
     /// Options of `magnitude`.
     public struct Options: Codable, Sendable {

@@ -34,6 +34,8 @@ public struct PruneStructuredPass: BlockPass {
     public static let summary = "Remove whole attention heads (GQA-aware) and FFN channels by activation/Taylor importance; tensors shrink."
     /// Reads calibration activations (scores, statistics), so the run needs calibration data.
     public static let needsCalibration = true
+    /// Reads block inputs and statistics only, never the dense block's outputs.
+    public static let readsDenseOutputs = false
 
     /// Options of `prune-structured`.
     public struct Options: Codable, Sendable {

@@ -105,8 +105,13 @@ enum SparseGPTSolver {
                 }
             }
         }
-        let order = (0..<(rows * count)).sorted { scores[$0] != scores[$1] ? scores[$0] < scores[$1] : $0 < $1 }
-        for e in order.prefix(k) { keep[(e / count) * cols + columns.lowerBound + e % count] = 0 }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rows * count)
+        defer { scratch.deallocate() }
+        scores.withUnsafeBufferPointer { sp in
+            LowestSelection.mark(sp.baseAddress!, count: rows * count, k: k, scratch: scratch) { e in
+                keep[(e / count) * cols + columns.lowerBound + e % count] = 0
+            }
+        }
     }
 
     /// One row through one column block: prunes column by column (choosing N:M groups on arrival) and

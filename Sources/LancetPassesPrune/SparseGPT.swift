@@ -20,6 +20,8 @@ public struct SparseGPTPass: BlockPass {
     public static let summary = "Prune with SparseGPT's one-shot OBS weight reconstruction (unstructured or N:M)."
     /// Reads calibration activations (scores, statistics), so the run needs calibration data.
     public static let needsCalibration = true
+    /// Reads block inputs and statistics only, never the dense block's outputs.
+    public static let readsDenseOutputs = false
 
     /// Options of `sparsegpt`.
     public struct Options: Codable, Sendable {

@@ -65,18 +65,21 @@ public enum SparsityPattern: Sendable, Equatable, CustomStringConvertible {
             case let .unstructured(sparsity, true):
                 let k = Int(Double(cols) * sparsity)
                 guard k > 0 else { break }
-                var order = [Int](repeating: 0, count: cols)
-                for r in 0..<rows {
-                    let row = s.baseAddress! + r * cols
-                    for j in 0..<cols { order[j] = j }
-                    order.sort { row[$0] != row[$1] ? row[$0] < row[$1] : $0 < $1 }
-                    for j in order.prefix(k) { keep[r * cols + j] = 0 }
+                keep.withUnsafeMutableBufferPointer { kp in
+                    let keepBase = kp.baseAddress!
+                    parallelFor(0..<rows, minimumChunkSize: 16) { range in
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+                        defer { scratch.deallocate() }
+                        for r in range {
+                            LowestSelection.mark(s.baseAddress! + r * cols, count: cols, k: k, scratch: scratch) { keepBase[r * cols + $0] = 0 }
+                        }
+                    }
                 }
             case let .unstructured(sparsity, false):
                 let k = Int(Double(rows * cols) * sparsity)
-                guard k > 0 else { break }
-                let order = (0..<(rows * cols)).sorted { s[$0] != s[$1] ? s[$0] < s[$1] : $0 < $1 }
-                for i in order.prefix(k) { keep[i] = 0 }
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
+                defer { scratch.deallocate() }
+                LowestSelection.mark(s.baseAddress!, count: rows * cols, k: k, scratch: scratch) { keep[$0] = 0 }
             case let .nOfM(n, m):
                 var group = [Int](repeating: 0, count: m)
                 for r in 0..<rows {

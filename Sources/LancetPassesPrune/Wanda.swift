@@ -22,6 +22,8 @@ public struct WandaPass: BlockPass {
     public static let summary = "Prune the weights of lowest |W|·‖X‖ (Wanda), per row, per layer or N:M; optional OWL allocation."
     /// Reads calibration activations (scores, statistics), so the run needs calibration data.
     public static let needsCalibration = true
+    /// Reads block inputs and statistics only, never the dense block's outputs.
+    public static let readsDenseOutputs = false
 
     /// Options of `wanda`.
     public struct Options: Codable, Sendable {

@@ -15,15 +15,18 @@ public enum BlockExecutor {
     }
 
     /// Runs `block` on `input` (`[tokens, hidden]`). With `keepValues` every value is returned; otherwise
-    /// only those named in `capture`.
+    /// only those named in `capture`. With `computeOutput` false only the nodes the captured values depend
+    /// on run (statistics sweeps that need no block output skip the rest), and `output` is empty.
     public static func forward(_ block: Block, index: Int = 0, input: Tensor, context: ExecutionContext, keepValues: Bool = false,
-                               capture: Set<String> = []) throws -> Result {
+                               capture: Set<String> = [], computeOutput: Bool = true) throws -> Result {
         var values: [String: Tensor] = [block.input: input]
         var captured: [String: Tensor] = [:]
         if capture.contains(block.input) { captured[block.input] = input }
         let lastUse = keepValues ? [:] : lastUses(block)
+        let needed = computeOutput ? nil : nodesNeeded(for: capture, in: block)
         context.blockIndex = index
         for (i, node) in block.nodes.enumerated() {
+            if let needed, !needed.contains(i) { continue }
             context.nodeName = node.name
             let inputs = try node.inputs.map { name -> Tensor in
                 guard let v = values[name] else { throw VerifierError(block: index, node: node.name, reason: "value '\(name)' is not available") }
@@ -43,10 +46,21 @@ public enum BlockExecutor {
                 for name in node.inputs where lastUse[name] == i && name != block.output { values[name] = nil }
             }
         }
+        guard computeOutput else { return Result(output: Tensor(zeros: [0, input.shape[1]]), values: captured) }
         guard let out = values[block.output] else {
             throw VerifierError(block: index, node: nil, reason: "output '\(block.output)' was not computed")
         }
         return Result(output: out, values: keepValues ? values : captured)
+    }
+
+    /// Indices of the nodes whose outputs `targets` depend on (directly or through other nodes).
+    static func nodesNeeded(for targets: Set<String>, in block: Block) -> Set<Int> {
+        var wanted = targets, needed = Set<Int>()
+        for (i, node) in block.nodes.enumerated().reversed() where node.outputs.contains(where: wanted.contains) {
+            needed.insert(i)
+            wanted.formUnion(node.inputs)
+        }
+        return needed
     }
 
     /// The gradients of a loss with respect to a block's input and parameters.

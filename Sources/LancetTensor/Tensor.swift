@@ -165,12 +165,8 @@ final class TensorStorage: @unchecked Sendable {
     @usableFromInline let owner: AnyObject?
 
     init(allocating count: Int) {
-        var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            fatalError("Tensor: cannot allocate \(bytes) bytes")
-        }
-        self.pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.pointer = BufferPool.shared.allocate(bytes: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
         self.owner = nil
     }
@@ -187,5 +183,5 @@ final class TensorStorage: @unchecked Sendable {
         return s
     }
 
-    deinit { if owner == nil { free(pointer) } }
+    deinit { if owner == nil { BufferPool.shared.release(pointer, bytes: max(count, 1) * MemoryLayout<Float>.stride) } }
 }

@@ -22,7 +22,7 @@ public struct AttentionOp: Op {
     /// Sliding-window length, or nil for full causal attention.
     public var window: Int?
 
-    /// Query rows per score tile.
+    /// Query rows per score tile (per query head; a KV group stacks its heads, so a tile holds group × this).
     public static let tileRows = 256
 
     /// Creates the op.
@@ -121,36 +121,48 @@ public struct AttentionOp: Op {
         let tile = Self.tileRows
         let tiles = (length + tile - 1) / tile
         let scale = self.scale
+        let stackedRows = group * tile
         q.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableBufferPointer { op in
                 let qBase = qp.baseAddress!, oBase = op.baseAddress!
-                // Items are (sequence, head, query tile), latest (costliest) tiles first.
-                Self.inParallel(count: context.batch * heads * tiles, scratch: tile * maxKeys) { item, scores in
-                    let t = tiles - 1 - item / (context.batch * heads)
-                    let b = item % (context.batch * heads) / heads, h = item % heads, g = h / group
+                // Items are (sequence, KV head, query tile), latest (costliest) tiles first. The query heads
+                // sharing a KV head are stacked head by head into one [group·rows, d] matrix, so each gemm
+                // reads (and packs) the keys and values once for the whole group.
+                Self.inParallel(count: context.batch * kvHeads * tiles, scratch: stackedRows * (maxKeys + 2 * d)) { item, scratch in
+                    let t = tiles - 1 - item / (context.batch * kvHeads)
+                    let b = item % (context.batch * kvHeads) / kvHeads, g = item % kvHeads
                     let src = sources[b]
                     let i0 = t * tile
                     let rows = min(tile, length - i0)
                     let keyEnd = src.offset + i0 + rows
                     let keyStart = visibleKeys(query: i0, offset: src.offset).lowerBound
                     let span = keyEnd - keyStart
-                    let qTile = qBase + (b * length + i0) * qWidth + h * d
-                    // scores[rows, span] = q_tile[rows, d] · k[keyStart..<keyEnd, d]ᵀ · scale
-                    gemm(transA: .none, transB: .transpose, m: rows, n: span, k: d, alpha: scale,
-                         a: qTile, lda: qWidth, b: src.keys + keyStart * kvWidth + g * d, ldb: kvWidth,
-                         beta: 0, c: scores, ldc: span)
-                    for r in 0..<rows {
-                        let visible = visibleKeys(query: i0 + r, offset: src.offset)
-                        let row = scores + r * span
-                        let lo = visible.lowerBound - keyStart, hi = visible.upperBound - keyStart
-                        if lo > 0 { row.update(repeating: 0, count: lo) }
-                        softmax(inPlace: row + lo, count: hi - lo)
-                        if hi < span { (row + hi).update(repeating: 0, count: span - hi) }
+                    let stacked = group * rows
+                    let queries = scratch, results = scratch + stackedRows * d, scores = scratch + 2 * stackedRows * d
+                    let qTile = qBase + (b * length + i0) * qWidth + g * group * d
+                    let oTile = oBase + (b * length + i0) * qWidth + g * group * d
+                    for h in 0..<group {
+                        for r in 0..<rows { (queries + (h * rows + r) * d).update(from: qTile + r * qWidth + h * d, count: d) }
                     }
-                    // out_tile[rows, d] = scores[rows, span] · v[keyStart..<keyEnd, d]
-                    gemm(transA: .none, transB: .none, m: rows, n: d, k: span, alpha: 1,
+                    // scores[group·rows, span] = queries · k[keyStart..<keyEnd, d]ᵀ · scale
+                    gemm(transA: .none, transB: .transpose, m: stacked, n: span, k: d, alpha: scale,
+                         a: queries, lda: d, b: src.keys + keyStart * kvWidth + g * d, ldb: kvWidth,
+                         beta: 0, c: scores, ldc: span)
+                    for row in 0..<stacked {
+                        let visible = visibleKeys(query: i0 + row % rows, offset: src.offset)
+                        let line = scores + row * span
+                        let lo = visible.lowerBound - keyStart, hi = visible.upperBound - keyStart
+                        if lo > 0 { line.update(repeating: 0, count: lo) }
+                        softmax(inPlace: line + lo, count: hi - lo)
+                        if hi < span { (line + hi).update(repeating: 0, count: span - hi) }
+                    }
+                    // results[group·rows, d] = scores · v[keyStart..<keyEnd, d]
+                    gemm(transA: .none, transB: .none, m: stacked, n: d, k: span, alpha: 1,
                          a: scores, lda: span, b: src.values + keyStart * kvWidth + g * d, ldb: kvWidth,
-                         beta: 0, c: oBase + (b * length + i0) * qWidth + h * d, ldc: qWidth)
+                         beta: 0, c: results, ldc: d)
+                    for h in 0..<group {
+                        for r in 0..<rows { (oTile + r * qWidth + h * d).update(from: results + (h * rows + r) * d, count: d) }
+                    }
                 }
             }
         }

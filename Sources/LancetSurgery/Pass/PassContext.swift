@@ -54,7 +54,8 @@ public final class BlockStatistics: @unchecked Sendable {
 public struct CalibrationActivations: Sendable {
     /// Block inputs.
     public var inputs: Tensor
-    /// The dense (uncut) block's outputs on `inputs`.
+    /// The dense (uncut) block's outputs on `inputs`: every window when a pass of the stage reads them
+    /// (`BlockPass.readsDenseOutputs`) or the stage fits; otherwise only the first few windows' rows.
     public var teacher: Tensor
     /// Number of sequences.
     public var windows: Int

@@ -57,9 +57,16 @@ public protocol BlockPass: SurgeryPass {
     /// `context.denseSweep` streams the calibration windows through the uncut blocks when the facts need
     /// activations. The default plans nothing and costs nothing.
     func plan(model: Model, context: PlanContext) throws -> [String: [Double]]
+
+    /// Whether `apply` reads `context.calibration.teacher`, the dense block's outputs on every window.
+    /// When no pass of a stage does and the stage fits nothing, the statistics sweep computes the dense
+    /// outputs of only the first windows (for the block-error report) and skips the graph after the last
+    /// captured value on the others. Defaults to true, the safe answer for a pass that does not say.
+    static var readsDenseOutputs: Bool { get }
 }
 
 extension BlockPass {
+    public static var readsDenseOutputs: Bool { true }
     public func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey> { [] }
     public func plan(model: Model, context: PlanContext) throws -> [String: [Double]] { [:] }
 }

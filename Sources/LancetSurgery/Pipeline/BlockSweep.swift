@@ -11,22 +11,28 @@ struct BlockSweep {
     let length: Int
 
     /// The block's outputs on `inputs` (`[windows·length, hidden]`); `visit` sees the captured values of
-    /// each call with the window range it covered.
-    func run(_ block: Block, index: Int, inputs: Tensor, capture: Set<String> = [],
+    /// each call with the window range it covered. With `outputWindows` only the outputs of (at least) the
+    /// first that many windows are computed and returned; later calls run only what the captures need.
+    func run(_ block: Block, index: Int, inputs: Tensor, capture: Set<String> = [], outputWindows: Int? = nil,
              visit: (Range<Int>, [String: Tensor]) throws -> Void = { _, _ in }) throws -> Tensor {
         let hidden = inputs.shape[1]
         let windows = inputs.shape[0] / length
-        var out = Tensor(uninitializedShape: inputs.shape)
+        let kept = min(outputWindows ?? windows, windows)
+        var out = Tensor(uninitializedShape: [kept * length, hidden])
         var w = 0
         while w < windows {
             let n = min(windowsPerCall, windows - w)
             let rows = (w * length)..<((w + n) * length)
             let context = ExecutionContext(batch: n, length: length)
-            let result = try BlockExecutor.forward(block, index: index, input: inputs.slicingRows(rows), context: context, capture: capture)
+            let result = try BlockExecutor.forward(block, index: index, input: inputs.slicingRows(rows), context: context, capture: capture,
+                                                   computeOutput: w < kept)
             try visit(w..<(w + n), result.values)
-            out.withUnsafeMutableBufferPointer { o in
-                result.output.withUnsafeBufferPointer { r in
-                    (o.baseAddress! + rows.lowerBound * hidden).update(from: r.baseAddress!, count: r.count)
+            if w < kept {
+                out.withUnsafeMutableBufferPointer { o in
+                    result.output.withUnsafeBufferPointer { r in
+                        let count = (min(w + n, kept) - w) * length * hidden
+                        (o.baseAddress! + rows.lowerBound * hidden).update(from: r.baseAddress!, count: count)
+                    }
                 }
             }
             w += n

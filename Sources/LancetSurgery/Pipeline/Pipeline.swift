@@ -174,7 +174,14 @@ public final class Pipeline {
                     for (node, _) in p.invocation.selection.linears(in: dense, index: i) { requests.insert(.inputGram(value: node.inputs[0])) }
                 }
             }
-            let (teacher, statistics) = try collector.collect(dense, index: i, inputs: x, requests: requests)
+            // The dense outputs of every window when a pass or a fit reads them; else of the first call's
+            // windows only, for the block-error report.
+            let readsTeacher = active.contains { p in
+                guard case let .block(pass) = p.pass else { return false }
+                return type(of: pass).readsDenseOutputs || p.invocation.fit.method != .none
+            }
+            let (teacher, statistics) = try collector.collect(dense, index: i, inputs: x, requests: requests,
+                                                              teacherWindows: readsTeacher ? nil : sweep.windowsPerCall)
             let activations = CalibrationActivations(inputs: x, teacher: teacher, windows: calibration.windows.count, length: length)
             var block = dense
             var output: Tensor?
@@ -203,13 +210,13 @@ public final class Pipeline {
                 output = fitted.output
                 if output == nil && k < active.count - 1 { output = try sweep.run(block, index: i, inputs: x) }
                 if let output {
-                    r.errorAfterFit = output.relativeError(to: teacher)
+                    r.errorAfterFit = blockError(output, teacher: teacher)
                     errorBefore = r.errorAfterFit!
                 }
                 report.passes.append(r)
             }
             let next = try output ?? sweep.run(block, index: i, inputs: x)
-            let finalError = next.relativeError(to: teacher)
+            let finalError = blockError(next, teacher: teacher)
             if report.passes.last?.errorAfterFit == nil { report.passes[report.passes.count - 1].errorAfterFit = finalError }
             if report.passes.last?.fit == FitSpec.Method.none.rawValue { report.passes[report.passes.count - 1].errorAfterCut = finalError }
             model.blocks[i] = block
@@ -219,6 +226,13 @@ public final class Pipeline {
             options.blockFinished(i, report.passes.filter { $0.block == i }, Date().timeIntervalSince(blockStart))
             if options.stopRequested() && i + 1 < blockCount { throw PipelineError.interrupted(stage: stage, block: i) }
         }
+    }
+
+    /// The relative error of a block's outputs against the dense block's, over the windows the teacher
+    /// holds (all of them, or the first few when no pass of the stage reads the dense outputs).
+    func blockError(_ output: Tensor, teacher: Tensor) -> Double {
+        let rows = teacher.shape[0]
+        return (output.shape[0] == rows ? output : output.slicingRows(0..<rows)).relativeError(to: teacher)
     }
 
     func makeContext(_ i: Int, _ n: Int, _ p: PlannedPass, _ statistics: BlockStatistics, _ activations: CalibrationActivations?,

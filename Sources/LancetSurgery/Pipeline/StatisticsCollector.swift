@@ -1,3 +1,4 @@
+import Dispatch
 import LancetIR
 import LancetRuntime
 import LancetTensor
@@ -7,8 +8,10 @@ import LancetTensor
 struct StatisticsCollector {
     let sweep: BlockSweep
 
-    /// The teacher outputs and the requested statistics of `block` on `inputs`.
-    func collect(_ block: Block, index: Int, inputs: Tensor, requests: Set<StatisticKey>) throws -> (teacher: Tensor, statistics: BlockStatistics) {
+    /// The teacher outputs and the requested statistics of `block` on `inputs`; with `teacherWindows`, the
+    /// teacher of only the first that many windows (the rest of the sweep runs only what the statistics need).
+    func collect(_ block: Block, index: Int, inputs: Tensor, requests: Set<StatisticKey>,
+                 teacherWindows: Int? = nil) throws -> (teacher: Tensor, statistics: BlockStatistics) {
         let stats = BlockStatistics(tokens: inputs.shape[0])
         var gramValues = Set<String>()
         var squareValues = Set<String>()
@@ -20,7 +23,8 @@ struct StatisticsCollector {
             }
         }
         squareValues.subtract(gramValues)                      // the Gram's diagonal holds them already
-        let teacher = try sweep.run(block, index: index, inputs: inputs, capture: gramValues.union(squareValues)) { _, values in
+        let teacher = try sweep.run(block, index: index, inputs: inputs, capture: gramValues.union(squareValues),
+                                    outputWindows: teacherWindows) { _, values in
             for (name, x) in values {
                 let n = x.shape[1]
                 if gramValues.contains(name) {
@@ -60,18 +64,32 @@ struct StatisticsCollector {
     }
 }
 
-/// Adds Σ_t x_tj² of every column `j` of `x` (`[tokens, features]`) to `sums`, in Double.
+/// Adds Σ_t x_tj² of every column `j` of `x` (`[tokens, features]`) to `sums`, in Double (rows split over
+/// the cores, each chunk summing into its own partial).
 public func accumulateColumnSquares(_ x: Tensor, into sums: inout [Double]) {
     let (rows, n) = (x.shape[0], x.shape[1])
-    var partial = [Float](repeating: 0, count: n)
+    let chunks = min(processorCount, max(1, rows / 256))
+    var partials = (0..<chunks).map { _ in [Double](repeating: 0, count: n) }
     x.withUnsafeBufferPointer { p in
-        var r = 0
-        while r < rows {
-            let end = min(r + 256, rows)                      // Float partial sums over short runs, then Double
-            for i in 0..<n { partial[i] = 0 }
-            for t in r..<end { for j in 0..<n { partial[j] += p[t * n + j] * p[t * n + j] } }
-            for j in 0..<n { sums[j] += Double(partial[j]) }
-            r = end
+        partials.withUnsafeMutableBufferPointer { parts in
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let start = c * rows / chunks, end = (c + 1) * rows / chunks
+                addColumnSquares(p.baseAddress! + start * n, rows: end - start, columns: n, into: &parts[c])
+            }
         }
+    }
+    for part in partials { for j in 0..<n { sums[j] += part[j] } }
+}
+
+/// Σ_t x_tj² of `rows` rows added to `sums`: Float partial sums over runs of 256 rows, then Double.
+private func addColumnSquares(_ p: UnsafePointer<Float>, rows: Int, columns n: Int, into sums: inout [Double]) {
+    var partial = [Float](repeating: 0, count: n)
+    var r = 0
+    while r < rows {
+        let end = min(r + 256, rows)
+        for i in 0..<n { partial[i] = 0 }
+        for t in r..<end { for j in 0..<n { partial[j] += p[t * n + j] * p[t * n + j] } }
+        for j in 0..<n { sums[j] += Double(partial[j]) }
+        r = end
     }
 }

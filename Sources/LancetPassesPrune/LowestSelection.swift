@@ -20,6 +20,13 @@ enum LowestSelection {
         }
     }
 
+    /// `mark(_:count:k:scratch:_:)` with a scratch buffer of its own, for a single run of scores.
+    static func mark(_ values: UnsafePointer<Float>, count: Int, k: Int, _ mark: (Int) -> Void) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(count, 1)) { scratch in
+            Self.mark(values, count: count, k: k, scratch: scratch.baseAddress!, mark)
+        }
+    }
+
     /// The value of rank `rank` (0-based) among `a[0..<count]`, reordering `a` (Hoare quickselect with a
     /// median-of-three pivot; short ranges by insertion sort).
     static func select(_ a: UnsafeMutablePointer<Float>, count: Int, rank: Int) -> Float {

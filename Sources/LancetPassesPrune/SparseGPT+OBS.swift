@@ -105,10 +105,8 @@ enum SparseGPTSolver {
                 }
             }
         }
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rows * count)
-        defer { scratch.deallocate() }
         scores.withUnsafeBufferPointer { sp in
-            LowestSelection.mark(sp.baseAddress!, count: rows * count, k: k, scratch: scratch) { e in
+            LowestSelection.mark(sp.baseAddress!, count: rows * count, k: k) { e in
                 keep[(e / count) * cols + columns.lowerBound + e % count] = 0
             }
         }

@@ -77,9 +77,7 @@ public enum SparsityPattern: Sendable, Equatable, CustomStringConvertible {
                 }
             case let .unstructured(sparsity, false):
                 let k = Int(Double(rows * cols) * sparsity)
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
-                defer { scratch.deallocate() }
-                LowestSelection.mark(s.baseAddress!, count: rows * cols, k: k, scratch: scratch) { keep[$0] = 0 }
+                LowestSelection.mark(s.baseAddress!, count: rows * cols, k: k) { keep[$0] = 0 }
             case let .nOfM(n, m):
                 var group = [Int](repeating: 0, count: m)
                 for r in 0..<rows {

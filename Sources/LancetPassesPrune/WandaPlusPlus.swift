@@ -174,6 +174,7 @@ public struct WandaPlusPlusPass: BlockPass {
             let scoreOnlyError = try heldError(scoreOnly)
             metrics["score_only_check_error"] = scoreOnlyError
             var learningRate = options.ro_learning_rate
+            var accepted = false
             for attempt in 0...options.ro_retries {
                 let candidate = try regionalRounds(learningRate: learningRate, attempt: attempt)
                 let error = try heldError(candidate)
@@ -181,11 +182,12 @@ public struct WandaPlusPlusPass: BlockPass {
                 if error <= scoreOnlyError {
                     result = candidate
                     metrics["ro_learning_rate_used"] = learningRate
+                    accepted = true
                     break
                 }
                 learningRate /= 10
             }
-            if metrics["ro_learning_rate_used"] == nil { metrics["ro_reverted"] = 1 }
+            if !accepted { metrics["ro_reverted"] = 1 }
         }
         block = result
         let pruned = linears.reduce(0) { $0 + block.masks[$1.name]!.prunedCount }

@@ -25,7 +25,7 @@ public final class BufferPool: @unchecked Sendable {
     /// The most bytes kept for reuse; 0 turns pooling off. Defaults to 256 MiB, or `LANCET_BUFFER_POOL_MIB`.
     public var capacityBytes: Int {
         get { locked { capacity } }
-        set { locked { capacity = max(0, newValue); trim() } }
+        set { locked { capacity = max(0, newValue); trim(to: capacity) } }
     }
     /// Bytes currently held for reuse.
     public var heldBytes: Int { locked { held } }
@@ -66,13 +66,13 @@ public final class BufferPool: @unchecked Sendable {
     }
 
     /// Frees every held buffer.
-    public func drain() { locked { let c = capacity; capacity = 0; trim(); capacity = c } }
+    public func drain() { locked { trim(to: 0) } }
 
-    /// Frees held buffers until at most `capacity` bytes are held (lock held).
-    private func trim() {
+    /// Frees held buffers, largest first, until at most `limit` bytes are held (lock held).
+    private func trim(to limit: Int) {
         for (bytes, pointers) in cached.sorted(by: { $0.key > $1.key }) {
             var list = pointers
-            while held > capacity, let p = list.popLast() {
+            while held > limit, let p = list.popLast() {
                 free(p)
                 held -= bytes
             }

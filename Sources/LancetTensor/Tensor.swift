@@ -165,11 +165,13 @@ final class TensorStorage: @unchecked Sendable {
     @usableFromInline let owner: AnyObject?
 
     init(allocating count: Int) {
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        self.pointer = BufferPool.shared.allocate(bytes: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
+        self.pointer = BufferPool.shared.allocate(bytes: Self.bytes(count)).bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
         self.owner = nil
     }
+
+    /// The bytes an owning storage of `count` floats allocates (at least one float).
+    static func bytes(_ count: Int) -> Int { max(count, 1) * MemoryLayout<Float>.stride }
 
     init(viewing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
         self.pointer = pointer
@@ -183,5 +185,5 @@ final class TensorStorage: @unchecked Sendable {
         return s
     }
 
-    deinit { if owner == nil { BufferPool.shared.release(pointer, bytes: max(count, 1) * MemoryLayout<Float>.stride) } }
+    deinit { if owner == nil { BufferPool.shared.release(pointer, bytes: Self.bytes(count)) } }
 }

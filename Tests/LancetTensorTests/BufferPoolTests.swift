@@ -1,0 +1,50 @@
+import XCTest
+@testable import LancetTensor
+
+/// The buffer pool hands a released buffer back only to an allocation of exactly its size, and never holds
+/// more than its capacity.
+final class BufferPoolTests: XCTestCase {
+    let mib = 1 << 20
+
+    func testAReleasedBufferIsReusedForTheSameSizeOnly() {
+        let pool = BufferPool()
+        pool.capacityBytes = 64 * mib
+        let a = pool.allocate(bytes: 4 * mib)
+        pool.release(a, bytes: 4 * mib)
+        XCTAssertEqual(pool.heldBytes, 4 * mib)
+        let other = pool.allocate(bytes: 5 * mib)
+        XCTAssertNotEqual(other, a)
+        XCTAssertEqual(pool.heldBytes, 4 * mib)
+        let same = pool.allocate(bytes: 4 * mib)
+        XCTAssertEqual(same, a)
+        XCTAssertEqual(pool.heldBytes, 0)
+        XCTAssertEqual(Int(bitPattern: same) % 64, 0)
+        pool.release(same, bytes: 4 * mib)
+        pool.release(other, bytes: 5 * mib)
+        pool.drain()
+        XCTAssertEqual(pool.heldBytes, 0)
+    }
+
+    func testSmallHugeAndOverflowingBuffersAreFreedNotHeld() {
+        let pool = BufferPool()
+        pool.capacityBytes = 16 * mib                                   // buffers above 4 MiB are not pooled
+        pool.release(pool.allocate(bytes: mib / 2), bytes: mib / 2)     // below the minimum
+        pool.release(pool.allocate(bytes: 5 * mib), bytes: 5 * mib)     // above a quarter of the capacity
+        XCTAssertEqual(pool.heldBytes, 0)
+        let buffers = (0..<5).map { _ in pool.allocate(bytes: 4 * mib) }
+        for b in buffers { pool.release(b, bytes: 4 * mib) }
+        XCTAssertEqual(pool.heldBytes, 16 * mib)                        // the fifth did not fit
+        pool.capacityBytes = 8 * mib
+        XCTAssertEqual(pool.heldBytes, 8 * mib)                         // lowering the capacity frees the excess
+        pool.drain()
+        XCTAssertEqual(pool.heldBytes, 0)
+    }
+
+    func testTensorsRoundTripThroughTheSharedPool() {
+        let shape = [512, 1024]                                         // 2 MiB: pooled
+        for fill in [Float(1), 2, 3] {
+            let t = Tensor(shape: shape, repeating: fill)
+            XCTAssertTrue(t.scalars.allSatisfy { $0 == fill })
+        }
+    }
+}

@@ -1,16 +1,23 @@
 import Foundation
 
 /// A one-line progress bar with ETA on a terminal (standard error); plain log lines otherwise.
+///
+/// One bar serves the phases of a run in turn (the block sweep, then each evaluation text): a count that
+/// does not advance or a new total starts a new phase, whose elapsed time and ETA are its own.
 final class ProgressBar {
     private let label: String
-    private let start = Date()
+    private var start = Date()
     private let interactive = isatty(STDERR_FILENO) != 0
     private var lastLog = Date.distantPast
+    private var phase: (done: Int, total: Int, at: Date)?
 
     init(_ label: String) { self.label = label }
 
     /// Reports `done` of `total` units, with an optional note (e.g. the current pass).
     func update(_ done: Int, of total: Int, note: String = "") {
+        // The new phase began when the previous one reported its last unit.
+        if let phase, done <= phase.done || total != phase.total { start = phase.at }
+        phase = (done, total, Date())
         let elapsed = Date().timeIntervalSince(start)
         let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
         let text = "\(label) \(done)/\(total)\(note.isEmpty ? "" : " " + note)  elapsed \(Self.clock(elapsed))  ETA \(Self.clock(eta))"

@@ -16,14 +16,20 @@ enum CommandSupport {
         do { return try RecipeParser.parse(contentsOf: path) } catch let e as RecipeError { throw ValidationError("\(e)") }
     }
 
+    /// Every problem `RecipeValidator` finds, with the recipe's model loaded for the model-dependent checks. The
+    /// model is released on return: the run loads its own, and holding this one would double the run's memory.
+    static func validationErrors(_ recipe: Recipe, registry: PassRegistry) -> [RecipeError] {
+        let model = recipe.model.flatMap { FileManager.default.fileExists(atPath: $0) ? try? ModelLoader.load($0) : nil }
+        return RecipeValidator.validate(recipe, registry: registry, model: model)
+    }
+
     /// Validates, runs, prints the per-block table and the summary.
     static func execute(_ recipe: Recipe, registry: PassRegistry, resume: Bool, force: Bool, evaluate: Bool, evaluateBefore: Bool = true, outputType: String,
                         reportPath: String?, measureForward: Bool) throws {
         guard let type = ["F32": GGMLType.f32, "F16": .f16, "Q8_0": .q8_0][outputType.uppercased()] else {
             throw ValidationError("--output-type must be F32, F16 or Q8_0, got '\(outputType)'")
         }
-        let model = recipe.model.flatMap { FileManager.default.fileExists(atPath: $0) ? try? ModelLoader.load($0) : nil }
-        let errors = RecipeValidator.validate(recipe, registry: registry, model: model)
+        let errors = validationErrors(recipe, registry: registry)
         if !errors.isEmpty { throw ValidationError(errors.map(\.description).joined(separator: "\n")) }
         if let output = recipe.output, !force, !resume, FileManager.default.fileExists(atPath: output) {
             throw ValidationError("\(output): already exists (use --force to overwrite)")

@@ -167,9 +167,17 @@ public struct WandaPlusPlusPass: BlockPass {
             let held = generator.sampleIndices(min(options.ro_samples, calibration.windows), from: calibration.windows)
             let heldInputs = calibration.inputs.gatherWindows(held, length: calibration.length)
             let heldTeacher = calibration.teacher.gatherWindows(held, length: calibration.length)
-            let heldContext = ExecutionContext(batch: held.count, length: calibration.length)
+            /// The block's error on the held windows, a few windows per forward call (bounded memory).
             func heldError(_ b: Block) throws -> Double {
-                try BlockExecutor.forward(b, index: context.blockIndex, input: heldInputs, context: heldContext).output.relativeError(to: heldTeacher)
+                var sum = RelativeErrorSum()
+                for start in stride(from: 0, to: held.count, by: Self.windowsPerCall) {
+                    let windows = start..<min(start + Self.windowsPerCall, held.count)
+                    let rows = (windows.lowerBound * calibration.length)..<(windows.upperBound * calibration.length)
+                    let output = try BlockExecutor.forward(b, index: context.blockIndex, input: heldInputs.slicingRows(rows),
+                                                           context: ExecutionContext(batch: windows.count, length: calibration.length)).output
+                    sum.add(output, teacher: heldTeacher, rows: rows)
+                }
+                return sum.value
             }
             let scoreOnlyError = try heldError(scoreOnly)
             metrics["score_only_check_error"] = scoreOnlyError
@@ -202,9 +210,12 @@ public struct WandaPlusPlusPass: BlockPass {
         return PassReport(pass: Self.name, metrics: metrics)
     }
 
+    /// Windows per forward call of the pass's own checks and norms (as many as the pipeline's calls).
+    static let windowsPerCall = 4
+
     /// ‖X_j‖₂ over the tokens of calibration `windows` of each value in `values`, on `block` as it is now.
     static func inputNorms(of block: Block, index: Int, calibration: CalibrationActivations, windows: [Int], values: Set<String>,
-                           windowsPerCall: Int = 4) throws -> [String: [Float]] {
+                           windowsPerCall: Int = windowsPerCall) throws -> [String: [Float]] {
         var sums: [String: [Double]] = [:]
         var w = 0
         while w < windows.count {

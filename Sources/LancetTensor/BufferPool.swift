@@ -33,6 +33,9 @@ public final class BufferPool: @unchecked Sendable {
     private var capacity: Int
     private var held = 0
     private var cached: [Int: [UnsafeMutableRawPointer]] = [:]
+    /// When each size was last released (a counter, for eviction order).
+    private var lastRelease: [Int: UInt64] = [:]
+    private var clock: UInt64 = 0
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     init() {
@@ -55,14 +58,34 @@ public final class BufferPool: @unchecked Sendable {
     }
 
     /// Takes back a buffer from `allocate(bytes:)`: kept for reuse when it is large and there is room, else freed.
+    /// Room is made by freeing buffers of other sizes, the size released longest ago first, so buffers of a
+    /// size that stopped recurring (the weights of a model that was dropped) do not crowd out those that recur.
     func release(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
         let kept = bytes >= minimumBytes && locked { () -> Bool in
-            guard bytes <= maximumBytes, held + bytes <= capacity else { return false }
+            guard bytes <= maximumBytes, bytes <= capacity else { return false }
+            clock += 1
+            lastRelease[bytes] = clock
+            if held + bytes > capacity { evictOtherSizes(than: bytes, toFit: bytes) }
+            guard held + bytes <= capacity else { return false }
             cached[bytes, default: []].append(pointer)
             held += bytes
             return true
         }
         if !kept { free(pointer) }
+    }
+
+    /// Frees held buffers of sizes other than `bytes`, least recently released size first, until `needed`
+    /// more bytes fit (lock held).
+    private func evictOtherSizes(than bytes: Int, toFit needed: Int) {
+        for size in cached.keys.filter({ $0 != bytes }).sorted(by: { lastRelease[$0, default: 0] < lastRelease[$1, default: 0] }) {
+            var list = cached[size]!
+            while held + needed > capacity, let p = list.popLast() {
+                free(p)
+                held -= size
+            }
+            cached[size] = list.isEmpty ? nil : list
+            if held + needed <= capacity { return }
+        }
     }
 
     /// Frees every held buffer.

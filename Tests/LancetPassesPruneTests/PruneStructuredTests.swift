@@ -151,6 +151,29 @@ final class PruneStructuredTests: XCTestCase {
         try Verifier.verify(model)   // also checks that the weights are zero where the masks prune
     }
 
+    func testAPassAfterTheCutInTheSameStageScoresTheShrunkBlock() throws {
+        // Wanda after prune-structured on the same blocks reads input norms of the cut block (fewer FFN
+        // channels, fewer heads), not the dense block's, and both fits run on the shrunk shapes.
+        var model = StructuredFixture.model()
+        let structured = PassInvocation(name: PruneStructuredPass.name, options: StructuredFixture.options(["sparsity": "0.3", "channel_multiple": "1"]),
+                                        fit: FitSpec(method: .lstsq))
+        let wanda = PassInvocation(name: "wanda", options: StructuredFixture.options(["sparsity": "0.5"]), fit: FitSpec(method: .lstsq))
+        let recipe = Recipe(stages: [Stage(name: "both", passes: [structured, wanda])])
+        let report = try Pipeline(recipe: recipe, registry: BuiltinPassTables.registry())
+            .run(on: &model, calibration: StructuredFixture.calibration(vocabulary: model.config.vocabularySize))
+        try Verifier.verify(model)
+        XCTAssertEqual(report.passes.map(\.pass), [PruneStructuredPass.name, "wanda", PruneStructuredPass.name, "wanda"])
+        for b in model.blocks {
+            XCTAssertLessThan(try XCTUnwrap(LlamaBlock.ffnWidth(of: b)), 96)
+            for (name, mask) in b.masks {                              // half of each row (rounded down for an odd width)
+                let width = mask.shape[1]
+                XCTAssertEqual(mask.prunedCount, mask.shape[0] * (width / 2), name)
+            }
+        }
+        for r in report.passes { XCTAssertTrue(r.errorAfterFit!.isFinite, "block \(r.block!) \(r.pass)") }
+        XCTAssertFalse(try StructuredFixture.runs(model).contains { !$0.isFinite })
+    }
+
     func testPartialSelectionOfASublayerIsRejectedNamingTheBlock() throws {
         var model = StructuredFixture.model()
         XCTAssertThrowsError(try StructuredFixture.run(&model, [:], targets: ["blocks.1.attn.q", "blocks.1.attn.o"])) { error in

@@ -40,6 +40,27 @@ final class BufferPoolTests: XCTestCase {
         XCTAssertEqual(pool.heldBytes, 0)
     }
 
+    func testBuffersOfASizeReleasedLongAgoMakeRoomForARecurringSize() {
+        let pool = BufferPool()
+        pool.capacityBytes = 16 * mib
+        let old = (0..<2).map { _ in pool.allocate(bytes: 4 * mib) }     // e.g. the weights of a dropped model
+        for b in old { pool.release(b, bytes: 4 * mib) }
+        let older = pool.allocate(bytes: 3 * mib)
+        pool.release(older, bytes: 3 * mib)
+        XCTAssertEqual(pool.heldBytes, 11 * mib)
+        let recurring = (0..<3).map { _ in pool.allocate(bytes: 2 * mib) }
+        for b in recurring { pool.release(b, bytes: 2 * mib) }          // 17 MiB would not fit: one 4 MiB buffer goes
+        XCTAssertEqual(pool.heldBytes, 13 * mib)
+        XCTAssertEqual(pool.allocate(bytes: 3 * mib), older)            // the 3 MiB one was released after the 4 MiB ones
+        let big = pool.allocate(bytes: 4 * mib)
+        XCTAssertTrue(old.contains(big))
+        XCTAssertEqual(pool.heldBytes, 6 * mib)
+        pool.release(big, bytes: 4 * mib)
+        pool.release(older, bytes: 3 * mib)
+        pool.drain()
+        XCTAssertEqual(pool.heldBytes, 0)
+    }
+
     func testTensorsRoundTripThroughTheSharedPool() {
         let shape = [512, 1024]                                         // 2 MiB: pooled
         for fill in [Float(1), 2, 3] {

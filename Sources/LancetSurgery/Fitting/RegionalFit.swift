@@ -11,18 +11,18 @@ import LancetTensor
 /// alternate cutting and optimising inside `apply` (Wanda++ prunes, optimises, and prunes again).
 public enum RegionalFit {
     /// Runs `spec.steps` Adam steps; returns the relative block-output error on the whole calibration set
-    /// before and after (‖Y − Y_dense‖² / ‖Y_dense‖²).
+    /// before them (‖Y − Y_dense‖² / ‖Y_dense‖²). The pipeline measures the error after on the fitted block,
+    /// as it computes the next block's inputs.
     static func fit(_ block: inout Block, index: Int, calibration: CalibrationActivations, spec: FitSpec, seed: UInt64,
-                    sweep: BlockSweep, errorBefore: Double?) throws -> (before: Double, after: Double, output: Tensor) {
-        let before = try errorBefore ?? sweep.run(block, index: index, inputs: calibration.inputs).relativeError(to: calibration.teacher)
+                    sweep: BlockSweep) throws -> Double {
+        let before = try sweep.error(block, index: index, inputs: calibration.inputs, teacher: calibration.teacher)
         let trainable = block.nodes(of: LinearOp.self).flatMap { _, op in op.parameterNames.filter { !$0.hasSuffix(".bias") } }
         var optimizer = RegionalOptimizer.adam(learningRate: spec.learningRate)
         var g = SeededGenerator(seed: seed ^ UInt64(index &* 0x9E37_79B9))
         let batches = (0..<spec.steps).map { _ in g.sampleIndices(min(spec.batch, calibration.windows), from: calibration.windows) }
         try optimize(&block, index: index, calibration: calibration, batches: batches, parameters: trainable, keepMasked: true,
                      lossScale: .mean, optimizer: &optimizer)
-        let output = try sweep.run(block, index: index, inputs: calibration.inputs)
-        return (before, output.relativeError(to: calibration.teacher), output)
+        return before
     }
 
     /// How the squared error of a step is reduced before differentiating.

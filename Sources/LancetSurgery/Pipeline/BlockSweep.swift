@@ -4,51 +4,114 @@ import LancetTensor
 
 /// Runs one block over all calibration windows, a few windows per call, optionally capturing named values
 /// per call (for Gram accumulation), and measuring the output's relative error against a teacher.
+///
+/// Calibration tensors are `[windows·length, hidden]`. Only `run` keeps a whole output tensor (the
+/// teacher); `error` and `runPaired` measure outputs without keeping them, and `advance` writes the outputs
+/// over the inputs, so a sweep holds no more than the inputs, the teacher and one call's values.
+///
+/// A teacher may hold every window or only the first few (when no pass reads the dense outputs); errors are
+/// measured over the windows it holds.
 struct BlockSweep {
     /// Windows per forward call (bigger gemms, bounded memory).
     let windowsPerCall: Int
     /// Tokens per window.
     let length: Int
 
-    /// The block's outputs on `inputs` (`[windows·length, hidden]`); `visit` sees the captured values of
-    /// each call with the window range it covered. With `outputWindows` only the outputs of (at least) the
-    /// first that many windows are computed and returned; later calls run only what the captures need.
+    /// The block's outputs on `inputs`; `visit` sees the captured values of each call with the window range it
+    /// covered. With `outputWindows` only the outputs of (at least) the first that many windows are computed
+    /// and returned; later calls run only what the captures need.
     func run(_ block: Block, index: Int, inputs: Tensor, capture: Set<String> = [], outputWindows: Int? = nil,
              visit: (Range<Int>, [String: Tensor]) throws -> Void = { _, _ in }) throws -> Tensor {
-        let hidden = inputs.shape[1]
         let windows = inputs.shape[0] / length
         let kept = min(outputWindows ?? windows, windows)
-        var out = Tensor(uninitializedShape: [kept * length, hidden])
-        var w = 0
-        while w < windows {
-            let n = min(windowsPerCall, windows - w)
-            let rows = (w * length)..<((w + n) * length)
-            let context = ExecutionContext(batch: n, length: length)
-            let result = try BlockExecutor.forward(block, index: index, input: inputs.slicingRows(rows), context: context, capture: capture,
-                                                   computeOutput: w < kept)
-            try visit(w..<(w + n), result.values)
-            if w < kept {
-                out.withUnsafeMutableBufferPointer { o in
-                    result.output.withUnsafeBufferPointer { r in
-                        let count = (min(w + n, kept) - w) * length * hidden
-                        (o.baseAddress! + rows.lowerBound * hidden).update(from: r.baseAddress!, count: count)
-                    }
-                }
-            }
-            w += n
+        var out = Tensor(uninitializedShape: [kept * length, inputs.shape[1]])
+        try forEachCall(block, index: index, windows: windows, input: { inputs.slicingRows(rows($0)) }, capture: capture,
+                        computeOutput: { $0.lowerBound < kept }) { range, result in
+            try visit(range, result.values)
+            if range.lowerBound < kept { out.setRows(from: result.output, at: range.lowerBound * length, rowLimit: (kept - range.lowerBound) * length) }
         }
         return out
     }
 
+    /// The relative error of the block's outputs on `inputs` against `teacher`; only the calls that cover the
+    /// windows the teacher holds are run (whole calls, so each output equals the one `run` and `advance` compute:
+    /// a call's batch size can change the last bits of its gemms).
+    func error(_ block: Block, index: Int, inputs: Tensor, teacher: Tensor) throws -> Double {
+        var sum = RelativeErrorSum()
+        let taught = teacher.shape[0] / length
+        let covered = min(inputs.shape[0] / length, (taught + windowsPerCall - 1) / windowsPerCall * windowsPerCall)
+        try forEachCall(block, index: index, windows: covered, input: { inputs.slicingRows(rows($0)) }, capture: [],
+                        computeOutput: { _ in true }) { range, result in
+            add(result.output, of: range, against: teacher, to: &sum)
+        }
+        return sum.value
+    }
+
+    /// Replaces `inputs` by the block's outputs on them, call by call (each call reads its windows before
+    /// overwriting them, so no second activation tensor is needed); returns the relative error of the outputs
+    /// against `teacher`. `inputs` is written in place only when its storage is not shared: drop other copies first.
+    func advance(_ block: Block, index: Int, inputs: inout Tensor, teacher: Tensor) throws -> Double {
+        var sum = RelativeErrorSum()
+        try forEachCall(block, index: index, windows: inputs.shape[0] / length, input: { inputs.slicingRows(rows($0)) }, capture: [],
+                        computeOutput: { _ in true }) { range, result in
+            add(result.output, of: range, against: teacher, to: &sum)
+            inputs.setRows(from: result.output, at: range.lowerBound * length)
+        }
+        return sum.value
+    }
+
     /// Runs blocks `a` and `b` on the same windows, a few at a time, handing `visit` the captured values of
-    /// both; returns `b`'s outputs.
-    func runPaired(_ a: Block, _ b: Block, index: Int, inputs: Tensor, capture: Set<String>,
-                   visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws -> Tensor {
-        try run(b, index: index, inputs: inputs, capture: capture) { range, bValues in
-            let rows = (range.lowerBound * length)..<(range.upperBound * length)
-            let context = ExecutionContext(batch: range.count, length: length)
-            let aValues = try BlockExecutor.forward(a, index: index, input: inputs.slicingRows(rows), context: context, capture: capture).values
-            try visit(aValues, bValues)
+    /// both; returns the relative error of `b`'s outputs against `teacher`.
+    func runPaired(_ a: Block, _ b: Block, index: Int, inputs: Tensor, teacher: Tensor, capture: Set<String>,
+                   visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws -> Double {
+        var sum = RelativeErrorSum()
+        let taught = teacher.shape[0] / length
+        try forEachCall(b, index: index, windows: inputs.shape[0] / length, input: { inputs.slicingRows(rows($0)) }, capture: capture,
+                        computeOutput: { $0.lowerBound < taught }) { range, bResult in
+            let aValues = try forward(a, index: index, input: inputs.slicingRows(rows(range)), windows: range, capture: capture,
+                                      computeOutput: true).values
+            try visit(aValues, bResult.values)
+            add(bResult.output, of: range, against: teacher, to: &sum)
+        }
+        return sum.value
+    }
+
+    /// The rows of window range `range`.
+    func rows(_ range: Range<Int>) -> Range<Int> { (range.lowerBound * length)..<(range.upperBound * length) }
+
+    /// Adds the error of one call's outputs (windows `range`) over the windows of it that `teacher` holds.
+    private func add(_ output: Tensor, of range: Range<Int>, against teacher: Tensor, to sum: inout RelativeErrorSum) {
+        let taught = teacher.shape[0] / length
+        guard range.lowerBound < taught else { return }
+        sum.add(output, teacher: teacher, rows: rows(range.lowerBound..<min(range.upperBound, taught)))
+    }
+
+    /// One forward call per `windowsPerCall` windows, in order; `input` gives each call's input rows.
+    private func forEachCall(_ block: Block, index: Int, windows: Int, input: (Range<Int>) -> Tensor, capture: Set<String>,
+                             computeOutput: (Range<Int>) -> Bool, visit: (Range<Int>, BlockExecutor.Result) throws -> Void) throws {
+        var w = 0
+        while w < windows {
+            let range = w..<min(w + windowsPerCall, windows)
+            try visit(range, try forward(block, index: index, input: input(range), windows: range, capture: capture, computeOutput: computeOutput(range)))
+            w = range.upperBound
+        }
+    }
+
+    private func forward(_ block: Block, index: Int, input: Tensor, windows: Range<Int>, capture: Set<String>,
+                         computeOutput: Bool) throws -> BlockExecutor.Result {
+        try BlockExecutor.forward(block, index: index, input: input, context: ExecutionContext(batch: windows.count, length: length),
+                                  capture: capture, computeOutput: computeOutput)
+    }
+}
+
+extension Tensor {
+    /// Copies the rows of `source` (at most `rowLimit` of them) into this tensor from row `row` on.
+    mutating func setRows(from source: Tensor, at row: Int, rowLimit: Int? = nil) {
+        let columns = count / max(shape[0], 1)
+        let n = min(source.count, (rowLimit ?? source.shape[0]) * columns)
+        precondition(row * columns + n <= count, "Tensor: rows out of range")
+        withUnsafeMutableBufferPointer { o in
+            source.withUnsafeBufferPointer { s in (o.baseAddress! + row * columns).update(from: s.baseAddress!, count: n) }
         }
     }
 }

@@ -14,8 +14,8 @@ import LancetTensor
 ///         X ← b(X)                                the repaired block feeds the next one
 ///
 /// Model-scope passes run on the whole model between sweeps. Memory holds the model, the calibration
-/// inputs and teacher outputs of one block (two `[windows·length, hidden]` tensors) and one block's
-/// intermediate values for a few windows at a time.
+/// inputs and teacher outputs of one block (two `[windows·length, hidden]` tensors; the next block's inputs
+/// overwrite the inputs in place) and one block's intermediate values for a few windows at a time.
 public final class Pipeline {
     /// A stage's constructed passes with their invocations.
     struct PlannedPass {
@@ -159,20 +159,17 @@ public final class Pipeline {
             let dense = model.blocks[i]
             let active = passes.filter { !$0.invocation.selection.linears(in: dense, index: i).isEmpty || $0.invocation.selection.targets.isEmpty }
             if active.isEmpty {
-                x = try sweep.run(dense, index: i, inputs: x)
+                _ = try sweep.advance(dense, index: i, inputs: &x, teacher: Tensor(zeros: [0, model.config.hiddenSize]))
                 try store?.finishBlock(stage: stage, index: i, block: dense, inputs: x, reports: report.passes)
                 options.progress(i + 1, blockCount, "forward")
                 if options.stopRequested() { throw PipelineError.interrupted(stage: stage, block: i) }
                 continue
             }
-            var requests = Set<StatisticKey>()
-            for p in active {
-                guard case let .block(pass) = p.pass else { continue }
-                let context = makeContext(i, blockCount, p, BlockStatistics(tokens: 0), nil, calibration)
-                requests.formUnion(pass.requiredStatistics(for: dense, context: context))
-                if p.invocation.fit.method == .lstsq {
-                    for (node, _) in p.invocation.selection.linears(in: dense, index: i) { requests.insert(.inputGram(value: node.inputs[0])) }
-                }
+            // What the first pass reads, and the dense Grams of every least-squares fit (later passes read
+            // statistics of the block as the passes before them left it; `cut` collects those).
+            var requests = statisticsRequests(active[0], block: dense, index: i, blockCount: blockCount, calibration: calibration)
+            for p in active where p.invocation.fit.method == .lstsq {
+                for (node, _) in p.invocation.selection.linears(in: dense, index: i) { requests.insert(.inputGram(value: node.inputs[0])) }
             }
             // The dense outputs of every window when a pass or a fit reads them; else of the first call's
             // windows only, for the block-error report.
@@ -182,45 +179,15 @@ public final class Pipeline {
             }
             let (teacher, statistics) = try collector.collect(dense, index: i, inputs: x, requests: requests,
                                                               teacherWindows: readsTeacher ? nil : sweep.windowsPerCall)
-            let activations = CalibrationActivations(inputs: x, teacher: teacher, windows: calibration.windows.count, length: length)
-            var block = dense
-            var output: Tensor?
-            var errorBefore = 0.0
-            for (k, p) in active.enumerated() {
-                guard case let .block(pass) = p.pass else { continue }
-                let context = makeContext(i, blockCount, p, statistics, activations, calibration, log: options.log)
-                let t0 = Date()
-                var r: PassReport
-                do { r = try pass.apply(to: &block, context: context) } catch let e as PipelineError { throw e } catch {
-                    throw PipelineError.passFailed(pass: p.invocation.name, block: i, reason: "\(error)")
-                }
-                r.block = i
-                r.cutSeconds = Date().timeIntervalSince(t0)
-                r.errorBefore = errorBefore
-                try verifyBlock(block, index: i, hidden: model.config.hiddenSize, pass: p.invocation.name)
-                let t1 = Date()
-                let fitted = try fit(&block, original: dense, index: i, invocation: p.invocation, statistics: statistics,
-                                     activations: activations, sweep: sweep, seed: calibration.seed)
-                r.fit = p.invocation.fit.method.rawValue
-                r.errorAfterCut = fitted.errorAfterCut
-                r.fitObjectiveBefore = fitted.objectiveBefore
-                r.fitObjectiveAfter = fitted.objectiveAfter
-                r.fitSeconds = Date().timeIntervalSince(t1)
-                try verifyBlock(block, index: i, hidden: model.config.hiddenSize, pass: p.invocation.name)
-                output = fitted.output
-                if output == nil && k < active.count - 1 { output = try sweep.run(block, index: i, inputs: x) }
-                if let output {
-                    r.errorAfterFit = blockError(output, teacher: teacher)
-                    errorBefore = r.errorAfterFit!
-                }
-                report.passes.append(r)
-            }
-            let next = try output ?? sweep.run(block, index: i, inputs: x)
-            let finalError = blockError(next, teacher: teacher)
-            if report.passes.last?.errorAfterFit == nil { report.passes[report.passes.count - 1].errorAfterFit = finalError }
-            if report.passes.last?.fit == FitSpec.Method.none.rawValue { report.passes[report.passes.count - 1].errorAfterCut = finalError }
+            let block = try cut(dense, index: i, passes: active, blockCount: blockCount, hidden: model.config.hiddenSize, statistics: statistics, inputs: x,
+                                teacher: teacher, calibration: calibration, sweep: sweep, report: &report, options: options)
+            // The cut block's outputs replace its inputs in place (the passes' copies of the inputs are gone).
+            let finalError = try sweep.advance(block, index: i, inputs: &x, teacher: teacher)
+            let last = report.passes.count - 1
+            if report.passes[last].errorAfterFit == nil { report.passes[last].errorAfterFit = finalError }
+            if report.passes[last].fit == FitSpec.Method.none.rawValue { report.passes[last].errorAfterCut = finalError }
+            if report.passes[last].fit == FitSpec.Method.regional.rawValue { report.passes[last].fitObjectiveAfter = finalError }
             model.blocks[i] = block
-            x = next
             try store?.finishBlock(stage: stage, index: i, block: block, inputs: x, reports: report.passes)
             options.progress(i + 1, blockCount, active.map(\.invocation.name).joined(separator: "+"))
             options.blockFinished(i, report.passes.filter { $0.block == i }, Date().timeIntervalSince(blockStart))
@@ -228,11 +195,56 @@ public final class Pipeline {
         }
     }
 
-    /// The relative error of a block's outputs against the dense block's, over the windows the teacher
-    /// holds (all of them, or the first few when no pass of the stage reads the dense outputs).
-    func blockError(_ output: Tensor, teacher: Tensor) -> Double {
-        let rows = teacher.shape[0]
-        return (output.shape[0] == rows ? output : output.slicingRows(0..<rows)).relativeError(to: teacher)
+    /// Applies the active passes of a stage to `dense` (block `index`), each followed by its local fit and
+    /// verification, appending one report per pass; returns the cut block. The block error after every pass
+    /// but the last is measured here; the caller measures the last while it computes the next block's inputs.
+    func cut(_ dense: Block, index i: Int, passes active: [PlannedPass], blockCount: Int, hidden: Int, statistics: BlockStatistics, inputs x: Tensor,
+             teacher: Tensor, calibration: CalibrationSet, sweep: BlockSweep, report: inout RunReport, options: RunOptions) throws -> Block {
+        let activations = CalibrationActivations(inputs: x, teacher: teacher, windows: calibration.windows.count, length: calibration.length)
+        var block = dense
+        var errorBefore = 0.0
+        for (k, p) in active.enumerated() {
+            guard case let .block(pass) = p.pass else { continue }
+            // A pass after the first reads statistics of the block as it is now (its shapes may have changed);
+            // the fits keep the dense block's.
+            let passStatistics = k == 0 ? statistics
+                : try StatisticsCollector(sweep: sweep).collect(block, index: i, inputs: x,
+                                                                requests: statisticsRequests(p, block: block, index: i, blockCount: blockCount, calibration: calibration),
+                                                                teacherWindows: 0).statistics
+            let context = makeContext(i, blockCount, p, passStatistics, activations, calibration, log: options.log)
+            let t0 = Date()
+            var r: PassReport
+            do { r = try pass.apply(to: &block, context: context) } catch let e as PipelineError { throw e } catch {
+                throw PipelineError.passFailed(pass: p.invocation.name, block: i, reason: "\(error)")
+            }
+            r.block = i
+            r.cutSeconds = Date().timeIntervalSince(t0)
+            r.errorBefore = errorBefore
+            try verifyBlock(block, index: i, hidden: hidden, pass: p.invocation.name)
+            let t1 = Date()
+            let fitted = try fit(&block, original: dense, index: i, invocation: p.invocation, statistics: statistics,
+                                 activations: activations, sweep: sweep, seed: calibration.seed)
+            r.fit = p.invocation.fit.method.rawValue
+            r.errorAfterCut = fitted.errorAfterCut
+            r.fitObjectiveBefore = fitted.objectiveBefore
+            r.fitObjectiveAfter = fitted.objectiveAfter
+            r.fitSeconds = Date().timeIntervalSince(t1)
+            try verifyBlock(block, index: i, hidden: hidden, pass: p.invocation.name)
+            if k < active.count - 1 {
+                let error = try sweep.error(block, index: i, inputs: x, teacher: teacher)
+                r.errorAfterFit = error
+                if p.invocation.fit.method == .regional { r.fitObjectiveAfter = error }
+                errorBefore = error
+            }
+            report.passes.append(r)
+        }
+        return block
+    }
+
+    /// The statistics pass `p` asks for on `block`.
+    func statisticsRequests(_ p: PlannedPass, block: Block, index: Int, blockCount: Int, calibration: CalibrationSet) -> Set<StatisticKey> {
+        guard case let .block(pass) = p.pass else { return [] }
+        return pass.requiredStatistics(for: block, context: makeContext(index, blockCount, p, BlockStatistics(tokens: 0), nil, calibration))
     }
 
     func makeContext(_ i: Int, _ n: Int, _ p: PlannedPass, _ statistics: BlockStatistics, _ activations: CalibrationActivations?,
@@ -265,13 +277,12 @@ public final class Pipeline {
         }
     }
 
-    /// The outcome of local fitting.
+    /// The outcome of local fitting. A regional fit's objective after is the block error, which the caller
+    /// measures on the fitted block.
     struct FitOutcome {
         var errorAfterCut: Double?
         var objectiveBefore: Double?
         var objectiveAfter: Double?
-        /// The fitted block's outputs on the calibration inputs, when the fit computed them.
-        var output: Tensor?
     }
 
     /// Fits `block` (cut from `original`, the dense block) as the invocation's `fit` says.
@@ -289,7 +300,8 @@ public final class Pipeline {
             for round in LeastSquaresFit.rounds(targets, in: block) {
                 let inputs = Set(round.map(\.input))
                 var cutGram: [String: Tensor] = [:], cross: [String: Tensor] = [:]
-                let cutOutput = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, capture: inputs) { denseValues, cutValues in
+                let cutError = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, teacher: activations.teacher,
+                                                  capture: inputs) { denseValues, cutValues in
                     for (name, xc) in cutValues {
                         let xd = denseValues[name]!
                         if cutGram[name] == nil {
@@ -300,7 +312,7 @@ public final class Pipeline {
                         Linear.accumulate(&cross[name], matmul(xc, xd, transposeA: true))
                     }
                 }
-                if errorAfterCut == nil { errorAfterCut = cutOutput.relativeError(to: activations.teacher) }
+                if errorAfterCut == nil { errorAfterCut = cutError }
                 var denseGram: [String: Tensor] = [:]
                 for name in inputs { denseGram[name] = try statistics.gram(of: name) }
                 let r = try LeastSquaresFit.fit(&block, targets: round, cutGram: cutGram, crossGram: cross, denseGram: denseGram,
@@ -310,8 +322,8 @@ public final class Pipeline {
             }
             return FitOutcome(errorAfterCut: errorAfterCut, objectiveBefore: before, objectiveAfter: after)
         case .regional:
-            let r = try RegionalFit.fit(&block, index: index, calibration: activations, spec: invocation.fit, seed: seed, sweep: sweep, errorBefore: nil)
-            return FitOutcome(errorAfterCut: r.before, objectiveBefore: r.before, objectiveAfter: r.after, output: r.output)
+            let before = try RegionalFit.fit(&block, index: index, calibration: activations, spec: invocation.fit, seed: seed, sweep: sweep)
+            return FitOutcome(errorAfterCut: before, objectiveBefore: before)
         }
     }
 }

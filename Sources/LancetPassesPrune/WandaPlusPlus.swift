@@ -167,17 +167,10 @@ public struct WandaPlusPlusPass: BlockPass {
             let held = generator.sampleIndices(min(options.ro_samples, calibration.windows), from: calibration.windows)
             let heldInputs = calibration.inputs.gatherWindows(held, length: calibration.length)
             let heldTeacher = calibration.teacher.gatherWindows(held, length: calibration.length)
+            let heldSweep = BlockSweep(windowsPerCall: Self.windowsPerCall, length: calibration.length)
             /// The block's error on the held windows, a few windows per forward call (bounded memory).
             func heldError(_ b: Block) throws -> Double {
-                var sum = RelativeErrorSum()
-                for start in stride(from: 0, to: held.count, by: Self.windowsPerCall) {
-                    let windows = start..<min(start + Self.windowsPerCall, held.count)
-                    let rows = (windows.lowerBound * calibration.length)..<(windows.upperBound * calibration.length)
-                    let output = try BlockExecutor.forward(b, index: context.blockIndex, input: heldInputs.slicingRows(rows),
-                                                           context: ExecutionContext(batch: windows.count, length: calibration.length)).output
-                    sum.add(output, teacher: heldTeacher, rows: rows)
-                }
-                return sum.value
+                try heldSweep.error(b, index: context.blockIndex, inputs: heldInputs, teacher: heldTeacher)
             }
             let scoreOnlyError = try heldError(scoreOnly)
             metrics["score_only_check_error"] = scoreOnlyError

@@ -62,10 +62,10 @@ public final class BufferPool: @unchecked Sendable {
     /// size that stopped recurring (the weights of a model that was dropped) do not crowd out those that recur.
     func release(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
         let kept = bytes >= minimumBytes && locked { () -> Bool in
-            guard bytes <= maximumBytes, bytes <= capacity else { return false }
+            guard bytes <= maximumBytes else { return false }
             clock += 1
             lastRelease[bytes] = clock
-            if held + bytes > capacity { evictOtherSizes(than: bytes, toFit: bytes) }
+            if held + bytes > capacity { makeRoom(for: bytes) }
             guard held + bytes <= capacity else { return false }
             cached[bytes, default: []].append(pointer)
             held += bytes
@@ -74,17 +74,17 @@ public final class BufferPool: @unchecked Sendable {
         if !kept { free(pointer) }
     }
 
-    /// Frees held buffers of sizes other than `bytes`, least recently released size first, until `needed`
-    /// more bytes fit (lock held).
-    private func evictOtherSizes(than bytes: Int, toFit needed: Int) {
+    /// Frees held buffers of sizes other than `bytes`, least recently released size first, until a buffer of
+    /// `bytes` fits (lock held).
+    private func makeRoom(for bytes: Int) {
         for size in cached.keys.filter({ $0 != bytes }).sorted(by: { lastRelease[$0, default: 0] < lastRelease[$1, default: 0] }) {
             var list = cached[size]!
-            while held + needed > capacity, let p = list.popLast() {
+            while held + bytes > capacity, let p = list.popLast() {
                 free(p)
                 held -= size
             }
             cached[size] = list.isEmpty ? nil : list
-            if held + needed <= capacity { return }
+            if held + bytes <= capacity { return }
         }
     }
 

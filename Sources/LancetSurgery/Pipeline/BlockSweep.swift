@@ -10,12 +10,18 @@ import LancetTensor
 /// over the inputs, so a sweep holds no more than the inputs, the teacher and one call's values.
 ///
 /// A teacher may hold every window or only the first few (when no pass reads the dense outputs); errors are
-/// measured over the windows it holds.
-struct BlockSweep {
+/// measured over the windows it holds. Passes that measure a block on windows of their own use `error`.
+public struct BlockSweep: Sendable {
     /// Windows per forward call (bigger gemms, bounded memory).
-    let windowsPerCall: Int
+    public let windowsPerCall: Int
     /// Tokens per window.
-    let length: Int
+    public let length: Int
+
+    /// A sweep of `windowsPerCall` windows of `length` tokens per call.
+    public init(windowsPerCall: Int, length: Int) {
+        self.windowsPerCall = windowsPerCall
+        self.length = length
+    }
 
     /// The block's outputs on `inputs`; `visit` sees the captured values of each call with the window range it
     /// covered. With `outputWindows` only the outputs of (at least) the first that many windows are computed
@@ -36,7 +42,7 @@ struct BlockSweep {
     /// The relative error of the block's outputs on `inputs` against `teacher`; only the calls that cover the
     /// windows the teacher holds are run (whole calls, so each output equals the one `run` and `advance` compute:
     /// a call's batch size can change the last bits of its gemms).
-    func error(_ block: Block, index: Int, inputs: Tensor, teacher: Tensor) throws -> Double {
+    public func error(_ block: Block, index: Int, inputs: Tensor, teacher: Tensor) throws -> Double {
         var sum = RelativeErrorSum()
         let taught = teacher.shape[0] / length
         let covered = min(inputs.shape[0] / length, (taught + windowsPerCall - 1) / windowsPerCall * windowsPerCall)

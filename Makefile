@@ -4,7 +4,7 @@ MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 LANCET := .build/release/lancet
 WIKI := ../shared/data/wikitext-2/wiki.test.raw
 
-.PHONY: demo test setup model build clean
+.PHONY: demo test fuzz setup model build clean
 
 setup:
 	@scripts/setup
@@ -32,6 +32,16 @@ demo: setup model build
 test: setup model
 	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
 	$(SWIFT) test -c release -Xswiftc -enable-testing --skip-build
+
+## Seeded hostile inputs (GGUF, safetensors, config.json, tokenizer.json, recipes) through the release lancet:
+## N cases split over the five kinds, plus the regression cases; fails on any crash, hang, over-bound allocation,
+## silent accept of an invalid file or file left behind. `make test` runs a smaller set (Tests/LancetFuzzTests).
+N ?= 1000
+SEED ?= 1
+fuzz: setup
+	$(SWIFT) build -c release --product lancet
+	$(SWIFT) build -c release --product lancet-fuzz
+	.build/release/lancet-fuzz --cases $(N) --seed $(SEED) --lancet $(LANCET)
 
 clean:
 	rm -rf .build

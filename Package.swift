@@ -48,12 +48,19 @@ let package = Package(
             linkerSettings: pluginHostLinkerSettings
         ),
         .executableTarget(name: "lancet-example-script", dependencies: ["Lancet"], path: "Examples/Script"),
+        .target(name: "LancetFuzz", dependencies: ["Lancet"]),
+        .executableTarget(
+            name: "lancet-fuzz",
+            dependencies: ["LancetFuzz", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/LancetFuzzDriver"
+        ),
         .testTarget(name: "LancetTensorTests", dependencies: ["LancetTensor"]),
         .testTarget(name: "LancetIOTests", dependencies: ["LancetIO", "LancetRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LancetIRTests", dependencies: ["LancetIR", "LancetRuntime"]),
         .testTarget(name: "LancetRuntimeTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetSurgeryTests", dependencies: ["Lancet"], linkerSettings: pluginHostLinkerSettings),
         .testTarget(name: "LancetPassesPruneTests", dependencies: ["Lancet"]),
+        .testTarget(name: "LancetFuzzTests", dependencies: ["LancetFuzz"]),
         .plugin(
             name: "NewPass",
             capability: .command(

@@ -78,7 +78,7 @@ struct FuzzCommand: ParsableCommand {
         let results = campaign.run(all, jobs: jobs) { done.record($0) }
         let summary = FuzzSummary(results)
         print(summary.table)
-        for f in summary.failures.prefix(50) { print("FAIL \(f.verdict.rawValue): \(f.label)\n     \(f.detail)") }
+        for f in summary.failures.prefix(200) { print("FAIL \(f.verdict.rawValue): \(f.label)\n     \(f.detail)") }
         if let keep = keepFailures { try keepCases(summary.failures, of: all, in: keep) }
         let failures = summary.failures.count
         print(String(format: "lancet-fuzz: %d cases in %.0f s, %d failures, %d refusals not naming their input", results.count,

@@ -44,6 +44,9 @@ public enum Verifier {
         if let head = model.outputHead, head.shape != [v, h] {
             throw VerifierError(block: nil, node: nil, reason: "output head has shape \(head.shape), expected [\(v), \(h)]")
         }
+        if let tokenizer = model.tokenizer, tokenizer.tokenCount > v {
+            throw VerifierError(block: nil, node: nil, reason: "the tokenizer has \(tokenizer.tokenCount) tokens, more than the embedding's \(v) rows")
+        }
         for (i, b) in model.blocks.enumerated() { try verify(b, index: i, hiddenSize: h) }
     }
 

@@ -28,7 +28,10 @@ public enum ModelLoader {
         case .gguf:
             let file = try GGUFFile(path: path)
             var model = try GGUFLlamaImporter.load(file)
-            if file.metadata["tokenizer.ggml.model"] != nil { model.tokenizer = try Tokenizer(gguf: file) }
+            if file.metadata["tokenizer.ggml.model"] != nil {
+                model.tokenizer = try Tokenizer(gguf: file)
+                do { try Verifier.verify(model) } catch let e as VerifierError { throw ModelImportError(path, "\(e)") }
+            }
             return model
         case .huggingFace:
             return try HuggingFaceLlamaImporter.load(folder: path)

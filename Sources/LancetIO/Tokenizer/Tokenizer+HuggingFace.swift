@@ -31,10 +31,11 @@ extension TokenizerSpec {
 
         // Tokens by id: the model's vocabulary, then added tokens (which may repeat or extend it).
         var byID: [Int: String] = [:]
-        for (text, v) in vocab {
+        for (text, v) in vocab.sorted(by: { $0.key < $1.key }) {
             guard let id = (v as? NSNumber)?.intValue, id >= 0 else {
                 throw TokenizerError(src, "model.vocab[\(text)]", "id must be a non-negative integer")
             }
+            if let other = byID[id] { throw TokenizerError(src, "model.vocab[\(text)]", "id \(id) is also the id of '\(other)'") }
             byID[id] = text
         }
         var types: [Int: TokenType] = [:]
@@ -44,12 +45,20 @@ extension TokenizerSpec {
             guard let id = (t["id"] as? NSNumber)?.intValue, id >= 0, let content = t["content"] as? String else {
                 throw TokenizerError(src, "added_tokens[\(i)]", "needs an integer 'id' and a string 'content'")
             }
+            if let other = byID[id], other != content {
+                throw TokenizerError(src, "added_tokens[\(i)]", "id \(id) is '\(other)' in the vocabulary, not '\(content)'")
+            }
             byID[id] = content
             types[id] = (t["special"] as? Bool ?? false) ? .control : .userDefined
             if t["lstrip"] as? Bool == true { left.insert(Int32(id)) }
             if t["rstrip"] as? Bool == true { right.insert(Int32(id)) }
         }
         guard let maxID = byID.keys.max() else { throw TokenizerError(src, "model.vocab", "the vocabulary is empty") }
+        // Holes are filled (below), but a vocabulary with more holes than tokens is not one: refuse it before
+        // allocating maxID + 1 entries.
+        guard maxID < 2 * byID.count else {
+            throw TokenizerError(src, "model.vocab", "ids go up to \(maxID) for only \(byID.count) tokens")
+        }
         var tokens = [String](repeating: "", count: maxID + 1)
         var tokenTypes = [TokenType](repeating: .normal, count: maxID + 1)
         for i in 0...maxID {

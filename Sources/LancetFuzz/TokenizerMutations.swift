@@ -16,8 +16,9 @@ enum TokenizerMutations {
         var files = fixtures.huggingFace.mapKeys { "model/" + $0 }
         files["model/tokenizer.json"] = bytes
         files["text.txt"] = fixtures.text
-        var commands = FuzzFixtures.loadCommands("model")
-        commands.append(["tokenize", "--model", "model", "--file", "text.txt"])
+        // `eval` tokenizes the text; `lancet tokenize` reads the tokenizer alone, so it is not asked to agree with
+        // the model's checks (a tokenizer larger than the embedding is the model's problem, not the tokenizer's).
+        let commands = FuzzFixtures.loadCommands("model")
         return FuzzCase(kind: .tokenizer, index: index, mutations: applied.map(\.name),
                         expectation: applied.contains { $0.mustRefuse } ? .mustRefuse : .either, files: files, commands: commands)
     }

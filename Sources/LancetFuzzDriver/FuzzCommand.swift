@@ -56,7 +56,7 @@ struct FuzzCommand: ParsableCommand {
     }
 
     func run() throws {
-        let executable = lancet ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let executable = lancet.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent("lancet").path
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw ValidationError("no lancet executable at \(executable) (build it, or pass --lancet PATH)")

@@ -29,12 +29,21 @@ enum CommandSupport {
         guard let type = ["F32": GGMLType.f32, "F16": .f16, "Q8_0": .q8_0][outputType.uppercased()] else {
             throw ValidationError("--output-type must be F32, F16 or Q8_0, got '\(outputType)'")
         }
+        let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("[lancet] \(line)\n".utf8)) }
+        // The cheap checks of the output, and its lock, before anything heavy (validation loads the model).
+        var lock: OutputLock?
+        if let output = recipe.output {
+            if !force, !resume, FileManager.default.fileExists(atPath: output) {
+                throw ValidationError("\(output): already exists (use --force to overwrite)")
+            }
+            if let problem = OutputFolder.problem(writing: output) { throw ValidationError("output \(output): \(problem)") }
+            do { lock = try OutputLock.acquire(output: output, log: log) } catch let e as OutputLockError { throw ValidationError("\(e)") }
+        }
+        defer { lock?.release() }
         let errors = validationErrors(recipe, registry: registry)
         if !errors.isEmpty { throw ValidationError(errors.map(\.description).joined(separator: "\n")) }
-        if let output = recipe.output, !force, !resume, FileManager.default.fileExists(atPath: output) {
-            throw ValidationError("\(output): already exists (use --force to overwrite)")
-        }
         var run = SurgeryRun(recipe: recipe, registry: registry)
+        run.outputLock = lock
         run.force = force || resume
         run.evaluate = evaluate
         run.evaluateBefore = evaluateBefore
@@ -42,16 +51,32 @@ enum CommandSupport {
         run.measureCalibrationForward = measureForward
         let bar = ProgressBar("surgery")
         var options = RunOptions()
-        options.log = { line in FileHandle.standardError.write(Data("[lancet] \(line)\n".utf8)) }
+        options.log = log
         options.progress = { done, total, note in bar.update(done, of: total, note: note) }
         options.blockFinished = { index, reports, seconds in
             for r in reports { print(BlockTable.row(r, seconds: seconds)) }
         }
         print(BlockTable.header)
-        let outcome = try run.execute(options: options, resume: resume)
-        print(Summary.render(outcome))
-        if let reportPath {
-            try AtomicFile.write(to: reportPath) { try $0.write(Array(try JSONOutput.string(outcome).utf8)) }
+        try IOFailure.inWords {
+            let outcome = try run.execute(options: options, resume: resume)
+            print(Summary.render(outcome))
+            if let reportPath {
+                try AtomicFile.write(to: reportPath) { try $0.write(Array(try JSONOutput.string(outcome).utf8)) }
+            }
+        }
+    }
+}
+
+/// A file-system failure reported in words ("cannot write /x/y: permission denied") where Foundation would
+/// print an `NSCocoaErrorDomain` dump.
+struct IOFailure: Error, CustomStringConvertible {
+    let description: String
+
+    /// Runs `body`, turning Foundation's file errors into `IOFailure`s and passing every other error through.
+    static func inWords<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch {
+            if let words = IOErrorText.describe(error) { throw IOFailure(description: words) }
+            throw error
         }
     }
 }

@@ -42,6 +42,10 @@ struct ValidateCommand: ParsableCommand {
             }
         }
         errors += RecipeValidator.validate(parsed, registry: try CommandSupport.registry(plugins: plugin), model: model)
+        // Beyond the recipe checks of the output: can a file (or its missing folders) really be made there?
+        if let output = parsed.output, !errors.contains(where: { $0.path == "output" }), let problem = OutputFolder.problem(writing: output) {
+            errors.append(RecipeError(parsed.location(of: "output"), path: "output", problem))
+        }
         try finish(parsed, model: model, errors: errors, text: text)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -15,7 +16,47 @@ public struct FileWriteError: Error, CustomStringConvertible {
         self.path = path
         self.reason = reason
     }
+    /// Creates an error about `path` for a failed system call: "cannot create /x/y.tmp: permission denied".
+    public init(path: String, failed what: String, errno code: Int32) {
+        self.init(path: path, reason: "\(what): \(IOErrorText.words(errno: code))")
+    }
     public var description: String { "\(path): \(reason)" }
+}
+
+/// File-system errors in words: errno values as lower-case text, Foundation's file errors as a sentence
+/// naming the file, instead of an `NSCocoaErrorDomain Code=…` dump.
+public enum IOErrorText {
+    /// The words for an errno value: "permission denied", "no such file or directory".
+    public static func words(errno code: Int32) -> String {
+        let text = String(cString: strerror(code))
+        return text.prefix(1).lowercased() + text.dropFirst()
+    }
+
+    /// A sentence for a Foundation file error ("cannot write /x/y: read-only file system"), or nil when
+    /// `error` is not one (Lancet's own errors already carry their words).
+    public static func describe(_ error: Error) -> String? {
+        let ns = error as NSError
+        guard ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain else { return nil }
+        let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path ?? "a file"
+        let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError
+        let posix: Int32? = ns.domain == NSPOSIXErrorDomain ? Int32(ns.code)
+            : underlying.flatMap { $0.domain == NSPOSIXErrorDomain ? Int32($0.code) : nil }
+        let verb = ns.domain == NSCocoaErrorDomain && (256..<512).contains(ns.code) ? "cannot read" : "cannot write"
+        return "\(verb) \(path): " + (posix.map { words(errno: $0) } ?? cocoaWords(ns.code))
+    }
+
+    /// The words for the codes of Foundation's file errors (`NSFileNoSuchFileError` and the rest).
+    static func cocoaWords(_ code: Int) -> String {
+        switch code {
+        case 4, 260: "no such file or directory"
+        case 257, 513: "permission denied"
+        case 516: "the file already exists"
+        case 640: "no space left on device"
+        case 642: "read-only file system"
+        case 259, 261, 264: "the file's contents are not in the expected format"
+        default: "file-system error \(code)"
+        }
+    }
 }
 
 /// Writes a file atomically: the bytes go to a temporary file in the same folder, which is renamed over
@@ -26,19 +67,22 @@ public enum AtomicFile {
     public static func write(to path: String, overwrite: Bool = true, _ body: (FileSink) throws -> Void) throws {
         try checkWritable(path, overwrite: overwrite)
         let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw FileWriteError(path: path, reason: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        // O_EXCL|O_NOFOLLOW: a file or link planted at the temporary name is never opened, let alone followed.
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw FileWriteError(path: path, failed: "cannot create \(temporary)", errno: errno) }
         let sink = FileSink(fd: fd, path: path)
+        var isOpen = true
         do {
             try body(sink)
             try sink.flush()
-            guard fsync(fd) == 0 else { throw FileWriteError(path: path, reason: "fsync failed: \(String(cString: strerror(errno)))") }
+            guard fsync(fd) == 0 else { throw FileWriteError(path: path, failed: "cannot flush \(temporary) to disk", errno: errno) }
             close(fd)
+            isOpen = false
             guard rename(temporary, path) == 0 else {
-                throw FileWriteError(path: path, reason: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
+                throw FileWriteError(path: path, failed: "cannot rename the temporary file \(temporary) into place", errno: errno)
             }
         } catch {
-            close(fd)
+            if isOpen { close(fd) }
             unlink(temporary)
             throw error
         }
@@ -111,7 +155,7 @@ public final class FileSink {
             let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw FileWriteError(path: path, reason: "write failed: \(String(cString: strerror(errno)))")
+                throw FileWriteError(path: path, failed: "cannot write", errno: errno)
             }
             done += n
         }

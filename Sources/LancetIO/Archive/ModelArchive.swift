@@ -107,21 +107,25 @@ public enum ModelArchive {
         return Block(input: input, output: output, nodes: nodes, parameters: params, masks: masks)
     }
 
-    /// Writes one block (graph, parameters, masks) to `path` atomically, for per-block checkpoints.
-    public static func writeBlock(_ block: Block, to path: String) throws {
+    /// Writes one block (graph, parameters, masks) to `path` atomically, for per-block checkpoints, with
+    /// `extra` metadata appended.
+    public static func writeBlock(_ block: Block, to path: String, extra: [(String, GGUFValue)] = []) throws {
         let data = try JSONSerialization.data(withJSONObject: blockJSON(block), options: [.sortedKeys])
         var writer = GGUFWriter(metadata: [
             ("general.architecture", .string("lancet-block")),
             ("lancet.archive.version", .uint32(UInt32(version))),
             ("lancet.archive.block", .string(String(decoding: data, as: UTF8.self))),
-        ])
+        ] + extra)
         try addTensors(of: block, prefix: "", to: &writer)
         try writer.write(to: path, overwrite: true)
     }
 
     /// Reads a block written by `writeBlock`.
-    public static func readBlock(_ path: String) throws -> Block {
-        let file = try GGUFFile(path: path)
+    public static func readBlock(_ path: String) throws -> Block { try readBlock(GGUFFile(path: path)) }
+
+    /// Reads a block written by `writeBlock` from an opened file (whose metadata the caller may check first).
+    public static func readBlock(_ file: GGUFFile) throws -> Block {
+        let path = file.path
         func fail(_ reason: String) -> ModelImportError { ModelImportError(path, reason) }
         guard file.int("lancet.archive.version") == version, let json = file.string("lancet.archive.block"),
               let b = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {

@@ -13,9 +13,17 @@ struct ResumePoint {
 /// Per-block checkpoints of a run, each written atomically: after every block, that block's archive and
 /// the next block's calibration inputs, then `state.json`; after every stage, the whole model's archive.
 /// A resumed run reloads them and continues with the next block, producing the same output bit for bit.
+///
+/// Every file carries the run's fingerprint (hashes of recipe, model and calibration): `state.json` in its
+/// `fingerprint` field, each archive and inputs file in its metadata key `lancet.checkpoint.fingerprint`.
+/// Resuming checks each file as it is loaded, so a folder mixing two runs' files is refused, naming the file.
+/// The folder is made as a new name (a link planted there is refused, never followed) and removed completely.
 final class CheckpointStore {
     let directory: String
     let fingerprint: String
+
+    /// The metadata key of the run fingerprint in every archive and inputs file.
+    static let fingerprintKey = "lancet.checkpoint.fingerprint"
 
     struct State: Codable {
         var fingerprint: String
@@ -24,10 +32,27 @@ final class CheckpointStore {
         var reports: [PassReport]
     }
 
-    init(directory: String, fingerprint: String) throws {
+    /// Opens the checkpoint folder `directory`. When resuming, an existing folder is kept; otherwise an
+    /// existing checkpoint is announced on `log` and discarded, and a new folder is made.
+    init(directory: String, fingerprint: String, resume: Bool, log: (String) -> Void = { _ in }) throws {
         self.directory = directory
         self.fingerprint = fingerprint
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        switch OutputFolder.entry(directory) {
+        case .link:
+            throw FileWriteError(path: directory, reason: "is a symbolic link; checkpoints go only into a folder Lancet makes itself, never through a link: remove the link")
+        case .other:
+            throw FileWriteError(path: directory, reason: "exists and is not a checkpoint folder; remove it")
+        case .folder where resume:
+            return
+        case .folder:
+            if !((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).isEmpty {
+                log("discarding the checkpoint \(directory) of an earlier run (rerun with --resume to continue that run instead)")
+            }
+            try OutputFolder.removeTree(directory)
+        case .none:
+            try OutputFolder.create(OutputFolder.parent(of: directory))
+        }
+        try OutputFolder.makeNew(directory)
     }
 
     private func path(_ name: String) -> String { directory + "/" + name }
@@ -41,7 +66,7 @@ final class CheckpointStore {
             throw PipelineError.badCheckpoint(path: path("state.json"), reason: "unreadable state (\(error))")
         }
         guard state.fingerprint == fingerprint else {
-            throw PipelineError.badCheckpoint(path: directory, reason: "it belongs to another recipe, model or calibration set; remove it or run without --resume")
+            throw PipelineError.badCheckpoint(path: path("state.json"), reason: "it belongs to another recipe, model or calibration set; remove it or run without --resume")
         }
         return ResumePoint(stage: state.stage, block: state.block, reports: state.reports)
     }
@@ -49,40 +74,60 @@ final class CheckpointStore {
     /// The model as it was after stage `s` (nil for s < 0 or when absent).
     func stageModel(_ s: Int) throws -> Model? {
         guard s >= 0, FileManager.default.fileExists(atPath: path("stage-\(s).lancet")) else { return nil }
-        return try ModelArchive.read(path("stage-\(s).lancet")).model
+        let (model, file) = try ModelArchive.read(path("stage-\(s).lancet"))
+        try checkFingerprint(of: file)
+        return model
     }
 
     /// The calibration inputs of the next block of stage `s`.
     func inputs(stage s: Int) throws -> Tensor? {
         let p = path("inputs-\(s).gguf")
         guard FileManager.default.fileExists(atPath: p) else { return nil }
-        let t = try GGUFFile(path: p).tensor("inputs")
+        let file = try GGUFFile(path: p)
+        try checkFingerprint(of: file)
+        let t = try file.tensor("inputs")
         return Tensor(shape: t.shape, t.scalars)
     }
 
     /// Block `index` of stage `s` as it was finished.
     func block(stage s: Int, index: Int) throws -> Block {
-        try ModelArchive.readBlock(path("block-\(s)-\(index).lancet"))
+        let file = try GGUFFile(path: path("block-\(s)-\(index).lancet"))
+        try checkFingerprint(of: file)
+        return try ModelArchive.readBlock(file)
     }
 
+    /// Refuses a checkpoint file that another run wrote (or that carries no fingerprint).
+    func checkFingerprint(of file: GGUFFile) throws {
+        let remedy = "remove \(directory) or run without --resume"
+        guard let found = file.string(Self.fingerprintKey) else {
+            throw PipelineError.badCheckpoint(path: file.path, reason: "it carries no run fingerprint, so it may belong to another run; \(remedy)")
+        }
+        guard found == fingerprint else {
+            throw PipelineError.badCheckpoint(path: file.path, reason: "it was written by another run (another recipe, model or calibration set) than the one being resumed: the checkpoint mixes two runs; \(remedy)")
+        }
+    }
+
+    private var fingerprintMetadata: [(String, GGUFValue)] { [(Self.fingerprintKey, .string(fingerprint))] }
+
     func finishBlock(stage s: Int, index: Int, block: Block, inputs: Tensor, reports: [PassReport]) throws {
-        try ModelArchive.writeBlock(block, to: path("block-\(s)-\(index).lancet"))
-        var writer = GGUFWriter(metadata: [("general.architecture", .string("lancet-activations"))])
+        try ModelArchive.writeBlock(block, to: path("block-\(s)-\(index).lancet"), extra: fingerprintMetadata)
+        var writer = GGUFWriter(metadata: [("general.architecture", .string("lancet-activations"))] + fingerprintMetadata)
         try writer.add(name: "inputs", tensor: inputs)
         try writer.write(to: path("inputs-\(s).gguf"))
         try writeState(State(fingerprint: fingerprint, stage: s, block: index + 1, reports: reports))
     }
 
     func finishStage(_ s: Int, model: Model, reports: [PassReport]) throws {
-        try ModelArchive.write(model, to: path("stage-\(s).lancet"))
+        try ModelArchive.write(model, to: path("stage-\(s).lancet"), extra: fingerprintMetadata)
         try writeState(State(fingerprint: fingerprint, stage: s + 1, block: 0, reports: reports))
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         where name.hasPrefix("block-\(s)-") || name == "inputs-\(s).gguf" || (name.hasPrefix("stage-") && name != "stage-\(s).lancet") {
-            try? FileManager.default.removeItem(atPath: path(name))
+            unlink(path(name))
         }
     }
 
-    func removeAll() throws { try FileManager.default.removeItem(atPath: directory) }
+    /// Removes the folder and everything in it (links inside removed, not followed).
+    func removeAll() throws { try OutputFolder.removeTree(directory) }
 
     private func writeState(_ state: State) throws {
         let encoder = JSONEncoder()

@@ -51,7 +51,9 @@ public final class Pipeline {
     public func run(on model: inout Model, calibration: CalibrationSet?, options: RunOptions = RunOptions()) throws -> RunReport {
         var report = RunReport()
         let started = Date()
-        let store = try options.checkpointDirectory.map { try CheckpointStore(directory: $0, fingerprint: options.fingerprint) }
+        let store = try options.checkpointDirectory.map {
+            try CheckpointStore(directory: $0, fingerprint: options.fingerprint, resume: options.resume, log: options.log)
+        }
         var resumePoint = options.resume ? try store?.resumePoint() : nil
         if let point = resumePoint {
             report.passes = point.reports

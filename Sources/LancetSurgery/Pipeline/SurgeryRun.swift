@@ -67,6 +67,9 @@ public struct SurgeryRun {
     public var measureCalibrationForward = false
     /// Output type for GGUF.
     public var outputType: GGMLType = .f32
+    /// A lock the caller already holds on the recipe's output (taken before its own checks, as `lancet run`
+    /// does); when nil or for another output, `execute` takes the lock itself and releases it on return.
+    public var outputLock: OutputLock?
 
     /// A run of `recipe`.
     public init(recipe: Recipe, registry: PassRegistry) {
@@ -75,9 +78,14 @@ public struct SurgeryRun {
     }
 
     /// Runs the recipe. `options` carries progress, logging and checkpoint settings; the checkpoint
-    /// directory defaults to `<output>.checkpoint` and the fingerprint is derived from the inputs.
+    /// directory defaults to `<output>.checkpoint` and the fingerprint is derived from the inputs. The output
+    /// is locked for the whole run (`OutputLock`): a second run on the same output throws
+    /// `OutputLockError.busy` before loading anything.
     public func execute(options: RunOptions, resume: Bool) throws -> Outcome {
         guard let modelPath = recipe.model else { throw PipelineError.passFailed(pass: "run", block: nil, reason: "the recipe names no model") }
+        let held = outputLock.flatMap { $0.output == recipe.output && $0.isHeld ? $0 : nil }
+        let lock = try recipe.output.map { output in try held ?? OutputLock.acquire(output: output, log: options.log) }
+        defer { if held == nil { lock?.release() } }
         if let output = recipe.output, !force, FileManager.default.fileExists(atPath: output) {
             throw FileWriteError(path: output, reason: "already exists (use --force to overwrite)")
         }
@@ -118,8 +126,7 @@ public struct SurgeryRun {
         if evaluate { outcome.after = try measure(model, options: options, label: "after") }
         if let output = recipe.output {
             options.log("writing \(output)")
-            let parent = (output as NSString).deletingLastPathComponent
-            if !parent.isEmpty { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+            try OutputFolder.create(OutputFolder.parent(of: output))
             try model.save(to: output, ggufType: outputType, overwrite: force)
             outcome.output = output
             outcome.outputBytes = Self.bytes(at: output)

@@ -52,9 +52,10 @@ public indirect enum OptionValue: Sendable, Equatable {
         .scalar(text, quoted: quoted && !readsAsString(text), location: location)
     }
 
-    /// Whether unquoted `text` reads as a string (not a number, boolean or null).
+    /// Whether unquoted `text` reads as a string (not a number, boolean or null; YAML's `.inf` and `.nan`
+    /// read as numbers that are not finite).
     public static func readsAsString(_ text: String) -> Bool {
-        OptionValue.scalar(text, quoted: false, location: nil).json is String
+        OptionValue.scalar(text, quoted: false, location: nil).json is String && !yamlNonFiniteSpellings.contains(text)
     }
 
     /// The text of an unquoted scalar that reads as a number but is not finite, else nil: `1e400` (which

@@ -21,14 +21,15 @@ extension RecipeValidator {
         let calibrated = spec.data != nil && spec.samples >= 1 && spec.context >= 1
         if let model {
             let limit = model.config.contextLength
-            if calibrated, spec.context > limit {
-                errors.append(RecipeError(recipe.location(of: "calibration.context"), path: "calibration.context",
-                                          "\(spec.context) tokens per window requested, the model's context length is \(limit)"))
+            /// The problem of a context setting at `path` (written or the default, then located at `near`).
+            func contextProblem(_ context: Int, path: String, near: String) {
+                let written = recipe.locations[path] != nil
+                let at = recipe.locations[path] ?? recipe.locations[near] ?? recipe.location(of: near + "[0]")
+                errors.append(RecipeError(at, path: path,
+                                          "\(context) tokens per window requested\(written ? "" : " (the default)"), the model's context length is \(limit)"))
             }
-            if let evaluate = recipe.evaluate, evaluate.context > limit {
-                errors.append(RecipeError(recipe.location(of: "evaluate.context"), path: "evaluate.context",
-                                          "\(evaluate.context) tokens per window requested, the model's context length is \(limit)"))
-            }
+            if calibrated, spec.context > limit { contextProblem(spec.context, path: "calibration.context", near: "calibration.data") }
+            if let evaluate = recipe.evaluate, evaluate.context > limit { contextProblem(evaluate.context, path: "evaluate.context", near: "evaluate.data") }
             if calibrated, let problem = activationProblem(samples: spec.samples, context: spec.context, hidden: model.config.hiddenSize, memoryBytes: memoryBytes) {
                 errors.append(RecipeError(recipe.location(of: "calibration.samples"), path: "calibration.samples", problem))
             }

@@ -36,8 +36,8 @@ public enum RecipeValidator {
             if stage.passes.isEmpty { errors.append(RecipeError(file, path: "stages[\(i)].passes", "stage '\(stage.name)' has no passes")) }
             for pass in stage.passes { errors += check(pass, recipe: recipe, registry: registry, model: model) }
         }
-        errors += checkCounts(recipe, model: model, checkFiles: checkFiles, memoryBytes: memoryBytes)
         if checkFiles { errors += checkPaths(recipe) }
+        errors += checkCounts(recipe, model: model, checkFiles: checkFiles, memoryBytes: memoryBytes)
         return errors
     }
 

@@ -16,12 +16,17 @@ public struct CalibrationSet: Sendable {
     /// Start offset of each window in the token stream.
     public let starts: [Int]
 
-    /// Draws windows from `corpus`.
+    /// Draws windows from `corpus`. The text gives `tokens − length` distinct windows (one per start
+    /// offset); asking for more is refused before anything is allocated for them.
     public init(corpus: TextCorpus, tokenizer: any ModelTokenizer, samples: Int, length: Int, seed: UInt64) throws {
         precondition(samples >= 1 && length >= 2, "CalibrationSet: samples \(samples), length \(length)")
         let tokens = tokenizer.encodeText(corpus.joined(), addSpecialTokens: false, parseSpecial: false)
         guard tokens.count > length + 1 else {
             throw DataError.tooLittleText(path: corpus.path, reason: "\(tokens.count) tokens, fewer than one calibration window of \(length) + 1")
+        }
+        guard samples <= tokens.count - length else {
+            throw DataError.tooLittleText(path: corpus.path, reason: "calibration.samples: \(samples) windows of \(length) tokens requested, the data gives at most "
+                                          + "\(tokens.count - length) (\(tokens.count) tokens, one window per start offset)")
         }
         var g = SeededGenerator(seed: seed)
         let starts = (0..<samples).map { _ in g.nextIndex(below: tokens.count - length) }

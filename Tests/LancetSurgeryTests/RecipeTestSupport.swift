@@ -53,14 +53,24 @@ func testRegistry() throws -> PassRegistry {
 }
 
 /// A fresh folder with the files a recipe refers to: `model.gguf` (placeholder bytes; tests pass the
-/// model itself), `calib.txt`, `eval.txt`.
+/// model itself), and `calib.txt` and `eval.txt` holding `sampleText()`.
 func makeRecipeFolder() throws -> String {
     let dir = NSTemporaryDirectory() + "lancet-recipe-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    for name in ["model.gguf", "calib.txt", "eval.txt"] {
-        try Data("placeholder\n".utf8).write(to: URL(fileURLWithPath: dir + "/" + name))
+    try Data("placeholder\n".utf8).write(to: URL(fileURLWithPath: dir + "/model.gguf"))
+    for name in ["calib.txt", "eval.txt"] {
+        try Data(sampleText().utf8).write(to: URL(fileURLWithPath: dir + "/" + name))
     }
     return dir
+}
+
+/// About 4 KB of seeded English-like text (words drawn from a small list), enough for a few
+/// calibration windows of 32 tokens.
+func sampleText(words: Int = 700, seed: UInt64 = 1) -> String {
+    let vocabulary = ["the", "model", "cuts", "a", "block", "and", "fits", "its", "weights", "on", "calibration", "text,", "then",
+                      "measures", "perplexity.", "Every", "pass", "reads", "statistics", "of", "what", "remains", "après", "naïve"]
+    var g = CaseGenerator(state: seed)
+    return (0..<words).map { _ in g.pick(vocabulary) }.joined(separator: " ") + "\n"
 }
 
 /// The error `body` throws, which must be a `RecipeError`.

@@ -12,7 +12,7 @@ final class RecipeValidatorTests: XCTestCase {
     /// A recipe in the test folder: the header (model, calibration, evaluation, output) then `passes`
     /// as the one stage's pass list, starting on line 5.
     func recipe(_ passes: String, header: String? = nil) throws -> Recipe {
-        let head = header ?? "lancet: 1\nmodel: model.gguf\ncalibration: {data: calib.txt, samples: 4, context: 32}\nevaluate: {data: eval.txt}\n"
+        let head = header ?? "lancet: 1\nmodel: model.gguf\ncalibration: {data: calib.txt, samples: 4, context: 32}\nevaluate: {data: eval.txt, context: 256}\n"
         let yaml = head + "stages:\n  - name: s\n    passes:\n" + passes + "output: out/result.gguf\n"
         return try RecipeParser.parse(yaml, file: "recipe.yaml", baseDirectory: dir)
     }

@@ -23,6 +23,9 @@ enum OptionCoding {
                     throw RecipeError(e.location ?? invocation.location, path: "\(base).\(e.key)",
                                       "unknown option '\(e.key)'\(hint); valid options: \(valid.isEmpty ? "none" : valid)")
                 }
+                if let (suffix, text, location) = firstNonFiniteNumber(in: e.value) {
+                    throw RecipeError(location ?? e.location ?? invocation.location, path: "\(base).\(e.key)\(suffix)", "\(text) is not a finite number")
+                }
                 merged[e.key] = e.value.json
             }
         case let .scalar(s, _, location) where s == "null" || s == "~" || s.isEmpty:
@@ -37,6 +40,24 @@ enum OptionCoding {
             let (key, reason) = describe(e)
             throw RecipeError(raw.location(ofKey: key) ?? invocation.location, path: key.isEmpty ? base : "\(base).\(key)", reason)
         }
+    }
+
+    /// The first number in `value` that is not finite (`1e400`, `.inf`, `.nan`), with its key path below
+    /// `value` (`""`, `[2]`, `.k`), its text and location; nil when every number is finite.
+    static func firstNonFiniteNumber(in value: OptionValue) -> (suffix: String, text: String, location: SourceLocation?)? {
+        if let text = value.nonFiniteNumber { return ("", text, value.location) }
+        switch value {
+        case .scalar: return nil
+        case let .list(items, _):
+            for (i, item) in items.enumerated() {
+                if let found = firstNonFiniteNumber(in: item) { return ("[\(i)]" + found.suffix, found.text, found.location) }
+            }
+        case let .object(entries):
+            for e in entries {
+                if let found = firstNonFiniteNumber(in: e.value) { return (".\(e.key)" + found.suffix, found.text, found.location ?? e.location) }
+            }
+        }
+        return nil
     }
 
     /// The option key and a readable reason of a decoding error.

@@ -52,10 +52,23 @@ public indirect enum OptionValue: Sendable, Equatable {
         .scalar(text, quoted: quoted && !readsAsString(text), location: location)
     }
 
-    /// Whether unquoted `text` reads as a string (not a number, boolean or null).
+    /// Whether unquoted `text` reads as a string (not a number, boolean or null; YAML's `.inf` and `.nan`
+    /// read as numbers that are not finite).
     public static func readsAsString(_ text: String) -> Bool {
-        OptionValue.scalar(text, quoted: false, location: nil).json is String
+        OptionValue.scalar(text, quoted: false, location: nil).json is String && !yamlNonFiniteSpellings.contains(text)
     }
+
+    /// The text of an unquoted scalar that reads as a number but is not finite, else nil: `1e400` (which
+    /// overflows to infinity), `inf`, `nan`, and YAML's `.inf`, `-.inf`, `.nan`. JSON cannot carry such a
+    /// number, so pass options and fit settings refuse it by name.
+    public var nonFiniteNumber: String? {
+        guard case let .scalar(s, false, _) = self else { return nil }
+        if let x = Double(s) { return x.isFinite ? nil : s }
+        return Self.yamlNonFiniteSpellings.contains(s) ? s : nil
+    }
+
+    /// YAML 1.2's spellings of infinity and NaN.
+    static let yamlNonFiniteSpellings: Set<String> = [".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN"]
 
     /// Where the value was written: a scalar's or list's own location, a mapping's first key.
     public var location: SourceLocation? {

@@ -41,6 +41,7 @@ struct PipelineParser {
             let got = chars[index] == "|" ? "'|' with no pass before it" : "'\(chars[index])'"
             throw error(at: start, "expected a pass name, got \(got)")
         }
+        if let problem = PrintableText.problem(name) { throw error(at: start, "the pass name \(OptionValue.quoted(name)) \(problem)") }
         let path = "passes[\(number)]"
         var invocation = PassInvocation(name: name, location: location(start), path: path)
         skipSpace()
@@ -61,6 +62,7 @@ struct PipelineParser {
             let keyStart = index
             let key = try word(allowColon: true, what: "an option name")
             if key.isEmpty { throw error(at: keyStart, "expected an option name (key=value), got '\(chars[index])'") }
+            if let problem = PrintableText.problem(key) { throw error(at: keyStart, "the option name \(OptionValue.quoted(key)) \(problem)") }
             skipSpace()
             guard !atEnd, chars[index] == "=" else {
                 if atEnd { throw error(at: open, "'(' of pass '\(name)' is never closed: expected ')'") }
@@ -112,6 +114,7 @@ struct PipelineParser {
                 let keyStart = p.index
                 let key = try p.word(allowColon: false, what: "a key")
                 if key.isEmpty { throw p.error(at: keyStart, "expected a key (key: value) in the mapping") }
+                if let problem = PrintableText.problem(key) { throw p.error(at: keyStart, "the key \(OptionValue.quoted(key)) \(problem)") }
                 p.skipSpace()
                 guard !p.atEnd, p.chars[p.index] == ":" else { throw p.error(at: p.index, "expected ':' after key '\(key)'") }
                 p.index += 1

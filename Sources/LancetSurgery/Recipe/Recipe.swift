@@ -18,7 +18,7 @@ public struct Recipe: Sendable, Equatable {
     public var text: String
     /// The recipe file, for error messages ("<pipeline>" for the textual form).
     public var source: String
-    /// Where each top-level setting was written, by key path (`model`, `calibration.data`,
+    /// Where each top-level setting was written, by key path (`model`, `calibration.data`, `calibration.samples`,
     /// `evaluate.data[1]`, `output`), for located validation errors; empty for recipes built in code.
     public var locations: [String: SourceLocation]
 

@@ -61,10 +61,15 @@ final class RecipeDiagnostics {
         if !misspelt { report(location, path, reason) }
     }
 
-    /// A scalar as a string (any scalar text is a valid string); nil for null or non-scalars.
+    /// A scalar as a string of printable text (`PrintableText`); nil for null, non-scalars and text with
+    /// control characters.
     func string(_ f: Field, path: String, what: String = "a string") -> String? {
         guard case let .scalar(s, _, _) = f.value, !f.value.isNull else {
             report(f.valueLocation, path, "expected \(what), got \(describe(f.value))")
+            return nil
+        }
+        if let problem = PrintableText.problem(s) {
+            report(f.valueLocation, path, "\(OptionValue.quoted(s)) \(problem)")
             return nil
         }
         return s
@@ -92,9 +97,13 @@ final class RecipeDiagnostics {
         return n
     }
 
-    /// A finite number.
+    /// A finite number; `1e400`, `.inf` and `.nan` are reported as not finite.
     func number(_ f: Field, path: String) -> Double? {
-        guard case let .scalar(s, false, _) = f.value, let x = Double(s), x.isFinite else {
+        if let s = f.value.nonFiniteNumber {
+            report(f.valueLocation, path, "\(s) is not a finite number")
+            return nil
+        }
+        guard case let .scalar(s, false, _) = f.value, let x = Double(s) else {
             report(f.valueLocation, path, "expected a number, got \(describe(f.value))")
             return nil
         }
@@ -116,6 +125,11 @@ final class RecipeDiagnostics {
         for (i, item) in items.enumerated() {
             guard case let .scalar(s, _, location) = item, !item.isNull, !s.isEmpty else {
                 report(item.location ?? f.valueLocation, "\(path)[\(i)]", "expected \(what), got \(describe(item))")
+                ok = false
+                continue
+            }
+            if let problem = PrintableText.problem(s) {
+                report(location ?? f.valueLocation, "\(path)[\(i)]", "\(OptionValue.quoted(s)) \(problem)")
                 ok = false
                 continue
             }

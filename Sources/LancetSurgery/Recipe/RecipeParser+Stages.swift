@@ -55,6 +55,10 @@ extension RecipeReader {
     /// bare pass name.
     func pass(_ value: OptionValue, path: String, at fallback: SourceLocation?) -> PassInvocation? {
         if case let .scalar(name, _, location) = value, !value.isNull {
+            if let problem = PrintableText.problem(name) {
+                diagnostics.report(location ?? fallback, path, "the pass name \(OptionValue.quoted(name)) \(problem)")
+                return nil
+            }
             return PassInvocation(name: name, location: location ?? fallback ?? diagnostics.fileLocation, path: path)
         }
         guard case let .object(entries) = value else {

@@ -133,8 +133,14 @@ struct RecipeReader {
                                                allowed: RecipeParser.calibrationKeys, what: "calibration") else { return nil }
         var spec = CalibrationSpec()
         if let f = fields["data"] { spec.data = path(f, key: "calibration.data") }
-        if let f = fields["samples"], let n = diagnostics.integer(f, path: "calibration.samples", minimum: 1) { spec.samples = n }
-        if let f = fields["context"], let n = diagnostics.integer(f, path: "calibration.context", minimum: 1) { spec.context = n }
+        if let f = fields["samples"], let n = diagnostics.integer(f, path: "calibration.samples", minimum: 1) {
+            spec.samples = n
+            locations["calibration.samples"] = f.valueLocation
+        }
+        if let f = fields["context"], let n = diagnostics.integer(f, path: "calibration.context", minimum: 1) {
+            spec.context = n
+            locations["calibration.context"] = f.valueLocation
+        }
         if let f = fields["seed"], let n = diagnostics.unsigned(f, path: "calibration.seed") { spec.seed = n }
         return spec
     }
@@ -155,7 +161,10 @@ struct RecipeReader {
         } else {
             diagnostics.reportMissing("data", in: field.value, at: field.location, path: "evaluate.data", "missing 'data': the evaluation text file(s)")
         }
-        if let f = fields["context"], let n = diagnostics.integer(f, path: "evaluate.context", minimum: 1) { spec.context = n }
+        if let f = fields["context"], let n = diagnostics.integer(f, path: "evaluate.context", minimum: 1) {
+            spec.context = n
+            locations["evaluate.context"] = f.valueLocation
+        }
         if let f = fields["max_windows"], !f.value.isNull, let n = diagnostics.integer(f, path: "evaluate.max_windows", minimum: 1) { spec.maxWindows = n }
         return spec
     }

@@ -3,8 +3,9 @@ import LancetIR
 
 /// Checks a recipe before any compute and reports every problem, not just the first: the passes exist
 /// and accept their options, every target pattern matches something in the model, each pass's own
-/// static checks hold, fitting settings are in range, calibrated passes have calibration data, the input
-/// files exist, and the output can be written.
+/// static checks hold, fitting settings are in range, calibrated passes have calibration data, the counts
+/// fit what exists (windows in the data, the model's context, memory; `RecipeValidator+Counts.swift`),
+/// the input files exist, and the output can be written.
 ///
 /// ```swift
 /// let recipe = try RecipeParser.parse(contentsOf: "recipe.yaml")
@@ -14,8 +15,15 @@ import LancetIR
 public enum RecipeValidator {
     /// The problems of `recipe`, in recipe order. Without `model`, the checks that need it (target
     /// patterns, the passes' `validate(model:targets:)`) are skipped; with `checkFiles` false, so are the
-    /// file-system checks (for recipes read on another machine).
+    /// file-system checks (for recipes read on another machine). Calibration activations are checked
+    /// against this machine's physical memory.
     public static func validate(_ recipe: Recipe, registry: PassRegistry, model: Model?, checkFiles: Bool = true) -> [RecipeError] {
+        validate(recipe, registry: registry, model: model, checkFiles: checkFiles, memoryBytes: ProcessInfo.processInfo.physicalMemory)
+    }
+
+    /// The problems of `recipe`, with calibration activations checked against `memoryBytes`, the memory
+    /// the run may use.
+    public static func validate(_ recipe: Recipe, registry: PassRegistry, model: Model?, checkFiles: Bool, memoryBytes: UInt64) -> [RecipeError] {
         var errors: [RecipeError] = []
         let file = SourceLocation(file: recipe.source)
         if recipe.version != RecipeParser.formatVersion {
@@ -29,6 +37,7 @@ public enum RecipeValidator {
             for pass in stage.passes { errors += check(pass, recipe: recipe, registry: registry, model: model) }
         }
         if checkFiles { errors += checkPaths(recipe) }
+        errors += checkCounts(recipe, model: model, checkFiles: checkFiles, memoryBytes: memoryBytes)
         return errors
     }
 

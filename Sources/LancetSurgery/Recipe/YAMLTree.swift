@@ -6,10 +6,12 @@ import Yams
 ///
 /// Scalars keep their text as written; plain `null`, `~`, `Null`, `NULL` and empty values become `null`,
 /// and plain `True`/`TRUE`/`False`/`FALSE` become `true`/`false`, so that the recipe's types do not
-/// depend on which spelling was used. Quoted scalars stay strings.
+/// depend on which spelling was used. Quoted scalars stay strings. Anchors, aliases and merge keys are
+/// refused before Yams composes anything (`YAMLAliasScan`), so no alias is ever expanded.
 enum YAMLTree {
     /// The document's root, or nil for an empty document (nothing but comments and blank lines).
     static func read(_ text: String, file: String) throws -> OptionValue? {
+        if let refusal = YAMLAliasScan.firstAlias(in: text, file: file) { throw refusal }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -33,10 +35,13 @@ enum YAMLTree {
                 guard case let .scalar(key) = pair.key else {
                     throw RecipeError(at(pair.key.mark) ?? SourceLocation(file: file), path: "", "mapping keys must be plain names, not lists or mappings")
                 }
+                if let problem = PrintableText.problem(key.string) {
+                    throw RecipeError(at(key.mark) ?? SourceLocation(file: file), path: "", "the key \(OptionValue.quoted(key.string)) \(problem)")
+                }
                 return (key: key.string, value: try value(pair.value, file: file), location: at(key.mark))
             })
         case let .alias(alias):
-            throw RecipeError(at(alias.mark) ?? SourceLocation(file: file), path: "", "YAML aliases are not supported in recipes")
+            throw YAMLAliasScan.refusal(at(alias.mark) ?? SourceLocation(file: file), "found an alias")
         }
     }
 

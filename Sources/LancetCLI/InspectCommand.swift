@@ -3,10 +3,15 @@ import Foundation
 import Lancet
 
 /// `lancet inspect MODEL`: architecture, sizes, tokenizer, tensors, parameter count and provenance.
+///
+/// After printing the summary, inspect loads the model with the same checks as every other command, and
+/// exits non-zero when the model would not load (the reason goes to standard error). With
+/// `--allow-nonfinite`, weights holding NaN or ±infinity are listed instead of failing the load.
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Show a model file's architecture, sizes, tokenizer, tensors and surgery provenance.")
+        abstract: "Show a model file's architecture, sizes, tokenizer, tensors and surgery provenance.",
+        discussion: "Exits non-zero when the model would not load, after printing what the file's header describes.")
 
     @Argument(help: "A GGUF file or a Hugging Face model folder (config.json + safetensors).")
     var model: String
@@ -20,15 +25,30 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "With --ir, print only this block.")
     var block: Int?
 
+    @Flag(help: "List weight tensors holding NaN or infinity instead of refusing the model (also: LANCET_ALLOW_NONFINITE=1).")
+    var allowNonfinite = false
+
     func run() throws {
+        var options = LoadOptions.fromEnvironment
+        if allowNonfinite { options.nonFiniteWeights = .report }
         if ir {
-            let m = try ModelLoader.load(model)
+            let loaded = try ModelLoader.load(model, options: options)
+            reportNonFinite(loaded.nonFiniteTensors)
+            let m = loaded.model
             let indices = block.map { [$0] } ?? Array(m.blocks.indices)
             for i in indices {
                 guard m.blocks.indices.contains(i) else { throw ValidationError("--block \(i): the model has \(m.blocks.count) blocks") }
                 print(BlockPrinter.render(m.blocks[i], index: i))
             }
             return
+        }
+        // The header may describe what the checks below refuse: load first, print the summary either way.
+        let loadError: (any Error)?
+        do {
+            reportNonFinite(try ModelLoader.load(model, options: options).nonFiniteTensors)
+            loadError = nil
+        } catch {
+            loadError = error
         }
         let summary = try ModelLoader.summary(model)
         if json {
@@ -37,5 +57,17 @@ struct InspectCommand: ParsableCommand {
             print(summary.render())
             if !summary.provenance.isEmpty { print(ProvenanceText.render(summary.provenance)) }
         }
+        if let loadError { throw InspectError(underlying: loadError) }
     }
+
+    private func reportNonFinite(_ findings: [NonFiniteTensor]) {
+        for finding in findings { FileHandle.standardError.write(Data("warning: \(model): \(finding)\n".utf8)) }
+    }
+}
+
+/// A model whose header could be summarised but which would not load.
+struct InspectError: Error, CustomStringConvertible {
+    /// Why the load failed.
+    let underlying: any Error
+    var description: String { "the model would not load: \(underlying)" }
 }

@@ -22,7 +22,8 @@ public struct GGUFTensorInfo: Sendable, Equatable {
 /// A GGUF file (versions 2 and 3), memory-mapped: metadata in file order, tensor infos, and tensor data.
 ///
 /// Opening validates the whole header: magic, version, every metadata value, every tensor's type,
-/// shape, alignment and extent. A malformed file throws a `GGUFError` that names the file and the problem.
+/// shape, alignment and extent, and that the tensors' data lie back to back as llama.cpp requires
+/// (see `checkLayout`). A malformed file throws a `GGUFError` that names the file and the problem.
 public final class GGUFFile: @unchecked Sendable {
     /// The file's path.
     public let path: String
@@ -138,8 +139,39 @@ public final class GGUFFile: @unchecked Sendable {
         tensors = infos
         index = names
         dataOffset = (r.position + alignment - 1) / alignment * alignment
-        for t in infos where dataOffset + t.offset + t.byteCount > file.size {
-            throw GGUFError(path, "tensor '\(t.name)': data (\(t.byteCount) bytes at offset \(dataOffset + t.offset)) runs past the end of the file (\(file.size) bytes); the file may be truncated")
+        try Self.checkLayout(infos, dataOffset: dataOffset, alignment: alignment, fileSize: file.size, path: path)
+    }
+
+    /// Checks that the tensors' data tile the data section as llama.cpp requires: in file order, each
+    /// tensor starts where the previous one ends, padded to the alignment (so no two tensors share or
+    /// overlap bytes, and each spans exactly what its type and shape imply), every range lies inside the
+    /// file, and nothing but padding follows the last tensor. A tensor whose type was relabelled to a
+    /// smaller one (Q4_1 data declared Q4_0) leaves bytes no tensor claims, and is refused.
+    static func checkLayout(_ infos: [GGUFTensorInfo], dataOffset: Int, alignment: Int, fileSize: Int, path: String) throws {
+        func padded(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
+        func describe(_ t: GGUFTensorInfo) -> String { "'\(t.name)' (\(t.type.name) \(t.shape), \(t.byteCount) bytes)" }
+        var expected = 0
+        var starts: [Int: String] = [:]
+        for (i, t) in infos.enumerated() {
+            if dataOffset + t.offset + t.byteCount > fileSize {
+                throw GGUFError(path, "tensor '\(t.name)': data (\(t.byteCount) bytes at offset \(dataOffset + t.offset)) runs past the end of the file (\(fileSize) bytes); the file may be truncated")
+            }
+            if t.offset != expected {
+                if let other = starts[t.offset] {
+                    throw GGUFError(path, "tensor '\(t.name)': data offset \(t.offset) is also the offset of tensor '\(other)'; two tensors cannot share data")
+                }
+                let previous = i == 0 ? "the data section starts at offset 0" : "the previous tensor \(describe(infos[i - 1])) ends at \(expected) after padding to \(alignment)"
+                let problem = t.offset < expected
+                    ? "overlaps the tensor before it"
+                    : "leaves \(t.offset - expected) bytes that no tensor claims; the previous tensor's type or shape does not match its data"
+                throw GGUFError(path, "tensor '\(t.name)': data offset \(t.offset) \(problem) (\(previous); tensors must be stored back to back in file order)")
+            }
+            starts[t.offset] = t.name
+            expected += padded(t.byteCount)
+        }
+        let dataSize = fileSize - dataOffset
+        if let last = infos.last, dataSize > expected {
+            throw GGUFError(path, "\(dataSize - expected) bytes after the last tensor \(describe(last)) are claimed by no tensor; its type or shape does not match its data")
         }
     }
 

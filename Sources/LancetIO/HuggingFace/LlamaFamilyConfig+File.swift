@@ -3,7 +3,7 @@ import Foundation
 extension LlamaFamilyConfig {
     /// Reads and validates the `config.json` at `path`. Every failure is a `HuggingFaceConfigError` naming the
     /// file, the field (JSON path) and the problem: unreadable or empty file, malformed JSON, a field of the
-    /// wrong type, a missing required field, inconsistent sizes, an unsupported `model_type`.
+    /// wrong type, a missing required field, a field given twice, inconsistent sizes, an unsupported `model_type`.
     public static func load(path: String) throws -> LlamaFamilyConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw HuggingFaceConfigError(path, field: "", "cannot read the file")
@@ -15,6 +15,9 @@ extension LlamaFamilyConfig {
     public init(json: Data, path: String = "config.json") throws {
         guard json.contains(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) else {
             throw HuggingFaceConfigError(path, field: "", "the file is empty")
+        }
+        if let (key, object) = JSONDuplicateKeys.first(in: json) {
+            throw HuggingFaceConfigError(path, field: object.isEmpty ? key : object + "." + key, "appears twice; a JSON parser would silently keep one of the values")
         }
         do {
             self = try JSONDecoder().decode(LlamaFamilyConfig.self, from: json)

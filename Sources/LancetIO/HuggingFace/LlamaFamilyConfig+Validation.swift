@@ -1,8 +1,9 @@
 extension LlamaFamilyConfig {
     /// The first inconsistency, as (JSON path of the field, problem), or nil when the config is usable.
     ///
-    /// Checked: sizes positive; without `head_dim`, heads divide `hidden_size`; KV heads divide heads; the head
-    /// dimension is even (RoPE rotates pairs); `hidden_act` is silu; `rms_norm_eps` and `rope_theta` positive;
+    /// Checked: sizes positive; then `LlamaHyperparameters`' checks, the ones the GGUF importer applies too
+    /// (sizes bounded; without `head_dim`, heads divide `hidden_size`; KV heads divide heads; the head
+    /// dimension is even, as RoPE rotates pairs; `rms_norm_eps` and `rope_theta` positive and finite); `hidden_act` is silu;
     /// `rope_scaling` parameters (see `RopeScaling.problem()`); token ids and `sliding_window` non-negative/positive;
     /// Qwen2 with q/k/v biases and Mistral/Qwen2 without MLP biases (what their transformers classes build).
     public func problem() -> (field: String, reason: String)? {
@@ -12,23 +13,8 @@ extension LlamaFamilyConfig {
             ("max_position_embeddings", maxPositionEmbeddings), ("vocab_size", vocabSize),
         ]
         for (field, value) in sizes where value <= 0 { return (field, "must be positive, got \(value)") }
-        if let headDim {
-            guard headDim > 0 else { return ("head_dim", "must be positive, got \(headDim)") }
-            guard headDim % 2 == 0 else { return ("head_dim", "must be even (RoPE rotates pairs), got \(headDim)") }
-        } else {
-            guard hiddenSize % numAttentionHeads == 0 else {
-                return ("num_attention_heads", "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize), and head_dim is not given")
-            }
-            guard headDimension % 2 == 0 else {
-                return ("num_attention_heads", "hidden_size / num_attention_heads = \(headDimension) is odd; RoPE needs an even head dimension")
-            }
-        }
-        guard numAttentionHeads % numKeyValueHeads == 0 else {
-            return ("num_key_value_heads", "\(numKeyValueHeads) key-value heads do not divide \(numAttentionHeads) attention heads")
-        }
+        if let (field, reason) = hyperparameters.problem(names: Self.fieldName) { return (Self.fieldName(field), reason) }
         guard hiddenAct == "silu" else { return ("hidden_act", "the Llama family uses 'silu', got '\(hiddenAct)'") }
-        guard rmsNormEps > 0, rmsNormEps.isFinite else { return ("rms_norm_eps", "must be a positive number, got \(rmsNormEps)") }
-        guard ropeTheta > 0, ropeTheta.isFinite else { return ("rope_theta", "must be a positive number, got \(ropeTheta)") }
         if let (field, reason) = ropeScaling?.problem() { return ("rope_scaling.\(field)", reason) }
         if let bosTokenId, bosTokenId < 0 { return ("bos_token_id", "must be non-negative, got \(bosTokenId)") }
         if let i = eosTokenIds.firstIndex(where: { $0 < 0 }) {
@@ -39,5 +25,30 @@ extension LlamaFamilyConfig {
         if modelType == .mistral && attentionBias { return ("attention_bias", "Mistral has no attention biases") }
         if modelType != .llama && mlpBias { return ("mlp_bias", "only Llama supports MLP biases") }
         return nil
+    }
+
+    /// The sizes and constants in the form the GGUF importer checks them too.
+    public var hyperparameters: LlamaHyperparameters {
+        LlamaHyperparameters(
+            blockCount: numHiddenLayers, hiddenSize: hiddenSize, vocabularySize: vocabSize, contextLength: maxPositionEmbeddings,
+            heads: [numAttentionHeads], kvHeads: [numKeyValueHeads], headDimension: headDim, rotaryDimensions: nil,
+            ffnWidths: [intermediateSize], normEpsilon: rmsNormEps, ropeTheta: ropeTheta)
+    }
+
+    /// The `config.json` field that states `field`.
+    static func fieldName(_ field: LlamaHyperparameters.Field) -> String {
+        switch field {
+        case .blockCount: "num_hidden_layers"
+        case .hiddenSize: "hidden_size"
+        case .vocabularySize: "vocab_size"
+        case .contextLength: "max_position_embeddings"
+        case .heads: "num_attention_heads"
+        case .kvHeads: "num_key_value_heads"
+        case .headDimension: "head_dim"
+        case .rotaryDimensions: "head_dim"
+        case .ffnWidth: "intermediate_size"
+        case .normEpsilon: "rms_norm_eps"
+        case .ropeTheta: "rope_theta"
+        }
     }
 }

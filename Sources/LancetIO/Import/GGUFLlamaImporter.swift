@@ -7,12 +7,21 @@ import LancetTensor
 /// (F32 tensors stay views of the mapped file). Blocks listed in `lancet.attention_free_blocks` and
 /// `lancet.ffn_free_blocks` (written by `GGUFExporter` for llama.cpp's deci loader) hold no-op placeholder
 /// tensors for a missing sub-layer; they are checked to be no-ops and imported without that sub-layer.
+///
+/// The sizes and constants pass `LlamaHyperparameters`' checks (the same as the Hugging Face loader's);
+/// `block_count` is checked against the blocks whose tensors the file holds before anything is sized by
+/// it; every weight passes `NonFiniteWeightCheck`.
 public enum GGUFLlamaImporter {
     /// Architectures this importer reads, and the RoPE pairing llama.cpp uses for each.
     public static let architectures: [String: RopePairing] = ["llama": .adjacent, "mistral": .adjacent, "deci": .adjacent, "qwen2": .halves]
 
-    /// Imports `file`.
+    /// Imports `file`, refusing non-finite weights unless `LANCET_ALLOW_NONFINITE=1` is set.
     public static func load(_ file: GGUFFile) throws -> Model {
+        try load(file, weights: NonFiniteWeightCheck(policy: LoadOptions.fromEnvironment.nonFiniteWeights))
+    }
+
+    /// Imports `file`; `weights` checks every tensor loaded (and collects findings under `.report`).
+    public static func load(_ file: GGUFFile, weights: NonFiniteWeightCheck) throws -> Model {
         let path = file.path
         func fail(_ reason: String) -> ModelImportError { ModelImportError(path, reason) }
         guard let arch = file.string("general.architecture") else { throw fail("metadata 'general.architecture' is missing") }
@@ -40,26 +49,45 @@ public enum GGUFLlamaImporter {
         }
 
         let blockCount = try int("block_count")
+        let present = LlamaHyperparameters.blocksWithTensors(file.tensors.lazy.map(\.name), prefix: "blk.")
+        if let reason = LlamaHyperparameters.blockCountProblem(blockCount, blocksWithTensors: present, tensorPrefix: "blk.") {
+            throw fail("metadata '\(arch).block_count' \(reason)")
+        }
         let hidden = try int("embedding_length")
         let heads = try perLayer("attention.head_count", count: blockCount)
         let kvHeads = try perLayer("attention.head_count_kv", count: blockCount, default: heads.max() ?? 0)
         let ffn = try perLayer("feed_forward_length", count: blockCount)
         let maxHeads = heads.max() ?? 0
         guard maxHeads > 0 else { throw fail("metadata '\(arch).attention.head_count': no block has attention heads") }
-        let headDim = file.int("\(arch).attention.key_length") ?? hidden / maxHeads
-        guard let eps = file.double("\(arch).attention.layer_norm_rms_epsilon") else {
+        func optionalInt(_ key: String) throws -> Int? {
+            guard let v = file.metadata["\(arch).\(key)"] else { return nil }
+            guard let i = v.intValue else { throw fail("metadata '\(arch).\(key)' must be an integer, got \(v)") }
+            return i
+        }
+        func optionalNumber(_ key: String) throws -> Double? {
+            guard let v = file.metadata["\(arch).\(key)"] else { return nil }
+            guard let d = v.doubleValue else { throw fail("metadata '\(arch).\(key)' must be a number, got \(v)") }
+            return d
+        }
+        let keyLength = try optionalInt("attention.key_length")
+        let headDim = keyLength ?? hidden / maxHeads
+        guard let eps = try optionalNumber("attention.layer_norm_rms_epsilon") else {
             throw fail("metadata '\(arch).attention.layer_norm_rms_epsilon' is missing")
         }
-        let theta = file.double("\(arch).rope.freq_base") ?? 10000
-        let rotary = file.int("\(arch).rope.dimension_count") ?? headDim
-        let contextLength = file.int("\(arch).context_length") ?? 2048
+        let theta = try optionalNumber("rope.freq_base") ?? 10000
+        let statedRotary = try optionalInt("rope.dimension_count")
+        let rotary = statedRotary ?? headDim
+        let contextLength = try optionalInt("context_length") ?? 2048
 
         var used = Set<String>()
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor {
             guard let info = file.info(name) else { throw fail("tensor '\(name)' is missing") }
             guard info.shape == shape else { throw fail("tensor '\(name)' has shape \(info.shape), expected \(shape)") }
             used.insert(name)
-            do { return try file.tensor(info) } catch let e as GGUFError { throw fail(e.reason) }
+            let t: Tensor
+            do { t = try file.tensor(info) } catch let e as GGUFError { throw fail(e.reason) }
+            try weights.check(t, name: name, file: path, importPath: path)
+            return t
         }
         func optional(_ name: String, _ shape: [Int]) throws -> Tensor? {
             file.info(name) == nil ? nil : try tensor(name, shape)
@@ -69,6 +97,26 @@ public enum GGUFLlamaImporter {
             throw fail("tensor 'token_embd.weight' is missing or not [vocabulary, \(hidden)]")
         }
         let vocab = embInfo.shape[0]
+        /// Sub-layers that `GGUFExporter` wrote as exact no-ops for llama.cpp's deci loader.
+        func blockList(_ key: String) throws -> Set<Int> {
+            guard let v = file.metadata[key] else { return [] }
+            guard let items = v.arrayValue, case let ints = items.compactMap(\.intValue), ints.count == items.count,
+                  ints.allSatisfy({ (0..<blockCount).contains($0) }) else {
+                throw fail("metadata '\(key)' must be an array of block indices below \(blockCount)")
+            }
+            return Set(ints)
+        }
+        let attentionFree = try blockList("lancet.attention_free_blocks")
+        let ffnFree = try blockList("lancet.ffn_free_blocks")
+        // Placeholder attention (heads > 0, no KV heads) counts as no attention for the shared checks.
+        let checked = LlamaHyperparameters(
+            blockCount: blockCount, hiddenSize: hidden, vocabularySize: vocab, contextLength: contextLength,
+            heads: heads.indices.map { attentionFree.contains($0) ? 0 : heads[$0] }, kvHeads: kvHeads, headDimension: keyLength,
+            rotaryDimensions: statedRotary, ffnWidths: ffn, normEpsilon: eps, ropeTheta: theta)
+        if let (field, reason) = checked.problem(names: { metadataKey($0, arch) }) {
+            let subject = field == .vocabularySize ? "tensor 'token_embd.weight': the vocabulary (its rows)" : "metadata '\(metadataKey(field, arch))'"
+            throw fail("\(subject) \(reason)")
+        }
         var scaling = RopeConfig.Scaling.none
         if let factors = try optional("rope_freqs.weight", [rotary / 2]) {
             scaling = .frequencyFactors(factors.scalars)
@@ -81,17 +129,6 @@ public enum GGUFLlamaImporter {
         let rope = RopeConfig(theta: theta, rotaryDimensions: rotary, pairing: pairing, scaling: scaling)
         let hasBias = arch == "qwen2"
 
-        // Sub-layers that `GGUFExporter` wrote as exact no-ops for llama.cpp's deci loader.
-        func blockList(_ key: String) throws -> Set<Int> {
-            guard let v = file.metadata[key] else { return [] }
-            guard let items = v.arrayValue, case let ints = items.compactMap(\.intValue), ints.count == items.count,
-                  ints.allSatisfy({ (0..<blockCount).contains($0) }) else {
-                throw fail("metadata '\(key)' must be an array of block indices below \(blockCount)")
-            }
-            return Set(ints)
-        }
-        let attentionFree = try blockList("lancet.attention_free_blocks")
-        let ffnFree = try blockList("lancet.ffn_free_blocks")
         /// Marks a placeholder tensor used after checking that it is the no-op the exporter writes.
         func placeholder(_ name: String, _ shape: [Int], zero: Bool) throws {
             let t = try tensor(name, shape)
@@ -162,5 +199,22 @@ public enum GGUFLlamaImporter {
                           provenance: provenance, annotations: annotations)
         do { try Verifier.verify(model) } catch let e as VerifierError { throw fail("the imported model does not verify: \(e)") }
         return model
+    }
+
+    /// The metadata key (or tensor) that states `field` in a GGUF file of architecture `arch`.
+    static func metadataKey(_ field: LlamaHyperparameters.Field, _ arch: String) -> String {
+        switch field {
+        case .blockCount: "\(arch).block_count"
+        case .hiddenSize: "\(arch).embedding_length"
+        case .vocabularySize: "token_embd.weight rows"
+        case .contextLength: "\(arch).context_length"
+        case .heads: "\(arch).attention.head_count"
+        case .kvHeads: "\(arch).attention.head_count_kv"
+        case .headDimension: "\(arch).attention.key_length"
+        case .rotaryDimensions: "\(arch).rope.dimension_count"
+        case .ffnWidth: "\(arch).feed_forward_length"
+        case .normEpsilon: "\(arch).attention.layer_norm_rms_epsilon"
+        case .ropeTheta: "\(arch).rope.freq_base"
+        }
     }
 }

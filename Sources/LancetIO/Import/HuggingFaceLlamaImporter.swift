@@ -5,19 +5,29 @@ import LancetTensor
 /// Builds a `Model` from a Hugging Face folder of the Llama family: `config.json`, safetensors (single
 /// file or sharded with an index) and `tokenizer.json`. Hugging Face stores q/k rows in the "halves"
 /// RoPE pairing, so the model's RoPE ops use that pairing and no weights are permuted.
-/// Strict like the GGUF importer: every tensor is checked and must be used. Provenance records are read
+/// Strict like the GGUF importer: the config passes the same `LlamaHyperparameters` checks,
+/// `num_hidden_layers` is checked against the layers whose tensors the checkpoint holds, every tensor is
+/// checked, must be used and passes `NonFiniteWeightCheck`. Provenance records are read
 /// from the first safetensors file's `__metadata__` (`lancet.provenance`, a JSON array of strings).
 public enum HuggingFaceLlamaImporter {
-    /// Imports the model in `folder`.
+    /// Imports the model in `folder`, refusing non-finite weights unless `LANCET_ALLOW_NONFINITE=1` is set.
     public static func load(folder: String) throws -> Model {
+        try load(folder: folder, weights: NonFiniteWeightCheck(policy: LoadOptions.fromEnvironment.nonFiniteWeights))
+    }
+
+    /// Imports the model in `folder`; `weights` checks every tensor loaded (and collects findings under `.report`).
+    public static func load(folder: String, weights: NonFiniteWeightCheck) throws -> Model {
         let config = try LlamaFamilyConfig.load(path: folder + "/config.json")
         let checkpoint = try SafetensorsCheckpoint(directory: folder)
         func fail(_ reason: String) -> ModelImportError { ModelImportError(folder, reason) }
+        try checkLayerCount(config, checkpoint, folder: folder)
         var used = Set<String>()
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor {
             guard checkpoint.contains(name) else { throw fail("tensor '\(name)' is missing") }
-            let t = try checkpoint.tensor(name)
+            let shard = try checkpoint.shard(holding: name)
+            let t = try shard.tensor(name)
             guard t.shape == shape else { throw fail("tensor '\(name)' has shape \(t.shape), expected \(shape)") }
+            try weights.check(t, name: name, file: shard.path, importPath: folder)
             used.insert(name)
             return t
         }
@@ -91,6 +101,15 @@ public enum HuggingFaceLlamaImporter {
         do { try Verifier.verify(model) } catch let e as VerifierError { throw fail("the imported model does not verify: \(e)") }
         return model
     }
+
+    /// Refuses a `num_hidden_layers` larger than the layers whose tensors the checkpoint holds.
+    static func checkLayerCount(_ config: LlamaFamilyConfig, _ checkpoint: SafetensorsCheckpoint, folder: String) throws {
+        let prefix = "model.layers."
+        let present = LlamaHyperparameters.blocksWithTensors(checkpoint.weightMap.keys, prefix: prefix)
+        if let reason = LlamaHyperparameters.blockCountProblem(config.numHiddenLayers, blocksWithTensors: present, tensorPrefix: prefix) {
+            throw ModelImportError(folder, "config.json: num_hidden_layers \(reason)")
+        }
+    }
 }
 
 extension ModelFileSummary {
@@ -98,6 +117,7 @@ extension ModelFileSummary {
     public init(huggingFaceFolder folder: String) throws {
         let config = try LlamaFamilyConfig.load(path: folder + "/config.json")
         let checkpoint = try SafetensorsCheckpoint(directory: folder)
+        try HuggingFaceLlamaImporter.checkLayerCount(config, checkpoint, folder: folder)
         let entries = try checkpoint.tensorNames.map { name -> TensorEntry in
             let info = try checkpoint.info(name)
             return TensorEntry(name: name, type: info.dtype.name, shape: info.shape, bytes: info.byteCount)

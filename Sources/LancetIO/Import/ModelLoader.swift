@@ -22,19 +22,39 @@ public enum ModelLoader {
         return .gguf
     }
 
+    /// A loaded model and what the load found but let pass.
+    public struct LoadResult {
+        /// The model, verified.
+        public var model: Model
+        /// Weight tensors holding NaN or ±infinity (empty unless the options said `.report`).
+        public var nonFiniteTensors: [NonFiniteTensor]
+    }
+
     /// The model at `path` in Lancet's IR, verified, with its tokenizer attached when the file has one.
+    /// Non-finite weights are refused, unless `LANCET_ALLOW_NONFINITE=1` is set: then each is named in a
+    /// warning on standard error and the model loads.
     public static func load(_ path: String) throws -> Model {
+        let result = try load(path, options: .fromEnvironment)
+        for finding in result.nonFiniteTensors {
+            FileHandle.standardError.write(Data("warning: \(path): \(finding) (loaded because \(LoadOptions.allowNonFiniteVariable)=1)\n".utf8))
+        }
+        return result.model
+    }
+
+    /// The model at `path`, loaded with `options`; the result lists what `options` let pass.
+    public static func load(_ path: String, options: LoadOptions) throws -> LoadResult {
+        let weights = NonFiniteWeightCheck(policy: options.nonFiniteWeights)
         switch try format(of: path) {
         case .gguf:
             let file = try GGUFFile(path: path)
-            var model = try GGUFLlamaImporter.load(file)
+            var model = try GGUFLlamaImporter.load(file, weights: weights)
             if file.metadata["tokenizer.ggml.model"] != nil {
                 model.tokenizer = try Tokenizer(gguf: file)
                 do { try Verifier.verify(model) } catch let e as VerifierError { throw ModelImportError(path, "\(e)") }
             }
-            return model
+            return LoadResult(model: model, nonFiniteTensors: weights.findings)
         case .huggingFace:
-            return try HuggingFaceLlamaImporter.load(folder: path)
+            return LoadResult(model: try HuggingFaceLlamaImporter.load(folder: path, weights: weights), nonFiniteTensors: weights.findings)
         }
     }
 

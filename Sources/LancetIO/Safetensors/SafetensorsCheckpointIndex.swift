@@ -58,6 +58,10 @@ struct SafetensorsCheckpointIndex: Codable, Equatable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SafetensorsError(path, "cannot read the index file")
         }
+        if let (key, object) = JSONDuplicateKeys.first(in: data) {
+            let within = object.isEmpty ? "the index" : "'\(object)'"
+            throw SafetensorsError(path, "key '\(key)' appears twice in \(within); a JSON parser would silently keep one of them")
+        }
         let index: SafetensorsCheckpointIndex
         do { index = try JSONDecoder().decode(SafetensorsCheckpointIndex.self, from: data) } catch let e as DecodingError {
             throw SafetensorsError(path, "not a valid index: \(describe(e))")

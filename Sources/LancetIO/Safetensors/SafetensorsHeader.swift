@@ -6,6 +6,8 @@ import Foundation
 /// `__metadata__`, if present, maps strings to strings; every other key is a tensor with a known `dtype`,
 /// a `shape` of non-negative integers and `data_offsets` `[begin, end]` whose span is exactly dtype × shape;
 /// sorted by offset, the tensors tile the data section with no gap, no overlap and nothing left over.
+/// Stricter than the reference: a key that appears twice in any object (a tensor listed twice) is refused,
+/// where JSON parsers keep one copy silently.
 struct SafetensorsHeader {
     /// `__metadata__`, empty when absent.
     var metadata: [String: String]
@@ -19,6 +21,10 @@ struct SafetensorsHeader {
     init(json: Data, dataSize: Int, path: String) throws {
         guard json.first == UInt8(ascii: "{") else {
             throw SafetensorsError(path, "header does not start with '{' (not a safetensors file?)")
+        }
+        if let (key, object) = JSONDuplicateKeys.first(in: json) {
+            if object.isEmpty { throw SafetensorsError(path, tensor: key == "__metadata__" ? nil : key, "the header lists '\(key)' twice; a JSON parser would silently keep one of them") }
+            throw SafetensorsError(path, "header: key '\(key)' appears twice in '\(object)'; a JSON parser would silently keep one of them")
         }
         let raw: RawHeader
         do {

@@ -53,7 +53,11 @@ extension TokenizerSpec {
         if let raw = try numbers("tokenizer.ggml.token_type") {
             types = try raw.enumerated().map { i, v in
                 guard let n = v.intValue else { throw TokenizerError(src, "tokenizer.ggml.token_type[\(i)]", "must be an integer, got \(v.type)") }
-                return TokenType(rawValue: Int32(truncatingIfNeeded: n)) ?? .undefined
+                guard let type = Int32(exactly: n).flatMap(TokenType.init(rawValue:)) else {
+                    let known = TokenType.allCases.map { "\($0.rawValue) \($0)" }.joined(separator: ", ")
+                    throw TokenizerError(src, "tokenizer.ggml.token_type[\(i)]", "\(n) is not a token type (known: \(known))")
+                }
+                return type
             }
         }
         var scores: [Float]? = nil

@@ -31,6 +31,14 @@ final class ModelNaNPropagationTests: XCTestCase {
         XCTAssertTrue(broken.windowNLL.allSatisfy(\.isNaN), "window NLLs \(broken.windowNLL)")
     }
 
+    func testRealModelWithAllNaNQueryWeightsInOneBlockHasANaNNLL() throws {
+        var model = try RealModel.model()
+        let window = try RealModel.numbers("wiki-test-window0-ids.txt").prefix(128).map { Int32($0) }
+        XCTAssertTrue(try PerplexityEvaluator(model: model, context: 128).windowNLL(window).isFinite)
+        model.blocks[3].parameters["attn.q.weight"]!.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
+        XCTAssertTrue(try PerplexityEvaluator(model: model, context: 128).windowNLL(window).isNaN)
+    }
+
     func testOneNaNWeightAnywhereInTheModelMakesThePerplexityNaN() throws {
         let data = tokens(2 * 24, seed: 6)
         for (name, block) in [("attn.q.weight", 1), ("attn.k.weight", 0), ("attn.v.weight", 1), ("attn.o.weight", 0),

@@ -72,6 +72,7 @@ public struct PerplexityEvaluator {
     }
 
     /// Sum-of-NLL helper: mean NLL of predicting `targets[i + 1]` from row `i` of `normedHidden`.
+    /// A NaN logit anywhere in a row makes that row's NLL, and so the mean, NaN: nothing is skipped.
     public func nll(normedHidden hidden: Tensor, targets: [Int32]) -> Double {
         let predictions = targets.count - 1
         var total = 0.0

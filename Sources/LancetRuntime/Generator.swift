@@ -16,6 +16,8 @@ public struct Generator {
 
     /// Generates up to `maxTokens` tokens after `prompt`, calling `onToken` with each new id (return false to stop).
     /// The prompt plus the new tokens must fit `contextLimit` (the model's context length by default).
+    /// Throws `RuntimeError.notANumber` when the model's logits hold a NaN (a NaN weight or activation),
+    /// rather than emit a token chosen from them.
     @discardableResult
     public func generate(prompt: [Int32], maxTokens: Int, sampler: inout Sampler, contextLimit: Int? = nil,
                          onToken: (Int32) -> Bool = { _ in true }) throws -> [Int32] {
@@ -28,6 +30,9 @@ public struct Generator {
         var out: [Int32] = []
         var position = prompt.count
         while out.count < maxTokens {
+            if logits.contains(where: \.isNaN) {
+                throw RuntimeError.notANumber("the next-token logits after position \(position - 1)")
+            }
             let next = sampler.next(logits)
             out.append(next)
             if stopTokens.contains(next) || !onToken(next) || position + 1 > capacity { break }

@@ -69,12 +69,15 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
     case contextTooLong(tokens: Int, limit: Int)
     /// An empty input.
     case emptyInput(String)
+    /// A computed value that is NaN (from a NaN weight or activation of the model).
+    case notANumber(String)
 
     public var description: String {
         switch self {
         case let .tokenOutOfRange(id, v): "token id \(id) is outside the vocabulary of \(v) tokens"
         case let .contextTooLong(t, l): "\(t) tokens do not fit the context of \(l) tokens"
         case let .emptyInput(what): "\(what) is empty"
+        case let .notANumber(what): "\(what) are NaN: a weight or activation of the model is not a number"
         }
     }
 }

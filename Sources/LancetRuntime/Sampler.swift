@@ -18,7 +18,11 @@ public struct Sampler {
     }
 
     /// The next token id.
+    ///
+    /// Logits with a NaN have no distribution to sample: the first NaN is returned, in both modes, as
+    /// `argmax` counts NaN as the largest (`Generator` refuses NaN logits before asking).
     public mutating func next(_ logits: [Float]) -> Int32 {
+        if let nan = logits.firstIndex(where: \.isNaN) { return Int32(nan) }
         if temperature <= 0 {
             var best = 0
             for i in 1..<logits.count where logits[i] > logits[best] { best = i }

@@ -68,8 +68,20 @@
     1 / (1 + exp16(-x))
 }
 
-/// Lane-wise maximum by compare and blend (`pointwiseMax` handles NaN per IEEE maxNum and is
-/// scalarised by the compiler). A NaN in `b` is ignored; a NaN already in `a` stays.
+/// Lane-wise maximum by compare and blend that propagates NaN: a lane NaN in either operand is NaN
+/// in the result, so a running maximum keeps any NaN it meets (`pointwiseMax` follows IEEE maxNum,
+/// which drops NaN, and is scalarised). For other values it is `b > a ? b : a`, lane by lane.
 @inline(__always) func lanewiseMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
-    a.replacing(with: b, where: b .> a)
+    a.replacing(with: b, where: (b .> a) .| (b .!= b))
+}
+
+/// The largest lane, or NaN if any lane is NaN (`SIMD.max()` keeps or drops a NaN depending on the
+/// lane it is in).
+@inline(__always) func maxLane(_ v: SIMD16<Float>) -> Float {
+    any(v .!= v) ? .nan : v.max()
+}
+
+/// `Swift.max(a, b)` (b when b ≥ a, else a) except that a NaN in either gives NaN.
+@inline(__always) func maxPropagatingNaN(_ a: Float, _ b: Float) -> Float {
+    a.isNaN || b.isNaN ? .nan : Swift.max(a, b)
 }

@@ -12,7 +12,9 @@ import Darwin
 /// Replaces `row[0..<count]` by its softmax, subtracting the maximum first so no exponent overflows.
 ///
 /// −∞ entries (masked positions) get exactly 0. A row whose entries are all −∞ has no finite
-/// logits and becomes all zeros rather than NaN. exp is `exp16` (≤ 1–2 ulp).
+/// logits and becomes all zeros rather than NaN. A NaN anywhere in the row makes the whole row NaN
+/// (the maximum keeps NaN, so a row of NaNs is not mistaken for a masked one). exp is `exp16`
+/// (≤ 1–2 ulp).
 public func softmax(inPlace row: UnsafeMutablePointer<Float>, count: Int) {
     precondition(count >= 0, "softmax: negative count")
     if count == 0 { return }
@@ -23,7 +25,11 @@ public func softmax(inPlace row: UnsafeMutablePointer<Float>, count: Int) {
     var j = 0
     while j < body { vmax = lanewiseMax(vmax, load16(row + j)); j += 16 }
     if rest > 0 { vmax = lanewiseMax(vmax, loadPartial16(row + j, rest, fill: -.infinity)) }
-    let m = vmax.max()
+    let m = maxLane(vmax)
+    if m.isNaN {
+        row.update(repeating: .nan, count: count)
+        return
+    }
     if m == -.infinity {
         row.update(repeating: 0, count: count)
         return
@@ -52,7 +58,7 @@ public func softmax(inPlace row: UnsafeMutablePointer<Float>, count: Int) {
 /// Naive reference for `softmax(inPlace:count:)`, with `expf` and a Double sum.
 func softmaxReference(inPlace row: UnsafeMutablePointer<Float>, count: Int) {
     var m = -Float.infinity
-    for j in 0..<count { m = max(m, row[j]) }
+    for j in 0..<count { m = maxPropagatingNaN(m, row[j]) }
     var sum = 0.0
     for j in 0..<count { row[j] = expf(row[j] - m); sum += Double(row[j]) }
     for j in 0..<count { row[j] = Float(Double(row[j]) / sum) }

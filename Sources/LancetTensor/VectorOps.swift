@@ -51,25 +51,29 @@ public func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Double {
     return s
 }
 
-/// The index of the first largest element (NaNs are skipped); −1 if `count` is 0 or all are NaN.
+/// The index of the first largest element, a NaN counting as larger than any number (as NumPy
+/// does), so a NaN is never hidden behind a finite winner; −1 if `count` is 0.
 public func argmax(_ x: UnsafePointer<Float>, count: Int) -> Int {
     var best = -1
     var bestValue = -Float.infinity
-    for j in 0..<count where x[j] > bestValue || (best < 0 && x[j] == -.infinity) {
-        best = j
-        bestValue = x[j]
+    for j in 0..<count {
+        if x[j].isNaN { return j }
+        if x[j] > bestValue || (best < 0 && x[j] == -.infinity) {
+            best = j
+            bestValue = x[j]
+        }
     }
     return best
 }
 
 /// log Σ exp(x_j), computed as m + log Σ exp(x_j − m) with m = max x_j (sum in Double).
-/// Returns −∞ for an empty or all −∞ vector.
+/// Returns −∞ for an empty or all −∞ vector, and NaN if any x_j is NaN.
 public func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> Float {
     var vmax = SIMD16<Float>(repeating: -.infinity)
     var j = 0
     while j + 16 <= count { vmax = lanewiseMax(vmax, load16(x + j)); j += 16 }
-    var m = vmax.max()
-    while j < count { m = max(m, x[j]); j += 1 }
+    var m = maxLane(vmax)
+    while j < count { m = maxPropagatingNaN(m, x[j]); j += 1 }
     if m == -.infinity || m.isNaN { return m }
     if m == .infinity { return .infinity }
     var acc = SIMD8<Double>()

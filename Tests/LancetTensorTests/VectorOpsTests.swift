@@ -24,13 +24,14 @@ final class VectorOpsTests: XCTestCase {
         }
     }
 
-    func testArgmaxReturnsTheFirstLargestAndSkipsNaN() {
+    func testArgmaxReturnsTheFirstLargestAndCountsNaNAsLargest() {
         func am(_ v: [Float]) -> Int { var w = v; return w.withPointer { argmax($0, count: v.count) } }
         XCTAssertEqual(am([]), -1)
         XCTAssertEqual(am([1, 3, 2, 3]), 1)
-        XCTAssertEqual(am([.nan, -5, .nan, -1]), 3)
+        XCTAssertEqual(am([-5, .nan, .nan, -1]), 1)
+        XCTAssertEqual(am([.infinity, 2, .nan]), 2)
         XCTAssertEqual(am([-.infinity, -.infinity]), 0)
-        XCTAssertEqual(am([.nan]), -1)
+        XCTAssertEqual(am([.nan]), 0)
         let big = randomVector(1000, seed: 3)
         XCTAssertEqual(am(big), big.indices.max { big[$0] < big[$1] })
     }

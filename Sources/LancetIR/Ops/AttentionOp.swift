@@ -9,6 +9,10 @@ import LancetTensor
 /// in tiles of `Self.tileRows` queries, so at most one tile of scores per worker is ever in memory.
 /// With a KV cache in the context, new keys and values are appended and queries attend to the whole
 /// cache. `window`, when set, limits each query to the most recent `window` keys (sliding window).
+///
+/// NaN propagates: a NaN score makes its query's probabilities NaN (never the zeros of a masked row).
+/// Masked probabilities are exact zeros multiplied into the whole tile's values, so a NaN value reaches
+/// every query of its tile, earlier ones included.
 public struct AttentionOp: Op {
     public static let kind = "attention"
     /// Query heads.

@@ -161,7 +161,7 @@ public struct FuzzRunner: Sendable {
     }
 }
 
-/// The names, sizes and modification times of everything under a folder (symlinks not followed).
+/// The names, sizes and modification times of the files under a folder, and its subfolders' names (links not followed).
 struct FolderSnapshot: Equatable {
     var entries: [String: String]
 
@@ -171,6 +171,12 @@ struct FolderSnapshot: Equatable {
         guard let names = fm.subpaths(atPath: dir) else { return }
         for name in names {
             let attributes = (try? fm.attributesOfItem(atPath: dir + "/" + name)) ?? [:]
+            // A folder counts by its presence: creating and removing a probe file in it (as `validate` does to
+            // test that the output folder is writable) changes its time but leaves nothing behind.
+            if attributes[.type] as? FileAttributeType == .typeDirectory {
+                entries[name] = "folder"
+                continue
+            }
             let size = (attributes[.size] as? NSNumber)?.intValue ?? -1
             let date = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             entries[name] = "\(size)@\(date)"

@@ -2,7 +2,7 @@ import Foundation
 
 /// A seeded fuzz campaign: `count` cases of each kind, generated from `seed`, run on `jobs` processes at a
 /// time, tallied per kind and verdict.
-public struct FuzzCampaign {
+public struct FuzzCampaign: Sendable {
     /// The inputs every case mutates.
     public let fixtures: FuzzFixtures
     /// The runner.
@@ -31,12 +31,19 @@ public struct FuzzCampaign {
 
     /// Runs `cases` on `jobs` concurrent workers, calling `progress` after each (from any thread).
     public func run(_ cases: [FuzzCase], jobs: Int = 2, progress: (@Sendable (FuzzResult) -> Void)? = nil) -> [FuzzResult] {
-        let results = ResultBox(count: cases.count)
+        run(count: cases.count, jobs: jobs, progress: progress) { cases[$0] }
+    }
+
+    /// Runs `count` cases made on demand by `make` (a case's files are held only while it runs, so a long
+    /// campaign needs the memory of `jobs` cases, not of all of them).
+    public func run(count: Int, jobs: Int = 2, progress: (@Sendable (FuzzResult) -> Void)? = nil,
+                    make: @escaping @Sendable (Int) -> FuzzCase) -> [FuzzResult] {
+        let results = ResultBox(count: count)
         let next = ResultBox.Counter()
         let runner = self.runner
         DispatchQueue.concurrentPerform(iterations: max(1, jobs)) { _ in
-            while let i = next.take(below: cases.count) {
-                let r = runner.run(cases[i])
+            while let i = next.take(below: count) {
+                let r = runner.run(make(i))
                 results.set(i, r)
                 progress?(r)
             }

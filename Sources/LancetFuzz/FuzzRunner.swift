@@ -9,6 +9,8 @@ public struct FuzzResult: Sendable {
     public var label: String
     /// The case's kind.
     public var kind: FuzzKind
+    /// The case's number within its kind.
+    public var index: Int
     /// Whether it was invalid by construction.
     public var expectation: FuzzExpectation
     /// The verdict.
@@ -58,7 +60,7 @@ public struct FuzzRunner: Sendable {
             try? fm.removeItem(atPath: dir)
             try? fm.removeItem(atPath: logs)
         }
-        var result = FuzzResult(label: c.label, kind: c.kind, expectation: c.expectation, verdict: .refused, detail: "",
+        var result = FuzzResult(label: c.label, kind: c.kind, index: c.index, expectation: c.expectation, verdict: .refused, detail: "",
                                 refusalNamesInput: true, peakMiB: 0, seconds: 0)
         do {
             try fm.createDirectory(atPath: logs, withIntermediateDirectories: true)

@@ -174,7 +174,8 @@ enum GGUFMutations {
             let key = r.pick(["tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"])
             let value = r.pick([UInt32(vocabulary), UInt32(vocabulary + 100), UInt32.max])
             g.set(key, type: GGUFTag.u32, payload: ByteSink.u32(value))
-            return Applied(name: "special-token-out-of-range(\(key)=\(value))", mustRefuse: true)
+            // 0xFFFFFFFF is -1 as an int32 token id: llama.cpp's "no such token".
+            return Applied(name: "special-token-out-of-range(\(key)=\(value))", mustRefuse: value != UInt32.max)
         default:
             let key = r.pick(["tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges"])
             guard let i = g.entryIndex(key), g.entries[i].type == GGUFTag.array, g.entries[i].payload.count >= 12 else {

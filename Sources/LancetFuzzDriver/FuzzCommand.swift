@@ -70,16 +70,19 @@ struct FuzzCommand: ParsableCommand {
                                     seed: seed)
         let kinds = kind.isEmpty ? FuzzKind.allCases : kind.compactMap(FuzzKind.init(rawValue:))
         let count = cases.map { ($0 + kinds.count - 1) / kinds.count } ?? self.count
-        var all = FuzzRegressions.cases(campaign.fixtures).filter { kinds.contains($0.kind) }
-        for k in kinds { all += (from..<(from + count)).map { campaign.generate(k, index: $0) } }
-        print("lancet-fuzz: seed \(seed), \(count) cases per kind from #\(from) (+\(all.count - count * kinds.count) regression cases), \(jobs) jobs, lancet \(executable)")
+        let regressions = FuzzRegressions.cases(campaign.fixtures).filter { kinds.contains($0.kind) }
+        let specs = regressions.indices.map { (kind: FuzzKind?.none, index: $0) } + kinds.flatMap { k in (from..<(from + count)).map { (kind: Optional(k), index: $0) } }
+        @Sendable func make(_ spec: (kind: FuzzKind?, index: Int)) -> FuzzCase {
+            spec.kind.map { campaign.generate($0, index: spec.index) } ?? regressions[spec.index]
+        }
+        print("lancet-fuzz: seed \(seed), \(count) cases per kind from #\(from) (+\(regressions.count) regression cases), \(jobs) jobs, lancet \(executable)")
         let start = Date()
-        let done = Progress(total: all.count, verbose: verbose)
-        let results = campaign.run(all, jobs: jobs) { done.record($0) }
+        let done = Progress(total: specs.count, verbose: verbose)
+        let results = campaign.run(count: specs.count, jobs: jobs, progress: { done.record($0) }) { make(specs[$0]) }
         let summary = FuzzSummary(results)
         print(summary.table)
         for f in summary.failures.prefix(200) { print("FAIL \(f.verdict.rawValue): \(f.label)\n     \(f.detail)") }
-        if let keep = keepFailures { try keepCases(summary.failures, of: all, in: keep) }
+        if let keep = keepFailures { try keepCases(summary.failures.map { f in f.label.contains("regression:") ? regressions.first { $0.label == f.label }! : campaign.generate(f.kind, index: f.index) }, results: summary.failures, in: keep) }
         let failures = summary.failures.count
         print(String(format: "lancet-fuzz: %d cases in %.0f s, %d failures, %d refusals not naming their input", results.count,
                      Date().timeIntervalSince(start), failures, summary.unnamedRefusals.count))
@@ -87,9 +90,8 @@ struct FuzzCommand: ParsableCommand {
     }
 
     /// Writes the failing cases' files for reproduction.
-    func keepCases(_ failures: [FuzzResult], of cases: [FuzzCase], in dir: String) throws {
-        for f in failures {
-            guard let c = cases.first(where: { $0.label == f.label }) else { continue }
+    func keepCases(_ cases: [FuzzCase], results: [FuzzResult], in dir: String) throws {
+        for (c, f) in zip(cases, results) {
             let folder = dir + "/\(c.kind.rawValue)-\(c.index)"
             for (name, bytes) in c.files {
                 let path = folder + "/" + name

@@ -81,8 +81,10 @@ struct GGUFImage {
             out.u32(t.type)
             out.u64(t.offset)
         }
-        let a = max(alignment, 1)
-        while out.data.count % a != 0 { out.data.append(0) }
+        // A hostile alignment (0, 3, 2^31) is written as declared but padded to at most 4 KiB: the file must be
+        // refused for its alignment, not made gigabytes long.
+        let a = alignment
+        if a > 0 && a <= 4096 { while out.data.count % a != 0 { out.data.append(0) } }
         out.bytes(data)
         return out.data
     }

@@ -105,7 +105,7 @@ enum SafetensorsMutations {
             s.lengthOverride = length
             return Applied(name: "header-length(\(length))", mustRefuse: true)
         case 9:
-            guard let (a, b) = s.offsets(name), b > a, s.header[name]?["dtype"].map({ $0.text == "\"F32\"" }) == true else {
+            guard let (a, b) = s.offsets(name), a >= 0, b > a + 3, b <= s.data.count, s.header[name]?["dtype"].map({ $0.text == "\"F32\"" }) == true else {
                 return Applied(name: "no-f32", mustRefuse: false)
             }
             let at = a + 4 * r.below((b - a) / 4)

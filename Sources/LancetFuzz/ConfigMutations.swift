@@ -9,7 +9,7 @@ enum ConfigMutations {
     static func make(_ fixtures: FuzzFixtures, index: Int, random r: inout FuzzRandom) -> FuzzCase {
         var config = JSONText.parse(fixtures.huggingFace["config.json"]!)
         var applied = [mutate(&config, &r)]
-        if r.chance(0.2) { applied.append(mutate(&config, &r)) }
+        if !applied[0].mustRefuse && r.chance(0.25) { applied.append(mutate(&config, &r)) }  // never undo a must-refuse edit
         var bytes = Array(config.text.utf8)
         if r.chance(0.15) { applied.append(Applied(name: TextEdits.mangle(&bytes, &r), mustRefuse: false)) }
         if r.chance(0.05) {

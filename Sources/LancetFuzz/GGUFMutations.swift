@@ -10,19 +10,23 @@ enum GGUFMutations {
         var image = GGUFImage(parsing: quantised ? fixtures.ggufQ8 : fixtures.ggufF32)
         let dataEnd = image.tensors.map { Int($0.offset) + (GGUFImage.byteCount(type: $0.type, dims: $0.dims) ?? 0) }.max() ?? 0
         var applied: [Applied] = [Applied(name: quantised ? "base=q8_0" : "base=f32", mustRefuse: false)]
-        for _ in 0..<(r.chance(0.25) ? 2 : 1) where r.chance(0.85) {
-            applied.append(structural(&image, &r))
+        for _ in 0..<(r.chance(0.25) ? 2 : 1) where r.chance(0.85) && !applied.contains(where: \.mustRefuse) {
+            applied.append(structural(&image, &r))  // a second edit only after an `either` one: it could undo a must-refuse one
         }
         var bytes = image.serialized()
         if applied.count == 1 || r.chance(0.3) { applied.append(byteLevel(&bytes, dataStart: bytes.count - image.data.count, dataEnd: dataEnd, &r)) }
         return FuzzCase(kind: .gguf, index: index, mutations: applied.map(\.name),
                         expectation: applied.contains { $0.mustRefuse } ? .mustRefuse : .either,
-                        files: ["model.gguf": bytes, "text.txt": fixtures.text], commands: FuzzFixtures.loadCommands("model.gguf"))
+                        files: ["model.gguf": bytes, "text.txt": fixtures.text],
+                        // Without a tokenizer a model still loads (inspect) but cannot evaluate text.
+                        commands: applied.contains { $0.name == "metadata-key-removed(tokenizer.ggml.model)" } ? [["inspect", "model.gguf"]]
+                            : FuzzFixtures.loadCommands("model.gguf"))
     }
 
     /// Metadata keys without which the model cannot be built.
+    /// (A missing context length defaults to 2048, as Lancet's importer has always done.)
     static let requiredSuffixes = [".block_count", ".embedding_length", ".feed_forward_length", ".attention.head_count",
-                                   ".attention.layer_norm_rms_epsilon", ".context_length"]
+                                   ".attention.layer_norm_rms_epsilon"]
 
     /// One mutation of the header's structure or values.
     static func structural(_ g: inout GGUFImage, _ r: inout FuzzRandom) -> Applied {
@@ -88,7 +92,7 @@ enum GGUFMutations {
             let key = g.entries[i].key
             g.entries.remove(at: i)
             let required = requiredSuffixes.contains { key.hasSuffix($0) } || key == "general.architecture" || key == "tokenizer.ggml.tokens"
-                || key == "tokenizer.ggml.model" || key == "tokenizer.ggml.merges"
+                || key == "tokenizer.ggml.merges"
             return Applied(name: "metadata-key-removed(\(key))", mustRefuse: required)
         case 13: return hostileSize(&g, &r)
         case 14: return hostileFloat(&g, &r)
@@ -175,7 +179,8 @@ enum GGUFMutations {
             let value = r.pick([UInt32(vocabulary), UInt32(vocabulary + 100), UInt32.max])
             g.set(key, type: GGUFTag.u32, payload: ByteSink.u32(value))
             // 0xFFFFFFFF is -1 as an int32 token id: llama.cpp's "no such token".
-            return Applied(name: "special-token-out-of-range(\(key)=\(value))", mustRefuse: value != UInt32.max)
+            // llama.cpp warns and keeps the default id for an out-of-range special token; Lancet does the same.
+            return Applied(name: "special-token-out-of-range(\(key)=\(value))", mustRefuse: false)
         default:
             let key = r.pick(["tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges"])
             guard let i = g.entryIndex(key), g.entries[i].type == GGUFTag.array, g.entries[i].payload.count >= 12 else {

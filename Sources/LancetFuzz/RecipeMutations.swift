@@ -7,7 +7,7 @@ enum RecipeMutations {
     static func make(_ fixtures: FuzzFixtures, index: Int, random r: inout FuzzRandom) -> FuzzCase {
         var lines = FuzzFixtures.baseRecipe.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         var applied = [mutate(&lines, &r)]
-        if r.chance(0.2) { applied.append(mutate(&lines, &r)) }
+        if !applied[0].mustRefuse && r.chance(0.25) { applied.append(mutate(&lines, &r)) }  // never undo a must-refuse edit
         var bytes = Array(lines.joined(separator: "\n").utf8)
         if r.chance(0.1) { applied.append(Applied(name: TextEdits.mangle(&bytes, &r), mustRefuse: false)) }
         return FuzzCase(kind: .recipe, index: index, mutations: applied.map(\.name),

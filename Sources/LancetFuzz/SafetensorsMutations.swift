@@ -35,7 +35,7 @@ enum SafetensorsMutations {
     static func make(_ fixtures: FuzzFixtures, index: Int, random r: inout FuzzRandom) -> FuzzCase {
         var image = Image(fixtures.huggingFace["model.safetensors"]!)
         var applied = [mutate(&image, &r)]
-        if r.chance(0.2) { applied.append(mutate(&image, &r)) }
+        if !applied[0].mustRefuse && r.chance(0.25) { applied.append(mutate(&image, &r)) }  // never undo a must-refuse edit
         var bytes = image.serialized()
         if r.chance(0.15) { applied.append(Applied(name: TextEdits.mangle(&bytes, &r), mustRefuse: false)) }
         var files = fixtures.huggingFace.mapKeys { "model/" + $0 }
@@ -88,7 +88,7 @@ enum SafetensorsMutations {
             case 3: dims.append(2)
             default: dims.reverse()
             }
-            let same = dims.count == 2 && dims[0] == dims[1] && choice == 4
+            let same = choice == 4 && dims == dims.reversed()
             s.header[name]!["shape"] = .array(dims.map(JSONText.int))
             return Applied(name: "shape(\(name)=\(dims))", mustRefuse: !same)
         case 6:

@@ -6,7 +6,7 @@ enum TokenizerMutations {
     static func make(_ fixtures: FuzzFixtures, index: Int, random r: inout FuzzRandom) -> FuzzCase {
         var json = JSONText.parse(fixtures.huggingFace["tokenizer.json"]!)
         var applied = [mutate(&json, &r)]
-        if r.chance(0.2) { applied.append(mutate(&json, &r)) }
+        if !applied[0].mustRefuse && r.chance(0.25) { applied.append(mutate(&json, &r)) }  // never undo a must-refuse edit
         var bytes = Array(json.text.utf8)
         if r.chance(0.15) { applied.append(Applied(name: TextEdits.mangle(&bytes, &r), mustRefuse: false)) }
         if r.chance(0.05) {

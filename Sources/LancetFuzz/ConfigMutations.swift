@@ -16,12 +16,7 @@ enum ConfigMutations {
             bytes = r.pick([[], Array("[]".utf8), Array("null".utf8), Array(bytes.prefix(r.below(bytes.count)))])
             applied.append(Applied(name: "not-an-object(\(bytes.count) bytes)", mustRefuse: true))
         }
-        var files = fixtures.huggingFace.mapKeys { "model/" + $0 }
-        files["model/config.json"] = bytes
-        files["text.txt"] = fixtures.text
-        return FuzzCase(kind: .config, index: index, mutations: applied.map(\.name),
-                        expectation: applied.contains { $0.mustRefuse } ? .mustRefuse : .either, files: files,
-                        commands: FuzzFixtures.loadCommands("model"))
+        return fixtures.huggingFaceCase(.config, index: index, applied: applied, replacing: "config.json", with: bytes)
     }
 
     static func mutate(_ c: inout JSONText, _ r: inout FuzzRandom) -> Applied {

@@ -81,6 +81,16 @@ public struct FuzzFixtures: Sendable {
 
         """
 
+    /// A case whose input is the Hugging Face folder `model/` with the file `name` replaced by `bytes`, loaded
+    /// by `loadCommands`, and must refuse when any applied mutation says so.
+    func huggingFaceCase(_ kind: FuzzKind, index: Int, applied: [Applied], replacing name: String, with bytes: [UInt8]) -> FuzzCase {
+        var files = huggingFace.mapKeys { "model/" + $0 }
+        files["model/" + name] = bytes
+        files["text.txt"] = text
+        return FuzzCase(kind: kind, index: index, mutations: applied.map(\.name), expectation: FuzzExpectation(applied), files: files,
+                        commands: Self.loadCommands("model"))
+    }
+
     /// The `lancet` commands that load a model at `path` the way users do: a summary and a short evaluation.
     static func loadCommands(_ path: String) -> [[String]] {
         [["inspect", path], ["eval", path, "--data", "text.txt", "--context", "32", "--max-windows", "1"]]

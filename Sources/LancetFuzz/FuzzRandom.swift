@@ -31,3 +31,8 @@ struct Applied {
     var name: String
     var mustRefuse: Bool
 }
+
+extension FuzzExpectation {
+    /// `.mustRefuse` when any of the mutations made the input invalid by construction.
+    init(_ applied: [Applied]) { self = applied.contains { $0.mustRefuse } ? .mustRefuse : .either }
+}

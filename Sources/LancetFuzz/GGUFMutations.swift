@@ -16,7 +16,7 @@ enum GGUFMutations {
         var bytes = image.serialized()
         if applied.count == 1 || r.chance(0.3) { applied.append(byteLevel(&bytes, dataStart: bytes.count - image.data.count, dataEnd: dataEnd, &r)) }
         return FuzzCase(kind: .gguf, index: index, mutations: applied.map(\.name),
-                        expectation: applied.contains { $0.mustRefuse } ? .mustRefuse : .either,
+                        expectation: FuzzExpectation(applied),
                         files: ["model.gguf": bytes, "text.txt": fixtures.text],
                         // Without a tokenizer a model still loads (inspect) but cannot evaluate text.
                         commands: applied.contains { $0.name == "metadata-key-removed(tokenizer.ggml.model)" } ? [["inspect", "model.gguf"]]

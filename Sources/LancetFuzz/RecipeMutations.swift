@@ -11,7 +11,7 @@ enum RecipeMutations {
         var bytes = Array(lines.joined(separator: "\n").utf8)
         if r.chance(0.1) { applied.append(Applied(name: TextEdits.mangle(&bytes, &r), mustRefuse: false)) }
         return FuzzCase(kind: .recipe, index: index, mutations: applied.map(\.name),
-                        expectation: applied.contains { $0.mustRefuse } ? .mustRefuse : .either,
+                        expectation: FuzzExpectation(applied),
                         files: ["recipe.yaml": bytes, "model.gguf": fixtures.ggufF32, "text.txt": fixtures.text, "eval.txt": fixtures.text, "out/.keep": []],
                         commands: [["validate", "recipe.yaml"]])
     }

@@ -38,12 +38,7 @@ enum SafetensorsMutations {
         if !applied[0].mustRefuse && r.chance(0.25) { applied.append(mutate(&image, &r)) }  // never undo a must-refuse edit
         var bytes = image.serialized()
         if r.chance(0.15) { applied.append(Applied(name: TextEdits.mangle(&bytes, &r), mustRefuse: false)) }
-        var files = fixtures.huggingFace.mapKeys { "model/" + $0 }
-        files["model/model.safetensors"] = bytes
-        files["text.txt"] = fixtures.text
-        return FuzzCase(kind: .safetensors, index: index, mutations: applied.map(\.name),
-                        expectation: applied.contains { $0.mustRefuse } ? .mustRefuse : .either, files: files,
-                        commands: FuzzFixtures.loadCommands("model"))
+        return fixtures.huggingFaceCase(.safetensors, index: index, applied: applied, replacing: "model.safetensors", with: bytes)
     }
 
     static func mutate(_ s: inout Image, _ r: inout FuzzRandom) -> Applied {

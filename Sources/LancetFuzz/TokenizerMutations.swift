@@ -13,14 +13,9 @@ enum TokenizerMutations {
             bytes = r.pick([[], Array("[]".utf8), Array(bytes.prefix(r.below(bytes.count))), Array(JSONText.nested(100_000).text.utf8)])
             applied.append(Applied(name: "not-an-object(\(bytes.count) bytes)", mustRefuse: true))
         }
-        var files = fixtures.huggingFace.mapKeys { "model/" + $0 }
-        files["model/tokenizer.json"] = bytes
-        files["text.txt"] = fixtures.text
         // `eval` tokenizes the text; `lancet tokenize` reads the tokenizer alone, so it is not asked to agree with
         // the model's checks (a tokenizer larger than the embedding is the model's problem, not the tokenizer's).
-        let commands = FuzzFixtures.loadCommands("model")
-        return FuzzCase(kind: .tokenizer, index: index, mutations: applied.map(\.name),
-                        expectation: applied.contains { $0.mustRefuse } ? .mustRefuse : .either, files: files, commands: commands)
+        return fixtures.huggingFaceCase(.tokenizer, index: index, applied: applied, replacing: "tokenizer.json", with: bytes)
     }
 
     static func mutate(_ t: inout JSONText, _ r: inout FuzzRandom) -> Applied {

@@ -125,7 +125,11 @@ public struct FuzzRunner: Sendable {
     }
 
     /// Runs `lancet args` in `dir` through `/bin/sh` (for the working folder, the address-space limit and the
-    /// redirections), waits with `wait4` for its resource usage, and kills it at the time limit.
+    /// redirections), polls its peak resident memory while it runs, and kills it at the time limit.
+    ///
+    /// The peak is the `VmHWM` of the process once it has left this executable, not `wait4`'s `ru_maxrss`: Linux carries
+    /// the high-water mark of the address space a process leaves at `exec` into `ru_maxrss`, and a spawned
+    /// child starts in the spawner's address space, so `ru_maxrss` would report the test process's own peak.
     func spawn(_ args: [String], in dir: String, stdout: String, stderr: String) -> ProcessRun {
         func quoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
         let script = "cd \(quoted(dir)) && ulimit -v \(addressSpaceMiB * 1024) && exec \(quoted(lancet)) "
@@ -140,21 +144,20 @@ public struct FuzzRunner: Sendable {
             return run
         }
         var status: Int32 = 0
-        var usage = rusage()
         while true {
-            let r = wait4(pid, &status, WNOHANG, &usage)
+            if let peak = ResidentPeak.of(pid) { run.peakMiB = max(run.peakMiB, peak) }
+            let r = waitpid(pid, &status, WNOHANG)
             if r == pid { break }
             if r < 0 && errno != EINTR { break }
             if Date().timeIntervalSince(start) > timeout {
                 kill(pid, SIGKILL)
-                _ = wait4(pid, &status, 0, &usage)
+                _ = waitpid(pid, &status, 0)
                 run.timedOut = true
                 break
             }
             usleep(2000)
         }
         run.seconds = Date().timeIntervalSince(start)
-        run.peakMiB = Double(usage.ru_maxrss) / 1024
         let signalled = status & 0x7F
         if !run.timedOut {
             if signalled != 0 && signalled != 0x7F { run.signal = signalled } else { run.exitCode = (status >> 8) & 0xFF }

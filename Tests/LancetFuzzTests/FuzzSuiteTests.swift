@@ -108,4 +108,28 @@ final class FuzzSuiteTests: XCTestCase {
         XCTAssertEqual(try verdict("exit 64"), .inconsistent, "a refusal without a message")
         XCTAssertEqual(try verdict("echo x >&2; exit 3"), .inconsistent, "an exit code outside 0/1/64")
     }
+
+    /// A command's peak memory is its own: a spawner that holds more than the bound does not make a small
+    /// command over-memory (Linux's `ru_maxrss` would say so), and a command that grows beyond it is.
+    func testPeakMemoryIsTheCommandsOwnNotTheSpawners() throws {
+        let root = try Self.scratch("peak")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func run(_ body: String, boundMiB: Double) throws -> FuzzResult {
+            let path = root + "/stand-in-\(abs(body.hashValue))"
+            try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o755)
+            let runner = FuzzRunner(lancet: path, root: root, memoryBoundMiB: boundMiB)
+            return runner.run(FuzzCase(kind: .gguf, index: 0, mutations: [], expectation: .either, files: ["in.bin": [1]],
+                                       commands: [["inspect", "in.bin"]]))
+        }
+        let held = 160 << 20
+        let ballast = UnsafeMutableRawPointer.allocate(byteCount: held, alignment: 4096)
+        defer { ballast.deallocate() }
+        for offset in stride(from: 0, to: held, by: 4096) { ballast.storeBytes(of: UInt8(1), toByteOffset: offset, as: UInt8.self) }
+        let small = try run("exit 0", boundMiB: 64)
+        XCTAssertEqual(small.verdict, .accepted, "peak \(small.peakMiB) MiB while the spawner holds 160 MiB")
+        XCTAssertLessThan(small.peakMiB, 64)
+        let grows = try run("x=$(head -c 100000000 /dev/zero | tr '\\0' a); exit 0", boundMiB: 64)
+        XCTAssertEqual(grows.verdict, .overMemory, "a command holding 100 MB: peak \(grows.peakMiB) MiB")
+    }
 }

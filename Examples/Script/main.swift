@@ -17,7 +17,7 @@ do {
     let calibration = try CalibrationSet(corpus: try TextCorpus(path: arguments[3]), tokenizer: model.tokenizer!, samples: 8, length: 2048, seed: 0)
     var options = RunOptions()
     options.progress = { done, total, _ in print("block \(done)/\(total)") }
-    let report = try Pipeline(recipe: recipe, registry: try BuiltinPassTables.registry()).run(on: &model, calibration: calibration, options: options)
+    let report = try Pipeline(recipe: recipe, registry: try BuiltinPasses.registry()).run(on: &model, calibration: calibration, options: options)
     for r in report.passes { print("block \(r.block ?? -1): error after fit \(r.errorAfterFit ?? 0)") }
     try model.save(to: arguments[2], overwrite: true)
     print("wrote \(arguments[2])")

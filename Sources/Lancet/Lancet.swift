@@ -7,11 +7,18 @@
 @_exported import LancetSurgery
 @_exported import LancetTensor
 
-/// Every built-in pass table, concatenated in one place.
-public enum BuiltinPassTables {
+/// The one list of built-in passes: each in-tree pass target contributes one explicit table (`PrunePasses.all`),
+/// concatenated here, the lowest module that sees every pass target. The CLI, the validator, `lancet passes`
+/// and scripts use `registry()`; a name registered twice is a start-up error.
+public enum BuiltinPasses {
     /// The tables of the in-tree pass targets.
-    public static let all: [[any SurgeryPass.Type]] = [PrunePasses.all]
+    public static let tables: [[any SurgeryPass.Type]] = [PrunePasses.all]
 
-    /// A registry holding every built-in pass (duplicate names are an error).
-    public static func registry() throws -> PassRegistry { try BuiltinPasses.registry(extra: all) }
+    /// A registry of the built-in tables plus `extra` tables (passes a caller or a test adds); throws
+    /// `RegistryError` for empty, malformed or duplicate names.
+    public static func registry(extra: [[any SurgeryPass.Type]] = []) throws -> PassRegistry {
+        let registry = PassRegistry()
+        for table in tables + extra { try registry.register(table) }
+        return registry
+    }
 }

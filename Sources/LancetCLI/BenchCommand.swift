@@ -27,6 +27,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also print the prefill's wall time per op kind (one extra, instrumented run per length).")
     var profile = false
 
+    @Option(help: "Instead of prefill and decode: time the whole-model loss-gradient sweep over this many seeded windows and report its peak memory.")
+    var gradientWindows = 0
+
+    @Option(help: "Tokens per window of the gradient sweep.")
+    var gradientLength = 2048
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -35,7 +41,47 @@ struct BenchCommand: ParsableCommand {
         var peakGFLOPS: Double
         var prefill: [PrefillRow] = []
         var decode: DecodeRow?
-        enum CodingKeys: String, CodingKey { case gemm, peakGFLOPS = "sgemm_peak_gflops", prefill, decode }
+        var gradients: GradientRow?
+        enum CodingKeys: String, CodingKey { case gemm, peakGFLOPS = "sgemm_peak_gflops", prefill, decode, gradients }
+    }
+    struct GradientRow: Encodable {
+        var windows: Int; var length: Int; var seconds: Double
+        /// Resident bytes with the model loaded, before the sweep; the sweep's peak; one window's block-boundary activations.
+        var residentBeforeBytes: Int; var peakBytes: Int; var boundaryBytes: Int
+        enum CodingKeys: String, CodingKey { case windows, length, seconds
+            case residentBeforeBytes = "resident_before_bytes", peakBytes = "peak_bytes", boundaryBytes = "boundary_bytes" }
+    }
+
+    /// The whole-model loss gradient over `gradientWindows` seeded windows, one window per backward, with every
+    /// linear's input and output gradient captured (what K-FAC reads): time and peak memory against what the
+    /// model and the block boundaries need.
+    func gradientSweep(_ m: Model) throws -> GradientRow {
+        guard gradientLength >= 2, gradientLength <= m.config.contextLength else {
+            throw ValidationError("--gradient-length must be in 2...\(m.config.contextLength), got \(gradientLength)")
+        }
+        var rng = SeededGenerator(seed: 1)
+        let windows = (0..<gradientWindows).map { _ in (0..<gradientLength).map { _ in Int32(rng.nextIndex(below: m.config.vocabularySize)) } }
+        let linears = m.blocks.first.map { $0.nodes(of: LinearOp.self) } ?? []
+        let before = ProcessMemory.residentBytes() ?? 0
+        let gradients = ModelGradients(model: m)
+        let start = Date()
+        for (w, window) in windows.enumerated() {
+            try gradients.backward(windows: [window], firstWindow: w, normalizer: Double(windows.count * (gradientLength - 1)),
+                                   capture: Set(linears.map { $0.node.inputs[0] }), captureGradients: Set(linears.map { $0.node.outputs[0] })) { _ in }
+            if !json { FileHandle.standardError.write(Data("gradient window \(w + 1)/\(windows.count)\n".utf8)) }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let row = GradientRow(windows: gradientWindows, length: gradientLength, seconds: seconds, residentBeforeBytes: before,
+                              peakBytes: ProcessMemory.peakResidentBytes() ?? 0,
+                              boundaryBytes: (m.blocks.count + 1) * gradientLength * m.config.hiddenSize * 4)
+        if !json {
+            let mib = { (b: Int) in String(format: "%.0f MiB", Double(b) / 1_048_576) }
+            print(String(format: "gradient sweep %d × %d tokens: %.1f s (%.1f s per window)", gradientWindows, gradientLength, seconds,
+                         seconds / Double(max(gradientWindows, 1))))
+            print("  resident before \(mib(row.residentBeforeBytes)), peak \(mib(row.peakBytes)): the sweep added "
+                  + "\(mib(row.peakBytes - row.residentBeforeBytes)) over the loaded model; one window's block boundaries are \(mib(row.boundaryBytes))")
+        }
+        return row
     }
     struct GemmRow: Encodable { var m: Int; var n: Int; var k: Int; var gflops: Double }
     struct PrefillRow: Encodable {
@@ -59,7 +105,9 @@ struct BenchCommand: ParsableCommand {
             for r in report.gemm { print(String(format: "  %5d × %5d × %5d   %7.1f GFLOP/s", r.m, r.n, r.k, r.gflops)) }
             print(String(format: "  peak %.1f GFLOP/s", report.peakGFLOPS))
         }
-        if let model {
+        if let model, gradientWindows > 0 {
+            report.gradients = try gradientSweep(try ModelLoader.load(model))
+        } else if let model {
             let m = try ModelLoader.load(model)
             let runner = ModelRunner(model: m)
             var rng = SeededGenerator(seed: 1)

@@ -6,7 +6,7 @@ import Lancet
 enum CommandSupport {
     /// Built-in passes plus those of `plugins`.
     static func registry(plugins: [String]) throws -> PassRegistry {
-        let registry = try BuiltinPassTables.registry()
+        let registry = try BuiltinPasses.registry()
         for path in plugins { _ = try PluginLoader.load(path: path, into: registry) }
         return registry
     }
@@ -56,6 +56,10 @@ enum CommandSupport {
         options.blockFinished = { index, reports, seconds in
             for r in reports { print(BlockTable.row(r, seconds: seconds)) }
         }
+        options.modelPassFinished = { r, seconds in
+            print(BlockTable.row(r, seconds: seconds))
+            for line in BlockTable.details(r) { print(line) }
+        }
         print(BlockTable.header)
         try IOFailure.inWords {
             let outcome = try run.execute(options: options, resume: resume)
@@ -86,11 +90,32 @@ enum BlockTable {
     static let header = "block  pass               metric                  err(cut)     err(fit)  fit      time"
 
     static func row(_ r: PassReport, seconds: Double) -> String {
+        // The sparsity, else the first metric that is not one of a family (`bi.3`); a model pass lists them all below.
         let metric = r.metrics["sparsity"].map { String(format: "sparsity %5.1f%%", $0 * 100) }
-            ?? r.metrics.sorted { $0.key < $1.key }.first.map { "\($0.key) \($0.value)" } ?? ""
+            ?? r.metrics.sorted { $0.key < $1.key }.first { !$0.key.contains(".") }.map { "\($0.key) \(String(format: "%g", $0.value))" } ?? ""
         func e(_ v: Double?) -> String { v.map { String(format: "%10.3e", $0) } ?? "         -" }
-        return String(format: "%5d  %-17@  %-22@ %@   %@  %-7@ %5.1fs", r.block ?? -1, r.pass as NSString, metric as NSString,
+        let block = r.block.map { String($0) } ?? "model"
+        return String(format: "%5@  %-17@  %-22@ %@   %@  %-7@ %5.1fs", block as NSString, r.pass as NSString, metric as NSString,
                       e(r.errorAfterCut), e(r.errorAfterFit), (r.fit ?? "-") as NSString, seconds)
+    }
+
+    /// A model pass's notes and its metrics, one indented line each; a family of metrics (`bi.0`, `bi.1`, …) is one
+    /// line in index order (a block pass's row says enough).
+    static func details(_ r: PassReport) -> [String] {
+        var families: [String: [(Int, Double)]] = [:]
+        var single: [(String, Double)] = []
+        for (key, value) in r.metrics {
+            let parts = key.split(separator: ".", maxSplits: 1)
+            if parts.count == 2, let i = Int(parts[1]) { families[String(parts[0]), default: []].append((i, value)) } else { single.append((key, value)) }
+        }
+        let number = { (v: Double) in String(format: "%.4g", v) }
+        var lines = r.notes.map { "       \($0)" }
+        lines += single.sorted { $0.0 < $1.0 }.map { "       \($0.0) = \(number($0.1))" }
+        for (name, entries) in families.sorted(by: { $0.key < $1.key }) {
+            let sorted = entries.sorted { $0.0 < $1.0 }
+            lines.append("       \(name).\(sorted.first!.0)…\(sorted.last!.0) = " + sorted.map { number($0.1) }.joined(separator: " "))
+        }
+        return lines
     }
 }
 
@@ -118,6 +143,14 @@ enum Summary {
                 lines.append(String(format: "  perplexity         %.3f after  (%@, %d windows, %d tokens)", pa.perplexity,
                                     (file as NSString).lastPathComponent as NSString, pa.windows, pa.tokens))
             }
+        }
+        for r in o.report.passes where r.block == nil {
+            var notes = r.notes
+            if let before = r.errorAfterCut, let after = r.errorAfterFit {
+                notes.append(String(format: "error %.3e before fitting, %.3e after (%@)", before, after, (r.fit ?? "-") as NSString))
+            }
+            lines.append("  model pass         \(r.pass)")
+            lines += notes.map { "                       \($0)" }
         }
         lines.append("  file size          \(mb(o.inputBytes)) → \(mb(o.outputBytes))" + (o.output.map { "  (\($0))" } ?? ""))
         lines.append(String(format: "  surgery time       %.1f s", o.report.seconds))

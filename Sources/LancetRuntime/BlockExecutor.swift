@@ -69,16 +69,23 @@ public enum BlockExecutor {
         public var input: Tensor
         /// ∂loss/∂parameter for every parameter on a path to the output, by local name.
         public var parameters: [String: Tensor]
+        /// ∂loss/∂value of the values named in `captureGradients`, by name (a value on no path to the output is absent).
+        public var values: [String: Tensor] = [:]
     }
 
     /// Backpropagates `outputGradient` (∂loss/∂output) through the block, reading the tape `values`
-    /// of a `forward(keepValues: true)` run on the same context.
+    /// of a `forward(keepValues: true)` run on the same context. The gradients of the values named in
+    /// `captureGradients` (e.g. the outputs of the linears) are returned too.
     public static func backward(_ block: Block, index: Int = 0, values: [String: Tensor], outputGradient: Tensor,
-                                context: ExecutionContext) throws -> Gradients {
+                                context: ExecutionContext, captureGradients: Set<String> = []) throws -> Gradients {
         var grads: [String: Tensor] = [block.output: outputGradient]
         var parameterGradients: [String: Tensor] = [:]
+        var captured: [String: Tensor] = [:]
+        if captureGradients.contains(block.output) { captured[block.output] = outputGradient }
         context.blockIndex = index
         for node in block.nodes.reversed() {
+            // Every reader of a node's outputs comes after it, so their gradients are complete here.
+            for name in node.outputs where captureGradients.contains(name) && name != block.output { captured[name] = grads[name] }
             guard node.outputs.contains(where: { grads[$0] != nil }) else { continue }
             context.nodeName = node.name
             let inputs = node.inputs.map { values[$0]! }
@@ -92,7 +99,7 @@ public enum BlockExecutor {
             }
             for name in node.outputs where name != block.input { grads[name] = nil }
         }
-        return Gradients(input: grads[block.input] ?? Tensor(zeros: values[block.input]!.shape), parameters: parameterGradients)
+        return Gradients(input: grads[block.input] ?? Tensor(zeros: values[block.input]!.shape), parameters: parameterGradients, values: captured)
     }
 
     /// For every value, the index of the last node that reads it.

@@ -187,3 +187,15 @@ final class TensorStorage: @unchecked Sendable {
 
     deinit { if owner == nil { BufferPool.shared.release(pointer, bytes: Self.bytes(count)) } }
 }
+
+extension Tensor {
+    /// Copies the rows of `source` (at most `rowLimit` of them) into this tensor from row `row` on.
+    public mutating func setRows(from source: Tensor, at row: Int, rowLimit: Int? = nil) {
+        let columns = count / max(shape[0], 1)
+        let n = min(source.count, (rowLimit ?? source.shape[0]) * columns)
+        precondition(row * columns + n <= count, "Tensor: rows out of range")
+        withUnsafeMutableBufferPointer { o in
+            source.withUnsafeBufferPointer { s in (o.baseAddress! + row * columns).update(from: s.baseAddress!, count: n) }
+        }
+    }
+}

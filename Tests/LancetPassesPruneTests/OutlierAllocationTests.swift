@@ -59,7 +59,7 @@ final class OutlierAllocationTests: XCTestCase {
         for pass in ["wanda", "sparsegpt"] {
             var model = fx.model
             let options = [("sparsity", "0.5"), ("allocation", "owl"), ("owl_lambda", "0.1")] + (pass == "sparsegpt" ? [("block_size", "16")] : [])
-            let report = try Pipeline(recipe: recipe(pass, options), registry: try BuiltinPassTables.registry())
+            let report = try Pipeline(recipe: recipe(pass, options), registry: try BuiltinPasses.registry())
                 .run(on: &model, calibration: fx.calibrationSet)
             try Verifier.verify(model)
             let targets = report.passes.map { $0.metrics["target_sparsity"]! }
@@ -80,7 +80,7 @@ final class OutlierAllocationTests: XCTestCase {
                 if pass == "wanda++" { options += [("ro_iterations", "1"), ("ro_samples", "2")] }
                 if pass == "sparsegpt" { options += [("block_size", "32")] }
                 let report = try Pipeline(recipe: recipe(pass, options, targets: ["blocks.*.mlp.*", "blocks.*.attn.*"]),
-                                          registry: try BuiltinPassTables.registry()).run(on: &model, calibration: fx.calibrationSet)
+                                          registry: try BuiltinPasses.registry()).run(on: &model, calibration: fx.calibrationSet)
                 try Verifier.verify(model)
                 XCTAssertEqual(report.passes.count, model.blocks.count)
                 for block in model.blocks {

@@ -35,7 +35,7 @@ enum StructuredFixture {
         let invocation = PassInvocation(name: PruneStructuredPass.name, options: options(values),
                                         selection: TargetSelection(targets: targets, ignore: []), fit: fit)
         let recipe = Recipe(stages: [Stage(name: "structured", passes: before + [invocation])])
-        let pipeline = try Pipeline(recipe: recipe, registry: BuiltinPassTables.registry())
+        let pipeline = try Pipeline(recipe: recipe, registry: BuiltinPasses.registry())
         return try pipeline.run(on: &model, calibration: calibration ?? self.calibration(vocabulary: model.config.vocabularySize))
     }
 

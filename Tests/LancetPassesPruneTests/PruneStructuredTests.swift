@@ -159,7 +159,7 @@ final class PruneStructuredTests: XCTestCase {
                                         fit: FitSpec(method: .lstsq))
         let wanda = PassInvocation(name: "wanda", options: StructuredFixture.options(["sparsity": "0.5"]), fit: FitSpec(method: .lstsq))
         let recipe = Recipe(stages: [Stage(name: "both", passes: [structured, wanda])])
-        let report = try Pipeline(recipe: recipe, registry: BuiltinPassTables.registry())
+        let report = try Pipeline(recipe: recipe, registry: BuiltinPasses.registry())
             .run(on: &model, calibration: StructuredFixture.calibration(vocabulary: model.config.vocabularySize))
         try Verifier.verify(model)
         XCTAssertEqual(report.passes.map(\.pass), [PruneStructuredPass.name, "wanda", PruneStructuredPass.name, "wanda"])
@@ -185,7 +185,7 @@ final class PruneStructuredTests: XCTestCase {
     }
 
     func testBadOptionsAreRejectedNamingTheOption() throws {
-        let registry = try BuiltinPassTables.registry()
+        let registry = try BuiltinPasses.registry()
         let cases: [([String: String], String)] = [
             (["sparsity": "1"], "sparsity"), (["heads": "odd"], "heads"), (["min_heads": "0"], "min_heads"),
             (["attention_share": "1.5"], "attention_share"), (["channel_multiple": "0"], "channel_multiple"),
@@ -203,7 +203,7 @@ final class PruneStructuredTests: XCTestCase {
 
     func testRegistrationTableListsThePassWithItsOptions() throws {
         XCTAssertTrue(PrunePasses.all.contains { $0 == PruneStructuredPass.self })
-        let d = try XCTUnwrap(try BuiltinPassTables.registry().descriptor("prune-structured"))
+        let d = try XCTUnwrap(try BuiltinPasses.registry().descriptor("prune-structured"))
         XCTAssertEqual(d.scope, "block")
         XCTAssertEqual(Set(d.options.map(\.key)), ["sparsity", "attention_share", "heads", "min_heads", "allow_remove_attention", "min_channels",
                                                    "channel_multiple", "taylor_weight", "remove_sublayer_below"])
@@ -230,7 +230,7 @@ final class PruneStructuredTests: XCTestCase {
         XCTAssertEqual(yaml.first?.trimmingCharacters(in: .whitespaces), "- prune-structured:")
         XCTAssertEqual(options, ["sparsity": "0.2", "heads": "kv-groups", "channel_multiple": "32"])
         XCTAssertEqual(Set(rest.keys), ["targets", "ignore", "fit"])
-        let pass = try BuiltinPassTables.registry().instantiate(PassInvocation(name: "prune-structured", options: StructuredFixture.options(options)))
+        let pass = try BuiltinPasses.registry().instantiate(PassInvocation(name: "prune-structured", options: StructuredFixture.options(options)))
         guard case let .block(p) = pass, let structured = p as? PruneStructuredPass else { return XCTFail("not a block pass") }
         XCTAssertEqual(structured.headMode, .kvGroups)
         XCTAssertEqual(structured.options.channelMultiple, 32)

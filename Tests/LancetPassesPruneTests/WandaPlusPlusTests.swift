@@ -121,7 +121,7 @@ final class WandaPlusPlusTests: XCTestCase {
         let fx = WandaTests.fixtures[0]
         let r = recipe("wanda++", [("sparsity", "0.5"), ("ro_iterations", "2"), ("ro_samples", "2"), ("ro_learning_rate", "1e-4")])
         var a = fx.model, b = fx.model
-        let registry = try BuiltinPassTables.registry()
+        let registry = try BuiltinPasses.registry()
         _ = try Pipeline(recipe: r, registry: registry).run(on: &a, calibration: fx.calibrationSet)
         _ = try Pipeline(recipe: r, registry: registry).run(on: &b, calibration: fx.calibrationSet)
         try Verifier.verify(a)

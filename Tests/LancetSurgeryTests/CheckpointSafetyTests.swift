@@ -40,7 +40,7 @@ final class CheckpointSafetyTests: XCTestCase {
         }
         if let stopAfter { options.stopRequested = { finished.value >= stopAfter } }
         var model = Self.model
-        _ = try Pipeline(recipe: recipe, registry: try BuiltinPassTables.registry())
+        _ = try Pipeline(recipe: recipe, registry: try BuiltinPasses.registry())
             .run(on: &model, calibration: PipelineTests.calibration(model: Self.model), options: options)
         return model
     }

@@ -144,7 +144,7 @@ final class OutputLockTests: XCTestCase {
     static func surgery(model: String, output: String) throws -> SurgeryRun {
         let recipe = Recipe(model: model, stages: [Stage(name: "prune", passes: try PipelineText.parse("magnitude(sparsity=0.5)"))],
                             output: output, text: "magnitude(sparsity=0.5)", source: "<pipeline>")
-        var run = SurgeryRun(recipe: recipe, registry: try BuiltinPassTables.registry())
+        var run = SurgeryRun(recipe: recipe, registry: try BuiltinPasses.registry())
         run.evaluate = false
         run.speedTokens = 0
         return run

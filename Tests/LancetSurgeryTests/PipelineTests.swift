@@ -18,7 +18,7 @@ final class PipelineTests: XCTestCase {
 
     func run(_ recipe: Recipe, model: Model, options: RunOptions = RunOptions()) throws -> (Model, RunReport) {
         var m = model
-        let report = try Pipeline(recipe: recipe, registry: try BuiltinPassTables.registry()).run(on: &m, calibration: Self.calibration(model: model), options: options)
+        let report = try Pipeline(recipe: recipe, registry: try BuiltinPasses.registry()).run(on: &m, calibration: Self.calibration(model: model), options: options)
         return (m, report)
     }
 
@@ -81,7 +81,7 @@ final class PipelineTests: XCTestCase {
         options.blockFinished = { _, _, _ in finished.increment() }
         options.stopRequested = { finished.value >= 2 }
         var interrupted = model
-        XCTAssertThrowsError(try Pipeline(recipe: recipe, registry: try BuiltinPassTables.registry())
+        XCTAssertThrowsError(try Pipeline(recipe: recipe, registry: try BuiltinPasses.registry())
             .run(on: &interrupted, calibration: Self.calibration(model: model), options: options)) { e in
             XCTAssertTrue("\(e)".contains("interrupted"), "\(e)")
         }
@@ -91,7 +91,7 @@ final class PipelineTests: XCTestCase {
         resumedOptions.fingerprint = "test"
         resumedOptions.resume = true
         var resumed = model
-        let report = try Pipeline(recipe: recipe, registry: try BuiltinPassTables.registry())
+        let report = try Pipeline(recipe: recipe, registry: try BuiltinPasses.registry())
             .run(on: &resumed, calibration: Self.calibration(model: model), options: resumedOptions)
         XCTAssertEqual(report.passes.count, 4)
         for (x, y) in zip(reference.blocks, resumed.blocks) {
@@ -103,7 +103,7 @@ final class PipelineTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try Data("{\"fingerprint\":\"test\",\"stage\":0,\"block\":1,\"reports\":[]}".utf8).write(to: URL(fileURLWithPath: dir + "/state.json"))
         var again = model
-        XCTAssertThrowsError(try Pipeline(recipe: recipe, registry: try BuiltinPassTables.registry())
+        XCTAssertThrowsError(try Pipeline(recipe: recipe, registry: try BuiltinPasses.registry())
             .run(on: &again, calibration: Self.calibration(model: model), options: wrongFingerprint))
     }
 }

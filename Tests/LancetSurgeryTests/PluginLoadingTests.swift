@@ -23,7 +23,7 @@ final class PluginLoadingTests: XCTestCase {
         let registry = PassRegistry()
         let info = try PluginLoader.load(path: path, into: registry)
         XCTAssertEqual(info, PluginInfo(path: path, name: "example-pass", version: "1.0.0", apiVersion: PluginAPI.version,
-                                        passes: ["random-prune"]))
+                                        passes: ["random-prune", "shortgpt-remove"]))
 
         let descriptor = try XCTUnwrap(registry.descriptor("random-prune"))
         XCTAssertEqual(descriptor.origin, path)
@@ -80,7 +80,7 @@ final class PluginLoadingTests: XCTestCase {
                 + "registered (from \(path))")
         }
         // Into a fresh registry it loads again (the library stays loaded; dlopen hands back the same handle).
-        XCTAssertEqual(try PluginLoader.load(path: path, into: PassRegistry()).passes, ["random-prune"])
+        XCTAssertEqual(try PluginLoader.load(path: path, into: PassRegistry()).passes, ["random-prune", "shortgpt-remove"])
     }
 
     func testEveryLancetReferenceOfThePluginBindsToTheHost() throws {

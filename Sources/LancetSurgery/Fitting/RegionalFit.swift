@@ -16,13 +16,19 @@ public enum RegionalFit {
     static func fit(_ block: inout Block, index: Int, calibration: CalibrationActivations, spec: FitSpec, seed: UInt64,
                     sweep: BlockSweep) throws -> Double {
         let before = try sweep.error(block, index: index, inputs: calibration.inputs, teacher: calibration.teacher)
-        let trainable = block.nodes(of: LinearOp.self).flatMap { _, op in op.parameterNames.filter { !$0.hasSuffix(".bias") } }
+        let trainable = trainableParameters(of: block)
         var optimizer = RegionalOptimizer.adam(learningRate: spec.learningRate)
         var g = SeededGenerator(seed: seed ^ UInt64(index &* 0x9E37_79B9))
         let batches = (0..<spec.steps).map { _ in g.sampleIndices(min(spec.batch, calibration.windows), from: calibration.windows) }
         try optimize(&block, index: index, calibration: calibration, batches: batches, parameters: trainable, keepMasked: true,
                      lossScale: .mean, optimizer: &optimizer)
         return before
+    }
+
+    /// The parameters `fit` optimises: every weight (dense or low-rank factor) of the block's linears, biases and
+    /// norm scales left alone.
+    public static func trainableParameters(of block: Block) -> [String] {
+        block.nodes(of: LinearOp.self).flatMap { _, op in op.parameterNames.filter { !$0.hasSuffix(".bias") } }
     }
 
     /// How the squared error of a step is reduced before differentiating.

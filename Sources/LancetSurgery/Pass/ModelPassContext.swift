@@ -2,24 +2,156 @@ import LancetIR
 import LancetRuntime
 import LancetTensor
 
-/// Everything a model pass sees.
+/// Everything a model pass sees: the recipe's settings for it, the calibration windows, and the services a
+/// block pass gets from the pipeline, for any block or span of blocks of any model:
+///
+/// - **sweeps**: `sweep(_:blocks:visit:)` streams the calibration windows through a model a few windows at a
+///   time, handing each block's inputs and outputs of that chunk to `visit` (memory: one chunk's activations);
+/// - **hidden states**: `hiddenStates(enteringBlock:of:)` and `advance(_:through:of:)` give the inputs of any
+///   block for every window (`[windows·length, hidden]`), computed chunk by chunk;
+/// - **span teachers**: `spanOutputs(_:inputs:)` runs a span of the *original* blocks (the model as the pass
+///   received it) on given inputs: the target a collapsed or replacement block is fitted to;
+/// - **analyses**: `statistics(of:index:inputs:requests:)` computes any `StatisticKey` on any block;
+/// - **fitting**: `fit(_:index:inputs:teacher:spec:)` fits a block to a teacher with the recipe's method
+///   (`SpanFit`), and `error(of:index:inputs:teacher:)` measures it.
+///
+/// The context never keeps activations between calls: a pass holds the tensors it asks for, and drops them.
 public final class ModelPassContext: @unchecked Sendable {
-    /// What the recipe lets this pass cut.
+    /// What the recipe lets this pass cut (meaningful only for passes that declare `ModelPass.readsTargets`).
     public let targets: TargetSelection
     /// Calibration token windows (`[windows][length]`), for passes that run the model themselves.
     public let calibrationWindows: [[Int32]]
     /// The run's seed.
     public let seed: UInt64
-    /// The recipe's local-fitting settings.
+    /// The recipe's local-fitting settings (used by `fit` when the pass gives none; meaningful only for passes
+    /// that declare `ModelPass.fitsLocally`).
     public let fit: FitSpec
     /// Writes a progress or diagnostic line.
     public let log: @Sendable (String) -> Void
+    /// Reports progress of a long phase: (done, total, what). `sweep` reports its chunks; a pass reports its own
+    /// phases (the CLI shows a progress bar with an ETA per phase).
+    public let progress: @Sendable (Int, Int, String) -> Void
+    /// The model as this pass received it, before the pass changes anything: the teacher of span fits.
+    public let original: Model
+    /// Windows per forward call of the context's sweeps.
+    public let windowsPerCall: Int
 
-    init(targets: TargetSelection, calibrationWindows: [[Int32]], seed: UInt64, fit: FitSpec, log: @escaping @Sendable (String) -> Void) {
+    init(targets: TargetSelection, calibrationWindows: [[Int32]], seed: UInt64, fit: FitSpec, original: Model, windowsPerCall: Int,
+         log: @escaping @Sendable (String) -> Void, progress: @escaping @Sendable (Int, Int, String) -> Void) {
         self.targets = targets
         self.calibrationWindows = calibrationWindows
         self.seed = seed
         self.fit = fit
+        self.original = original
+        self.windowsPerCall = max(1, windowsPerCall)
         self.log = log
+        self.progress = progress
+    }
+
+    /// A context for running a model pass outside the pipeline: in a pass's unit tests, in-tree or in a plugin
+    /// package, with every service the pipeline gives. `model` is the model the pass will receive (the teacher
+    /// of span fits); `calibrationWindows` must all have the same length.
+    public static func standalone(model: Model, calibrationWindows: [[Int32]] = [], targets: TargetSelection = .all, seed: UInt64 = 0,
+                                  fit: FitSpec = FitSpec(), windowsPerCall: Int = 4,
+                                  log: @escaping @Sendable (String) -> Void = { _ in },
+                                  progress: @escaping @Sendable (Int, Int, String) -> Void = { _, _, _ in }) -> ModelPassContext {
+        precondition(Set(calibrationWindows.map(\.count)).count <= 1, "ModelPassContext.standalone: windows of different lengths")
+        return ModelPassContext(targets: targets, calibrationWindows: calibrationWindows, seed: seed, fit: fit, original: model,
+                                windowsPerCall: windowsPerCall, log: log, progress: progress)
+    }
+
+    /// Number of calibration windows.
+    public var windowCount: Int { calibrationWindows.count }
+    /// Tokens per calibration window.
+    public var length: Int { calibrationWindows.first?.count ?? 0 }
+
+    /// One block's inputs and outputs on one chunk of calibration windows, as a sweep visits them.
+    public struct BlockChunk {
+        /// The block's index in the swept model.
+        public let block: Int
+        /// The calibration windows of the chunk.
+        public let windows: Range<Int>
+        /// The block's inputs on those windows, `[windows·length, hidden]`.
+        public let input: Tensor
+        /// The block's outputs on those windows.
+        public let output: Tensor
+    }
+
+    /// Streams the calibration windows through `model` a chunk of `windowsPerCall` windows at a time: for every
+    /// chunk, the embedding then blocks `blocks` (every block by default; the blocks before them run too, to
+    /// give their inputs), handing `visit` each block's inputs and outputs on the chunk. Chunks come in window
+    /// order and, within a chunk, blocks in model order. Memory holds one chunk's activations, never the whole
+    /// calibration set's; the cost is one calibration forward through the blocks up to `blocks.upperBound`.
+    public func sweep(_ model: Model, blocks: Range<Int>? = nil, visit: (BlockChunk) throws -> Void) throws {
+        let range = blocks ?? 0..<model.blocks.count
+        try requireCalibration()
+        precondition(range.lowerBound >= 0 && range.upperBound <= model.blocks.count, "sweep: blocks \(range) out of 0..<\(model.blocks.count)")
+        let runner = ModelRunner(model: model)
+        var w = 0
+        while w < windowCount {
+            let windows = w..<min(w + windowsPerCall, windowCount)
+            var x = try runner.embed(Array(calibrationWindows[windows].joined()))
+            let context = ExecutionContext(batch: windows.count, length: length)
+            for i in 0..<range.upperBound {
+                let y = try BlockExecutor.forward(model.blocks[i], index: i, input: x, context: context).output
+                if range.contains(i) { try visit(BlockChunk(block: i, windows: windows, input: x, output: y)) }
+                x = y
+            }
+            w = windows.upperBound
+            progress(w, windowCount, "sweep")
+        }
+    }
+
+    /// The hidden states entering block `index` of `model` for every calibration window, `[windows·length,
+    /// hidden]` (`index == model.blocks.count` gives the last block's outputs), computed chunk by chunk.
+    public func hiddenStates(enteringBlock index: Int, of model: Model) throws -> Tensor {
+        try requireCalibration()
+        var x = try ModelRunner(model: model).embed(Array(calibrationWindows.joined()))
+        try advance(&x, through: 0..<index, of: model)
+        return x
+    }
+
+    /// Replaces `states` (the inputs of block `range.lowerBound` of `model`) by the outputs of block
+    /// `range.upperBound − 1`, chunk by chunk and in place (no second activation tensor is held).
+    public func advance(_ states: inout Tensor, through range: Range<Int>, of model: Model) throws {
+        precondition(range.lowerBound >= 0 && range.upperBound <= model.blocks.count, "advance: blocks \(range) out of 0..<\(model.blocks.count)")
+        let sweep = blockSweep
+        let none = Tensor(zeros: [0, states.shape[1]])
+        for i in range { _ = try sweep.advance(model.blocks[i], index: i, inputs: &states, teacher: none) }
+    }
+
+    /// The outputs of the original blocks `span` (the model as the pass received it) run in order on
+    /// `inputs`: the span teacher that a block replacing the span is fitted to. A span of one block is that
+    /// block's own dense output.
+    public func spanOutputs(_ span: ClosedRange<Int>, inputs: Tensor) throws -> Tensor {
+        precondition(span.lowerBound >= 0 && span.upperBound < original.blocks.count, "spanOutputs: span \(span) out of 0..<\(original.blocks.count)")
+        var y = inputs
+        try advance(&y, through: span.lowerBound..<(span.upperBound + 1), of: original)
+        return y
+    }
+
+    /// The relative output error ‖block(inputs) − teacher‖² / ‖teacher‖² over every window the teacher holds.
+    public func error(of block: Block, index: Int, inputs: Tensor, teacher: Tensor) throws -> Double {
+        try blockSweep.error(block, index: index, inputs: inputs, teacher: teacher)
+    }
+
+    /// The calibration statistics `requests` of `block` (at `index`) on `inputs`, as a block pass would get them.
+    public func statistics(of block: Block, index: Int, inputs: Tensor, requests: Set<StatisticKey>) throws -> BlockStatistics {
+        try StatisticsCollector(sweep: blockSweep).collect(block, index: index, inputs: inputs, requests: requests, teacherWindows: 0).statistics
+    }
+
+    /// Fits `block` (at `index` in the model it will run in) so that its outputs on `inputs` match `teacher`
+    /// (a span teacher from `spanOutputs`, or any target of the same shape), with `spec` or the recipe's fit
+    /// settings. See `SpanFit` for what each method fits. The outcome carries the error before and after.
+    public func fit(_ block: inout Block, index: Int, inputs: Tensor, teacher: Tensor, spec: FitSpec? = nil) throws -> SpanFit.Outcome {
+        let settings = spec ?? fit
+        let activations = CalibrationActivations(inputs: inputs, teacher: teacher, windows: inputs.shape[0] / max(length, 1), length: length)
+        return try SpanFit.fit(&block, index: index, calibration: activations, spec: settings, seed: seed, sweep: blockSweep)
+    }
+
+    var blockSweep: BlockSweep { BlockSweep(windowsPerCall: windowsPerCall, length: length) }
+
+    func requireCalibration() throws {
+        guard windowCount > 0, length > 0 else { throw PipelineError.missingStatistic("calibration windows (the recipe has no calibration data)") }
     }
 }

@@ -9,6 +9,76 @@ enum OptionCoding {
         return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
     }
 
+    /// One option key of a pass and its recipe type, derived from a stored property of `Options`.
+    struct Property {
+        let key: String
+        let type: String
+    }
+
+    /// The option keys of an `Options` value with their types: every stored property (nil optionals too), under
+    /// the snake_case of its name, the one YAML key convention. `encoded` is the value encoded by its `Codable`
+    /// conformance (its `CodingKeys`); a property encoded under another key, or an encoded key that names no
+    /// property, is a `RegistryError` naming the pass, so a pass cannot have keys that differ from its properties.
+    static func properties(of options: Any, encoded: [String: Any], pass: String) throws -> [Property] {
+        var result: [Property] = []
+        for child in Mirror(reflecting: options).children {
+            guard let label = child.label else { continue }
+            let key = snakeCase(label)
+            let value = unwrapped(child.value)
+            if value != nil, encoded[key] == nil {
+                throw RegistryError(reason: "pass '\(pass)': option '\(label)' is not encoded under its recipe key '\(key)' "
+                                    + "(recipe keys are the snake_case names of the Options properties; check its CodingKeys)")
+            }
+            result.append(Property(key: key, type: recipeType(child.value, encoded: encoded[key])))
+        }
+        if let stray = encoded.keys.sorted().first(where: { k in !result.contains { $0.key == k } }) {
+            throw RegistryError(reason: "pass '\(pass)': its Options encode the key '\(stray)', which is not the snake_case name of a stored "
+                                + "property (recipe keys are the snake_case names of the Options properties)")
+        }
+        return result
+    }
+
+    /// `learningRate` → `learning_rate`, `owlM` → `owl_m`.
+    static func snakeCase(_ name: String) -> String {
+        var out = ""
+        for c in name {
+            if c.isUppercase {
+                if !out.isEmpty { out.append("_") }
+                out.append(contentsOf: c.lowercased())
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
+    /// The payload of an optional (nil for `.none`), or the value itself.
+    static func unwrapped(_ value: Any) -> Any? {
+        let mirror = Mirror(reflecting: value)
+        guard mirror.displayStyle == .optional else { return value }
+        return mirror.children.first.map { unwrapped($0.value) } ?? nil
+    }
+
+    /// The recipe type of a property from its Swift type (`Double` → number, `Int` → integer, …), falling back to
+    /// the encoded default's shape for other types; optionals are `optional <type>`.
+    static func recipeType(_ value: Any, encoded: Any?) -> String {
+        var name = String(describing: type(of: value))
+        var optional = false
+        while name.hasPrefix("Optional<"), name.hasSuffix(">") {
+            name = String(name.dropFirst("Optional<".count).dropLast())
+            optional = true
+        }
+        let kind: String
+        switch name {
+        case "Double", "Float": kind = "number"
+        case "Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64": kind = "integer"
+        case "Bool": kind = "boolean"
+        case "String": kind = "string"
+        default: kind = name.hasPrefix("Array<") ? "list" : typeName(encoded)
+        }
+        return optional && kind != "optional" ? "optional \(kind)" : kind
+    }
+
     /// Decodes `raw` over `defaults`; `known` lists the valid keys.
     static func decode<P: SurgeryPass>(_ pass: P.Type, _ raw: OptionValue, known: Set<String>, defaults: [String: Any],
                                        invocation: PassInvocation) throws -> P.Options {

@@ -53,6 +53,12 @@ public struct PassDescriptor: Sendable {
     public let origin: String
     /// Whether the pass needs calibration data (`SurgeryPass.needsCalibration`).
     public let needsCalibration: Bool
+    /// Whether the recipe's `fit:` means something for the pass (every block pass; a model pass that
+    /// declares `ModelPass.fitsLocally`).
+    public let fitsLocally: Bool
+    /// Whether the recipe's `targets:`/`ignore:` mean something for the pass (every block pass; a model pass
+    /// that declares `ModelPass.readsTargets`).
+    public let readsTargets: Bool
     let make: @Sendable (OptionValue, PassInvocation) throws -> AnyPass
 }
 
@@ -118,15 +124,22 @@ public final class PassRegistry: @unchecked Sendable {
 
     static func describe<P: SurgeryPass>(_ type: P.Type, origin: String) throws -> PassDescriptor {
         let defaults = try OptionCoding.encode(P.defaultOptions)
-        let keys = Set(defaults.keys).union(P.optionHelp.keys).subtracting([""])
-        let options = keys.sorted().map { key -> OptionDescriptor in
-            let value = defaults[key]
-            return OptionDescriptor(key: key, type: OptionCoding.typeName(value), defaultValue: OptionCoding.text(value),
-                                    help: P.optionHelp[key] ?? "")
+        // The keys are the Options' stored properties (snake_case); help for anything else is a mistake, not a key.
+        let properties = try OptionCoding.properties(of: P.defaultOptions, encoded: defaults, pass: P.name)
+        let keys = Set(properties.map(\.key))
+        if let stray = P.optionHelp.keys.sorted().first(where: { !keys.contains($0) }) {
+            throw RegistryError(reason: "pass '\(P.name)' (\(type)) has help for '\(stray)', which is not one of its options ("
+                                + (keys.isEmpty ? "none" : keys.sorted().joined(separator: ", ")) + ")")
         }
-        let scope = (P.self as? any BlockPass.Type) != nil ? "block" : "model"
-        return PassDescriptor(name: P.name, summary: P.summary, scope: scope, options: options, origin: origin,
-                              needsCalibration: P.needsCalibration) { raw, invocation in
+        let options = properties.sorted { $0.key < $1.key }.map { property -> OptionDescriptor in
+            let value = defaults[property.key]
+            return OptionDescriptor(key: property.key, type: property.type, defaultValue: OptionCoding.text(value),
+                                    help: P.optionHelp[property.key] ?? "")
+        }
+        let modelPass = P.self as? any ModelPass.Type
+        return PassDescriptor(name: P.name, summary: P.summary, scope: modelPass == nil ? "block" : "model", options: options, origin: origin,
+                              needsCalibration: P.needsCalibration, fitsLocally: modelPass?.fitsLocally ?? true,
+                              readsTargets: modelPass?.readsTargets ?? true) { raw, invocation in
             let optionsValue: P.Options = try OptionCoding.decode(P.self, raw, known: keys, defaults: defaults, invocation: invocation)
             let pass: P
             do { pass = try P(options: optionsValue) } catch let e as PassOptionError {

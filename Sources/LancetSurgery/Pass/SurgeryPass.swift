@@ -71,10 +71,30 @@ extension BlockPass {
     public func plan(model: Model, context: PlanContext) throws -> [String: [Double]] { [:] }
 }
 
-/// A pass that edits the whole model (remove or merge blocks, search over shapes).
+/// A pass that edits the whole model (remove or merge blocks, search over shapes). Its context
+/// (`ModelPassContext`) gives it the pipeline's services for any block or span: calibration sweeps, hidden
+/// states, span teachers, statistics and local fitting.
+///
+/// The recipe's `fit:` and `targets:`/`ignore:` keys mean what the pass makes of them, so a model pass
+/// declares whether it uses them (`fitsLocally`, `readsTargets`); `lancet validate` refuses either key on a
+/// model pass that does not.
 public protocol ModelPass: SurgeryPass {
-    /// Edits the model in place.
+    /// Edits the model in place. The report's `errorAfterCut`/`errorAfterFit` are the pass's own measure of
+    /// the error it left before and after fitting (for a span fit: the fitted blocks' errors against their span
+    /// teachers), and its notes say what changed (e.g. the blocks removed); the run prints both.
     func apply(to model: inout Model, context: ModelPassContext) throws -> PassReport
+
+    /// Whether the pass fits with `context.fit` (the recipe's `fit:` settings); false refuses `fit:` on it.
+    static var fitsLocally: Bool { get }
+    /// Whether the pass reads `context.targets` (the recipe's `targets:`/`ignore:`); false refuses them on it.
+    static var readsTargets: Bool { get }
+}
+
+extension ModelPass {
+    /// Whether this model pass reads calibration windows (override to return false for data-free passes).
+    public static var needsCalibration: Bool { true }
+    public static var fitsLocally: Bool { false }
+    public static var readsTargets: Bool { false }
 }
 
 /// A bad option value, named: `sparsity: must be in [0, 1), got 1.5`.

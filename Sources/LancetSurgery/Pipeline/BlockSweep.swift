@@ -109,15 +109,3 @@ public struct BlockSweep: Sendable {
                                   capture: capture, computeOutput: computeOutput)
     }
 }
-
-extension Tensor {
-    /// Copies the rows of `source` (at most `rowLimit` of them) into this tensor from row `row` on.
-    mutating func setRows(from source: Tensor, at row: Int, rowLimit: Int? = nil) {
-        let columns = count / max(shape[0], 1)
-        let n = min(source.count, (rowLimit ?? source.shape[0]) * columns)
-        precondition(row * columns + n <= count, "Tensor: rows out of range")
-        withUnsafeMutableBufferPointer { o in
-            source.withUnsafeBufferPointer { s in (o.baseAddress! + row * columns).update(from: s.baseAddress!, count: n) }
-        }
-    }
-}

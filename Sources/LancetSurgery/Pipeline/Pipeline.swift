@@ -87,13 +87,21 @@ public final class Pipeline {
                 case .block: blockPasses.append(planned)
                 case let .model(pass):
                     try flushBlockPasses()
+                    let name = planned.invocation.name, progress = options.progress
                     let context = ModelPassContext(targets: planned.invocation.selection, calibrationWindows: calibration?.windows ?? [],
-                                                   seed: calibration?.seed ?? 0, fit: planned.invocation.fit, log: options.log)
+                                                   seed: calibration?.seed ?? 0, fit: planned.invocation.fit, original: model,
+                                                   windowsPerCall: options.windowsPerCall, log: options.log,
+                                                   progress: { done, total, note in progress(done, total, "\(name): \(note)") })
                     let t = Date()
-                    var r = try pass.apply(to: &model, context: context)
-                    r.cutSeconds = Date().timeIntervalSince(t)
+                    var r: PassReport
+                    do { r = try pass.apply(to: &model, context: context) } catch let e as PipelineError { throw e } catch {
+                        throw PipelineError.passFailed(pass: planned.invocation.name, block: nil, reason: "\(error)")
+                    }
+                    let seconds = Date().timeIntervalSince(t)
+                    r.cutSeconds = seconds - (r.fitSeconds ?? 0)
                     try verify(model, pass: planned.invocation.name)
                     report.passes.append(r)
+                    options.modelPassFinished(r, seconds)
                 }
             }
             try flushBlockPasses()

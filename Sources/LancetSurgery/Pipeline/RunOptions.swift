@@ -14,6 +14,8 @@ public struct RunOptions: Sendable {
     public var progress: @Sendable (Int, Int, String) -> Void = { _, _, _ in }
     /// Called with each finished block's reports and wall time.
     public var blockFinished: @Sendable (Int, [PassReport], Double) -> Void = { _, _, _ in }
+    /// Called with each finished model pass's report and wall time.
+    public var modelPassFinished: @Sendable (PassReport, Double) -> Void = { _, _ in }
     /// Checked after every checkpointed block; returning true stops the run with `PipelineError.interrupted`
     /// (the checkpoint stays, so `--resume` continues from there).
     public var stopRequested: @Sendable () -> Bool = { false }
@@ -32,11 +34,6 @@ public struct RunReport: Sendable, Codable {
     public var seconds: Double = 0
     /// An empty report.
     public init() {}
-}
-
-extension ModelPass {
-    /// Whether this model pass reads calibration windows (override to return false for data-free passes).
-    public static var needsCalibration: Bool { true }
 }
 
 extension Model {

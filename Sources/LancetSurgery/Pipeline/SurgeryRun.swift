@@ -175,9 +175,15 @@ public struct SurgeryRun {
 /// The process's memory use, from `/proc/self/status`.
 public enum ProcessMemory {
     /// Peak resident set size (VmHWM) in bytes, or nil where unavailable.
-    public static func peakResidentBytes() -> Int? {
+    public static func peakResidentBytes() -> Int? { status("VmHWM:") }
+
+    /// Current resident set size (VmRSS) in bytes, or nil where unavailable.
+    public static func residentBytes() -> Int? { status("VmRSS:") }
+
+    /// A `kB` field of `/proc/self/status`, in bytes.
+    static func status(_ field: String) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }) else { return nil }
         let kb = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Int($0) }
         return kb.map { $0 * 1024 }
     }

@@ -61,6 +61,15 @@ public enum RecipeValidator {
         if !calibrated, registry.descriptor(invocation.name)?.needsCalibration == true {
             errors.append(RecipeError(at, path: path, "pass '\(invocation.name)' needs calibration data, but the recipe has no `calibration: {data: FILE}`"))
         }
+        if let d = registry.descriptor(invocation.name) {
+            if !d.fitsLocally, invocation.fit != FitSpec() {
+                errors.append(RecipeError(at, path: joinPath(path, "fit"), "model pass '\(d.name)' does no local fitting, so `fit` would be ignored; remove it"))
+            }
+            if !d.readsTargets, invocation.selection != .all {
+                let key = invocation.selection.targets.isEmpty ? "ignore" : "targets"
+                errors.append(RecipeError(at, path: joinPath(path, key), "model pass '\(d.name)' does not read `targets`/`ignore`, so they would be ignored; remove them"))
+            }
+        }
         guard let model else { return errors }
         let unmatched = Set(invocation.selection.unmatchedPatterns(in: model))
         for (key, patterns) in [("targets", invocation.selection.targets), ("ignore", invocation.selection.ignore)] {

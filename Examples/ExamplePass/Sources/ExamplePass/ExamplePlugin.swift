@@ -4,7 +4,7 @@ import Lancet
 public enum ExamplePlugin: LancetPlugin {
     public static let name = "example-pass"
     public static let version = "1.0.0"
-    public static var passes: [any SurgeryPass.Type] { [RandomPrune.self] }
+    public static var passes: [any SurgeryPass.Type] { [RandomPrune.self, BlockInfluenceRemoval.self] }
 }
 
 /// The entry point `PluginLoader` looks up: forwards to `LancetPlugin.export`, which checks the plugin

@@ -1,3 +1,4 @@
+import Foundation
 import LancetTensor
 
 /// How the rows of the values in one forward call are laid out, and the state that persists across
@@ -37,6 +38,9 @@ public final class ExecutionContext: @unchecked Sendable {
     /// Rows of every value in this call.
     public var tokens: Int { batch * length }
 
+    /// The per-sequence state of ops (kept with the KV cache; nil without one, when every call is a whole sequence).
+    public var sequenceState: SequenceState? { cache?.state }
+
     /// Absolute positions of the rows of one sequence.
     public var positions: [Int32] { (0..<length).map { Int32(startPosition + $0) } }
 }
@@ -73,6 +77,41 @@ public final class KVCache: @unchecked Sendable {
         return e
     }
 
-    /// Drops every cached token.
-    public func reset() { entries.removeAll() }
+    /// State that ops other than attention keep for this sequence (e.g. a choice made at prefill that every
+    /// decode step reuses), beside the cached keys and values.
+    public let state = SequenceState()
+
+    /// Drops every cached token and every op's state.
+    public func reset() {
+        entries.removeAll()
+        state.reset()
+    }
+}
+
+/// Per-sequence values of ops, by block and node, kept for as long as the sequence's `KVCache`: an op decides
+/// something at prefill (`context.startPosition == 0`) and the decode steps that follow read it back.
+public final class SequenceState: @unchecked Sendable {
+    private var values: [String: Any] = [:]
+    private let lock = NSLock()
+
+    /// The value `node` of `block` stored, if any.
+    public func value(block: Int, node: String) -> Any? {
+        lock.lock()
+        defer { lock.unlock() }
+        return values["\(block)/\(node)"]
+    }
+
+    /// Stores `value` for `node` of `block`, replacing an earlier one.
+    public func set(_ value: Any, block: Int, node: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        values["\(block)/\(node)"] = value
+    }
+
+    /// Forgets every value.
+    public func reset() {
+        lock.lock()
+        defer { lock.unlock() }
+        values.removeAll()
+    }
 }

@@ -227,3 +227,25 @@ final class Locked<T>: @unchecked Sendable {
     var value: T { lock.lock(); defer { lock.unlock() }; return stored }
     func mutate(_ body: (inout T) -> Void) { lock.lock(); defer { lock.unlock() }; body(&stored) }
 }
+
+/// The context's whole-model gradient service against `ModelGradients` on the whole calibration set at once.
+final class ModelPassContextGradientTests: XCTestCase {
+    func testLossGradientsOverBatchesAddUpToTheWholeSet() throws {
+        let model = ModelPassContextTests.model(blocks: 2)
+        let context = ModelPassContextTests.context(model, windows: 5, length: 12)
+        var batched: [Int: Tensor] = [:], ranges: [Range<Int>] = []
+        let mean = try context.lossGradients(of: model, windowsPerBatch: 2, captureGradients: ["mlp_out"]) { range, step in
+            if step.block == 0 { ranges.append(range) }
+            Linear.accumulate(&batched[step.block], step.parameterGradients["attn.q.weight"]!)
+            XCTAssertNotNil(step.valueGradients["mlp_out"])
+        }
+        XCTAssertEqual(ranges, [0..<2, 2..<4, 4..<5])
+        var whole: [Int: Tensor] = [:]
+        let sum = try ModelGradients(model: model).backward(windows: context.calibrationWindows) { whole[$0.block] = $0.parameterGradients["attn.q.weight"] }
+        XCTAssertEqual(mean, sum / Double(5 * 11), accuracy: 1e-6)
+        for b in 0..<2 {
+            let difference = Elementwise.zip(batched[b]!, whole[b]!) { $0 - $1 }
+            XCTAssertLessThan(difference.relativeError(to: Tensor(zeros: difference.shape)) / whole[b]!.relativeError(to: Tensor(zeros: difference.shape)), 1e-9)
+        }
+    }
+}

@@ -23,7 +23,7 @@ final class PluginLoadingTests: XCTestCase {
         let registry = PassRegistry()
         let info = try PluginLoader.load(path: path, into: registry)
         XCTAssertEqual(info, PluginInfo(path: path, name: "example-pass", version: "1.0.0", apiVersion: PluginAPI.version,
-                                        passes: ["random-prune", "shortgpt-remove"]))
+                                        passes: ["random-prune", "shortgpt-remove"], ops: ["prompt-channel-gate"]))
 
         let descriptor = try XCTUnwrap(registry.descriptor("random-prune"))
         XCTAssertEqual(descriptor.origin, path)

@@ -12,6 +12,8 @@ import LancetTensor
 /// - **span teachers**: `spanOutputs(_:inputs:)` runs a span of the *original* blocks (the model as the pass
 ///   received it) on given inputs: the target a collapsed or replacement block is fitted to;
 /// - **analyses**: `statistics(of:index:inputs:requests:)` computes any `StatisticKey` on any block;
+/// - **whole-model gradients**: `lossGradients(of:labels:…)` gives the language-model loss's gradient at every
+///   block's output and at any value inside a block (`ModelGradients`);
 /// - **fitting**: `fit(_:index:inputs:teacher:spec:)` fits a block to a teacher with the recipe's method
 ///   (`SpanFit`), and `error(of:index:inputs:teacher:)` measures it.
 ///
@@ -147,6 +149,31 @@ public final class ModelPassContext: @unchecked Sendable {
         let settings = spec ?? fit
         let activations = CalibrationActivations(inputs: inputs, teacher: teacher, windows: inputs.shape[0] / max(length, 1), length: length)
         return try SpanFit.fit(&block, index: index, calibration: activations, spec: settings, seed: seed, sweep: blockSweep)
+    }
+
+    /// The whole-model loss gradient of `model` over the calibration windows (`ModelGradients`), `windowsPerBatch`
+    /// windows per backward: the loss is the mean next-token NLL over every window's predictions, so the batches'
+    /// gradients add up to the whole set's. `visit` sees every block of every batch, last block first, with the
+    /// batch's window range; `capture` and `captureGradients` name the block values whose forward values and
+    /// gradients it receives (for K-FAC: each linear's input and output). Memory: one batch's block boundaries and
+    /// one block's tape. Returns the mean NLL.
+    @discardableResult
+    public func lossGradients(of model: Model, labels: ModelGradients.Labels = .data, windowsPerBatch: Int = 1, capture: Set<String> = [],
+                              captureGradients: Set<String> = [],
+                              visit: (Range<Int>, ModelGradients.BlockGradient) throws -> Void) throws -> Double {
+        try requireCalibration()
+        let gradients = ModelGradients(model: model, labels: labels)
+        let predictions = Double(windowCount * (length - 1))
+        var nll = 0.0
+        var w = 0
+        while w < windowCount {
+            let batch = w..<min(w + max(1, windowsPerBatch), windowCount)
+            nll += try gradients.backward(windows: Array(calibrationWindows[batch]), firstWindow: w, normalizer: predictions,
+                                          capture: capture, captureGradients: captureGradients) { try visit(batch, $0) }
+            w = batch.upperBound
+            progress(w, windowCount, "gradients")
+        }
+        return nll / predictions
     }
 
     var blockSweep: BlockSweep { BlockSweep(windowsPerCall: windowsPerCall, length: length) }

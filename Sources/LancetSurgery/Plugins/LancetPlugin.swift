@@ -1,3 +1,5 @@
+import LancetIR
+
 /// A pass library loaded at run time (`lancet … --plugin path/libMyPasses.so`).
 ///
 /// A plugin package depends on the `Lancet` product, builds a `.dynamic` library product, declares one
@@ -28,6 +30,13 @@ public protocol LancetPlugin {
     static var version: String { get }
     /// The plugin's registration table, like a built-in family's `…Passes.all`.
     static var passes: [any SurgeryPass.Type] { get }
+    /// The IR ops the plugin introduces (forward, VJP, cost, shape rule and attributes are the `Op`'s own); the host
+    /// registers them with `OpRegistry` when it loads the plugin. None by default.
+    static var ops: [any Op.Type] { get }
+}
+
+extension LancetPlugin {
+    public static var ops: [any Op.Type] { [] }
 }
 
 extension LancetPlugin {
@@ -40,7 +49,7 @@ extension LancetPlugin {
     public static func export(hostAPIVersion: UInt32, to definition: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> UInt32 {
         let compiledAgainst = PluginAPI.version
         guard hostAPIVersion == compiledAgainst else { return compiledAgainst }
-        let made = PluginDefinition(name: name, version: version, passes: passes)
+        let made = PluginDefinition(name: name, version: version, passes: passes, ops: ops)
         definition.pointee = Unmanaged<AnyObject>.passRetained(made).toOpaque()
         return compiledAgainst
     }

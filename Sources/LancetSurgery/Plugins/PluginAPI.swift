@@ -15,7 +15,7 @@ public enum PluginAPI {
     /// when the plugin is compiled, whereas an ordinary public property would be read through the symbol
     /// table at load time and resolve to the host's value.
     @_transparent
-    public static var version: UInt32 { 1 }
+    public static var version: UInt32 { 2 }
 
     /// The name of the entry point symbol.
     public static let entryPointSymbol = "lancet_plugin_entry"

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import LancetIR
 
 /// Loads pass plugins: shared libraries that export `lancet_plugin_entry` (see `LancetPlugin`).
 ///
@@ -23,7 +24,8 @@ import Foundation
 /// plugin's own symbols stay private. Libraries are never unloaded: the Swift runtime keeps pointers into
 /// their type metadata.
 public enum PluginLoader {
-    /// Loads the plugin at `path` and registers its passes in `registry` with `origin` = the absolute path.
+    /// Loads the plugin at `path`, registers its passes in `registry` with `origin` = the absolute path, and its
+    /// ops with `OpRegistry`.
     /// Throws a `PluginError` naming the path when the file is missing, is not a loadable shared library,
     /// exports no entry point, was built for another plugin API, hands over types that are not the
     /// host's, or registers a pass name that is taken or malformed. Registration is all-or-nothing.
@@ -42,13 +44,18 @@ public enum PluginLoader {
         var handedOver: UnsafeMutableRawPointer?
         let pluginAPI = entry(PluginAPI.version, &handedOver)
         let definition = try accept(apiVersion: pluginAPI, definition: handedOver, path: absolute)
+        // Ops are checked before the passes are registered, so a refused plugin registers nothing.
+        if let problem = OpRegistry.conflict(with: definition.ops) { throw PluginError.registrationFailed(path: absolute, reason: problem) }
         do {
             try registry.register(definition.passes, origin: absolute)
+            try OpRegistry.register(definition.ops)
         } catch let e as RegistryError {
+            throw PluginError.registrationFailed(path: absolute, reason: e.reason)
+        } catch let e as OpShapeError {
             throw PluginError.registrationFailed(path: absolute, reason: e.reason)
         }
         return PluginInfo(path: absolute, name: definition.name, version: definition.version, apiVersion: pluginAPI,
-                          passes: definition.passes.map { $0.name })
+                          passes: definition.passes.map { $0.name }, ops: definition.ops.map { $0.kind })
     }
 
     /// Checks what an entry point returned: the API version first (without touching the pointer when it

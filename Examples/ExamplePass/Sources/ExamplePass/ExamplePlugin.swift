@@ -5,6 +5,7 @@ public enum ExamplePlugin: LancetPlugin {
     public static let name = "example-pass"
     public static let version = "1.0.0"
     public static var passes: [any SurgeryPass.Type] { [RandomPrune.self, BlockInfluenceRemoval.self] }
+    public static var ops: [any Op.Type] { [PromptChannelGate.self] }
 }
 
 /// The entry point `PluginLoader` looks up: forwards to `LancetPlugin.export`, which checks the plugin

@@ -64,7 +64,7 @@ let package = Package(
         .plugin(
             name: "NewPass",
             capability: .command(
-                intent: .custom(verb: "new-pass", description: "Scaffolds a block pass in Sources/LancetPasses<Family>: the pass, its registration and a test"),
+                intent: .custom(verb: "new-pass", description: "Scaffolds a pass (--scope block, the default, or model) in Sources/LancetPasses<Family>: the pass, its registration and a test"),
                 permissions: [.writeToPackageDirectory(reason: "Creates the pass, its test and (for a new family) its target folder, and edits the family's registration table and Package.swift")]
             )
         ),

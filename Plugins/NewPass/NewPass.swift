@@ -1,25 +1,46 @@
 import Foundation
 import PackagePlugin
 
-/// `swift package --allow-writing-to-package-directory new-pass NAME [--family Prune]`: scaffolds a block pass.
+/// `swift package --allow-writing-to-package-directory new-pass NAME [--family Prune] [--scope block|model]`:
+/// scaffolds a pass.
 ///
 /// Writes `Sources/LancetPasses<Family>/<Type>.swift` (a complete pass with options, defaults, help, summary and
 /// a YAML sample), appends it to the family's `<Family>Passes.all` table, and writes
-/// `Tests/LancetPasses<Family>Tests/<Type>Tests.swift`. A family that does not exist yet gets its target folder
-/// and registration file, and `Package.swift` and the umbrella `Lancet` module are edited to build and
-/// re-export it (or, when their layout is not recognised, the lines to add are printed).
+/// `Tests/LancetPasses<Family>Tests/<Type>Tests.swift`. `--scope block` (the default) writes a `BlockPass`;
+/// `--scope model` a `ModelPass` that uses the `ModelPassContext` services, and a test that runs it through a
+/// standalone context. A family that does not exist yet gets its target folder and registration file, and
+/// `Package.swift` and the umbrella `Lancet` module are edited to build and re-export it (or, when their layout
+/// is not recognised, the lines to add are printed).
 @main
 struct NewPass: CommandPlugin {
+    static let usage = "usage: swift package --allow-writing-to-package-directory new-pass NAME [--family Prune] [--scope block|model]"
+
+    static let help = """
+        \(usage)
+
+          NAME              the pass's recipe key, kebab-case (e.g. scale-norms); its type is ScaleNorms
+          --family FAMILY   the pass target LancetPasses<FAMILY> and its <FAMILY>Passes table (default: Prune)
+          --scope SCOPE     block (default): a BlockPass, applied one block at a time, and its test;
+                            model: a ModelPass over the whole model using the ModelPassContext services
+                            (calibration sweep, hidden states), and its test through a standalone context
+        """
+
     func performCommand(context: PluginContext, arguments: [String]) async throws {
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(Self.help)
+            return
+        }
         var extractor = ArgumentExtractor(arguments)
         let families = extractor.extractOption(named: "family")
+        let scopes = extractor.extractOption(named: "scope")
         let positional = extractor.remainingArguments
-        guard positional.count == 1, families.count <= 1, !positional[0].hasPrefix("-") else {
-            throw NewPassError("usage: swift package --allow-writing-to-package-directory new-pass NAME [--family Prune]")
+        guard positional.count == 1, families.count <= 1, scopes.count <= 1, !positional[0].hasPrefix("-") else {
+            throw NewPassError(Self.usage)
         }
         let name = try PassName(positional[0])
         let family = try PassFamily(families.first ?? "Prune")
-        try Scaffold(root: context.package.directoryURL, name: name, family: family).run()
+        let scope = try PassScope(scopes.first ?? "block")
+        try Scaffold(root: context.package.directoryURL, name: name, family: family, scope: scope).run()
     }
 }
 
@@ -28,12 +49,14 @@ struct Scaffold {
     let root: URL
     let name: PassName
     let family: PassFamily
+    let scope: PassScope
     private let files = FileManager.default
 
-    init(root: URL, name: PassName, family: PassFamily) {
+    init(root: URL, name: PassName, family: PassFamily, scope: PassScope = .block) {
         self.root = root
         self.name = name
         self.family = family
+        self.scope = scope
     }
 
     func run() throws {
@@ -60,9 +83,16 @@ struct Scaffold {
             try write(Templates.registration(family, first: name), to: sources.appendingPathComponent("\(family.table).swift"), verb: "created")
             manual += try editManifestAndUmbrella()
         }
-        try write(Templates.pass(name), to: passFile, verb: "created")
-        try files.createDirectory(at: tests, withIntermediateDirectories: true)
-        try write(Templates.test(name, family: family), to: testFile, verb: "created")
+        switch scope {
+        case .block:
+            try write(Templates.pass(name), to: passFile, verb: "created")
+            try files.createDirectory(at: tests, withIntermediateDirectories: true)
+            try write(Templates.test(name, family: family), to: testFile, verb: "created")
+        case .model:
+            try write(Templates.modelPass(name), to: passFile, verb: "created")
+            try files.createDirectory(at: tests, withIntermediateDirectories: true)
+            try write(Templates.modelTest(name, family: family), to: testFile, verb: "created")
+        }
         if !manual.isEmpty {
             print("Add by hand (the layout was not recognised):")
             manual.forEach { print("  \($0)") }

@@ -42,6 +42,20 @@ struct PassFamily {
     var table: String { "\(name)Passes" }
 }
 
+/// What the scaffolded pass works on: one block at a time (`BlockPass`) or the whole model (`ModelPass`).
+enum PassScope: String, CaseIterable {
+    case block
+    case model
+
+    /// Validates `scope`: `block` or `model`.
+    init(_ scope: String) throws {
+        guard let value = PassScope(rawValue: scope) else {
+            throw NewPassError("unknown scope '\(scope)': --scope is 'block' (a BlockPass, the default) or 'model' (a ModelPass)")
+        }
+        self = value
+    }
+}
+
 /// A scaffolding failure, printed by SwiftPM.
 struct NewPassError: Error, CustomStringConvertible {
     let description: String

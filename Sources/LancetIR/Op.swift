@@ -15,6 +15,10 @@ public protocol Op: Sendable {
     /// Names of the block parameters this op reads (weights, biases, factors), in a fixed order.
     var parameterNames: [String] { get }
 
+    /// The parameters local fitting may change (the regional fit optimises them, against the block's output):
+    /// weights and factors, not biases or norm scales. None by default; an op opts its parameters in.
+    var fittableParameters: [String] { get }
+
     /// Everything that defines the op besides its kind, for the printer and for serialisation: sizes,
     /// settings and the names of the parameters it reads. `init(attributes:)` rebuilds an equal op.
     var attributes: [String: OpAttribute] { get }
@@ -40,6 +44,10 @@ public protocol Op: Sendable {
 
     /// Floating-point operations and bytes moved for `tokens` tokens with the given input widths.
     func cost(tokens: Int, inputs: [Int], parameters: ParameterLookup) -> OpCost
+}
+
+extension Op {
+    public var fittableParameters: [String] { [] }
 }
 
 /// A shape mismatch detected while inferring an op's output widths.

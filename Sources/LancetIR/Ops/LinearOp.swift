@@ -30,6 +30,9 @@ public struct LinearOp: Op {
         (weight.map { [$0] } ?? [factors!.a, factors!.b]) + (bias.map { [$0] } ?? [])
     }
 
+    /// The weight, or both factors: the bias stays as it is.
+    public var fittableParameters: [String] { weight.map { [$0] } ?? [factors!.a, factors!.b] }
+
     public var attributes: [String: OpAttribute] {
         var a: [String: OpAttribute] = [:]
         if let weight { a["weight"] = .string(weight) }

@@ -37,6 +37,9 @@ public struct MoEOp: Op {
         return (base + ".gate.weight", base + ".up.weight", base + ".down.weight")
     }
 
+    /// The router and every expert's (and the shared expert's) weights.
+    public var fittableParameters: [String] { parameterNames }
+
     public var parameterNames: [String] {
         var names = [prefix + ".router.weight"]
         for e in 0..<experts { let n = expertNames(e); names += [n.gate, n.up, n.down] }

@@ -15,17 +15,26 @@ import LancetTensor
 /// whose output width changed (rows removed by a structured cut) are left as they are: their surviving
 /// rows see unchanged inputs unless an upstream cut changed them.
 enum LeastSquaresFit {
-    /// A linear to refit: its node, the dense weight, and the input value names in both blocks.
+    /// A linear to refit: its node, the parameter refitted, the dense weight, and the input value names in both
+    /// blocks. For a low-rank linear `y = (x·Aᵀ)·Bᵀ` the outer factor B is refitted given the inner one (`inner`
+    /// = A's name): its input is `x·Aᵀ`, so the statistics of x become `A·G·Aᵀ` and `A·C`.
     struct Target {
         let node: String
         let weightName: String
         let denseWeight: Tensor
         let input: String
+        var inner: String? = nil
     }
 
-    /// The linears of `cut` whose weights differ from `dense`'s and whose output width is unchanged.
+    /// The linears of `cut` whose weights differ from `dense`'s and whose output width is unchanged: dense ones, and
+    /// low-rank ones whose node is a dense linear in `dense` (a factorised weight: its outer factor is refitted).
     static func targets(cut: Block, dense: Block) -> [Target] {
         cut.nodes(of: LinearOp.self).compactMap { node, op in
+            if let (a, b) = op.factors {
+                guard let twin = dense.node(node.name)?.op as? LinearOp, let w = twin.weight, let before = dense.parameters[w],
+                      let outer = cut.parameters[b], outer.shape[0] == before.shape[0] else { return nil }
+                return Target(node: node.name, weightName: b, denseWeight: before, input: node.inputs[0], inner: a)
+            }
             guard let w = op.weight, let now = cut.parameters[w], let before = dense.parameters[w],
                   now.shape[0] == before.shape[0], now != before || cut.masks[w] != dense.masks[w] else { return nil }
             return Target(node: node.name, weightName: w, denseWeight: before, input: node.inputs[0])
@@ -62,11 +71,16 @@ enum LeastSquaresFit {
                     denseGram: [String: Tensor], damping: Double) throws -> (before: Double, after: Double) {
         var before = 0.0, after = 0.0, scale = 0.0
         for t in targets {
-            guard let g = cutGram[t.input], let c = crossGram[t.input], let g0 = denseGram[t.input] else {
+            guard let cutG = cutGram[t.input], let c = crossGram[t.input], let g0 = denseGram[t.input] else {
                 throw PipelineError.missingStatistic("Gram statistics of '\(t.input)' for fitting '\(t.node)'")
             }
             let w = block.parameters[t.weightName]!
-            let b = matmul(c, t.denseWeight, transposeB: true)          // [in', out] = C · W₀ᵀ
+            var b = matmul(c, t.denseWeight, transposeB: true)          // [in', out] = C · W₀ᵀ
+            var g = cutG
+            if let inner = t.inner, let a = block.parameters[inner] {   // the outer factor's input is x·Aᵀ
+                g = matmul(matmul(a, g), a, transposeB: true)           // A·G'·Aᵀ  [rank, rank]
+                b = matmul(a, b)                                        // A·C·W₀ᵀ  [rank, out]
+            }
             let reference = quadratic(t.denseWeight, g0)                // Σ_r w0ᵀ G w0 = ‖X W₀ᵀ‖²
             let constant = reference
             before += objective(w, g, b) + constant

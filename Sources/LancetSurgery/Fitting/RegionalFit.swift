@@ -6,8 +6,8 @@ import LancetTensor
 /// cut block reproduces the dense block's outputs on the same inputs. The loss of a step is the squared
 /// error to the teacher over a mini-batch of calibration windows.
 ///
-/// `fit` is the pipeline's local-fitting service (Adam on every surviving linear weight, pruned weights
-/// stay exactly zero, norm scales left alone). `optimize` is the step loop itself, for passes that
+/// `fit` is the pipeline's local-fitting service (Adam on every fittable parameter of the block — linear weights and
+/// factors, routers and experts — pruned weights stay exactly zero, norm scales left alone). `optimize` is the step loop itself, for passes that
 /// alternate cutting and optimising inside `apply` (Wanda++ prunes, optimises, and prunes again).
 public enum RegionalFit {
     /// Runs `spec.steps` Adam steps; returns the relative block-output error on the whole calibration set
@@ -25,10 +25,11 @@ public enum RegionalFit {
         return before
     }
 
-    /// The parameters `fit` optimises: every weight (dense or low-rank factor) of the block's linears, biases and
-    /// norm scales left alone.
+    /// The parameters `fit` optimises: what every op of the block declares fittable (`Op.fittableParameters`: the
+    /// weights and low-rank factors of linears, a mixture's router and experts, a plugin op's own), in node order;
+    /// biases and norm scales are left alone.
     public static func trainableParameters(of block: Block) -> [String] {
-        block.nodes(of: LinearOp.self).flatMap { _, op in op.parameterNames.filter { !$0.hasSuffix(".bias") } }
+        block.nodes.flatMap { $0.op.fittableParameters }
     }
 
     /// How the squared error of a step is reduced before differentiating.

@@ -35,6 +35,17 @@ public struct TargetSelection: Sendable, Equatable {
         }
     }
 
+    /// The selected nodes of block `index`, of any op (the recipe's targets may name norms, routers, plugin ops).
+    public func nodes(in block: Block, index: Int) -> [Node] {
+        block.nodes.filter { selects(block: index, node: $0.name, parameters: $0.op.parameterNames) }
+    }
+
+    /// Whether a pass with this selection has anything to work on in block `index`: everything when no targets
+    /// are given, else any selected node (not only dense linears).
+    public func selectsAnything(in block: Block, index: Int) -> Bool {
+        targets.isEmpty || !nodes(in: block, index: index).isEmpty
+    }
+
     /// The patterns that match nothing in `model` (for validation before any compute).
     public func unmatchedPatterns(in model: Model) -> [String] {
         var paths: [String] = []

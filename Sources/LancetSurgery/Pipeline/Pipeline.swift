@@ -127,8 +127,7 @@ public final class Pipeline {
             let blockStart = Date()
             var block = model.blocks[i]
             for p in passes {
-                guard case let .block(pass) = p.pass,
-                      !p.invocation.selection.linears(in: block, index: i).isEmpty || p.invocation.selection.targets.isEmpty else { continue }
+                guard case let .block(pass) = p.pass, p.invocation.selection.selectsAnything(in: block, index: i) else { continue }
                 let t0 = Date()
                 var r: PassReport
                 do { r = try pass.apply(to: &block, context: makeContext(i, blockCount, p, BlockStatistics(tokens: 0), nil, empty, log: options.log)) }
@@ -167,7 +166,7 @@ public final class Pipeline {
         for i in first..<blockCount {
             let blockStart = Date()
             let dense = model.blocks[i]
-            let active = passes.filter { !$0.invocation.selection.linears(in: dense, index: i).isEmpty || $0.invocation.selection.targets.isEmpty }
+            let active = passes.filter { $0.invocation.selection.selectsAnything(in: dense, index: i) }
             if active.isEmpty {
                 _ = try sweep.advance(dense, index: i, inputs: &x, teacher: Tensor(zeros: [0, model.config.hiddenSize]))
                 try store?.finishBlock(stage: stage, index: i, block: dense, inputs: x, reports: report.passes)

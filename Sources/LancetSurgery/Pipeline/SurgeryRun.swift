@@ -164,11 +164,16 @@ public struct SurgeryRun {
         return m
     }
 
+    /// Bytes of the file at `path`, or of the files in the folder at `path`, following symbolic links (a model given
+    /// as a link, or a Hugging Face folder of links into a cache, counts what the links point to).
     static func bytes(at path: String) -> Int? {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
         let files = isDirectory.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).map { path + "/" + $0 } : [path]
-        return files.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
+        return files.reduce(0) { total, file in
+            var info = stat()
+            return total + (stat(file, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0)
+        }
     }
 }
 

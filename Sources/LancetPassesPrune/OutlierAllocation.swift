@@ -79,7 +79,7 @@ public enum SparsityAllocation: Sendable, Equatable {
         var ratios = [Double](repeating: 0, count: model.blocks.count)
         var weights = [Double](repeating: 0, count: model.blocks.count)
         try context.denseSweep(requests: { index, block in
-            Set(context.targets.linears(in: block, index: index).map { StatisticKey.inputSquares(value: $0.node.inputs[0]) })
+            context.targets.linears(in: block, index: index).map { InputSquares(value: $0.node.inputs[0]) }
         }, visit: { index, block, statistics in
             var scores: [Tensor] = []
             for (node, op) in context.targets.linears(in: block, index: index) {

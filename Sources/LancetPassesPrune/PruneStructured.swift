@@ -128,13 +128,13 @@ public struct PruneStructuredPass: BlockPass {
         }
     }
 
-    public func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey> {
+    public func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis] {
         guard let cut = try? Self.selectedSublayers(of: block, index: context.blockIndex, selected: context.linears(in: block).map(\.node.name))
         else { return [] }
-        var keys = Set<StatisticKey>()
-        if cut.attention { keys.insert(.inputGram(value: "attn")) }
-        if cut.mlp { keys.insert(.inputGram(value: "act")) }
-        if options.taylorWeight > 0 && (cut.attention || cut.mlp) { keys.insert(.regionalGradient) }
+        var keys: [any BlockAnalysis] = []
+        if cut.attention { keys.append(InputGram(value: "attn")) }
+        if cut.mlp { keys.append(InputGram(value: "act")) }
+        if options.taylorWeight > 0 && (cut.attention || cut.mlp) { keys.append(RegionalGradient()) }
         return keys
     }
 

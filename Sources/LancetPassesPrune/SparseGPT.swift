@@ -83,8 +83,8 @@ public struct SparseGPTPass: BlockPass {
         try allocation.plan(model: model, context: context, target: pattern.sparsity)
     }
 
-    public func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey> {
-        Set(context.linears(in: block).map { .inputGram(value: $0.node.inputs[0]) })
+    public func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis] {
+        context.linears(in: block).map { InputGram(value: $0.node.inputs[0]) }
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {

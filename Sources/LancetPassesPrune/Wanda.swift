@@ -71,8 +71,8 @@ public struct WandaPass: BlockPass {
         try allocation.plan(model: model, context: context, target: pattern.sparsity)
     }
 
-    public func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey> {
-        Set(context.linears(in: block).map { .inputSquares(value: $0.node.inputs[0]) })
+    public func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis] {
+        context.linears(in: block).map { InputSquares(value: $0.node.inputs[0]) }
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {

@@ -12,7 +12,7 @@ import LancetTensor
 ///     S_ij = (α · G_ij + ‖X_j‖₂) · |W_ij|
 ///
 /// with `G` the root mean square over calibration windows of ∂‖block(X_w)‖₂/∂W on the dense block (the
-/// pipeline's `.regionalGradient`) and `‖X_j‖₂` the input-channel norm over all calibration tokens. The
+/// `RegionalGradient` analysis) and `‖X_j‖₂` the input-channel norm over all calibration tokens. The
 /// block is then cut as the paper's algorithm does:
 ///
 ///     repeat ro_iterations (K) times:
@@ -107,8 +107,8 @@ public struct WandaPlusPlusPass: BlockPass {
         try pattern.check(model: model, targets: targets)
     }
 
-    public func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey> {
-        Set(context.linears(in: block).map { .inputSquares(value: $0.node.inputs[0]) }).union([.regionalGradient])
+    public func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis] {
+        context.linears(in: block).map { InputSquares(value: $0.node.inputs[0]) } + [RegionalGradient()]
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {

@@ -46,9 +46,9 @@ struct PruneFixture {
         let probe = BlockPassContext(blockIndex: index, blockCount: n, targets: targets, statistics: BlockStatistics(tokens: 0),
                                      calibration: CalibrationActivations(inputs: Tensor(zeros: [0, 0]), teacher: Tensor(zeros: [0, 0]), windows: 0, length: length),
                                      seed: 7, modelFacts: facts, fit: fit, log: { _ in })
-        let requests = pass.requiredStatistics(for: block, context: probe)
+        let requests = pass.requiredAnalyses(for: block, context: probe)
         let x = try inputs(block: index)
-        let (teacher, statistics) = try StatisticsCollector(sweep: sweep).collect(block, index: index, inputs: x, requests: requests)
+        let (teacher, statistics) = try StatisticsCollector(sweep: sweep).collect(block, index: index, inputs: x, analyses: requests)
         return BlockPassContext(blockIndex: index, blockCount: n, targets: targets, statistics: statistics,
                                 calibration: CalibrationActivations(inputs: x, teacher: teacher, windows: windows, length: length),
                                 seed: 7, modelFacts: facts, fit: fit, log: { _ in })

@@ -24,8 +24,17 @@ enum ExamplePluginBuild {
         var description: String { "building Examples/ExamplePass exited with \(status):\n\(output)" }
     }
 
+    /// Builds the plugin; when SwiftPM's incremental state names a source file that no longer exists (a file of
+    /// Lancet was moved since the last build), builds once more from a clean scratch folder.
     static func build() throws -> String {
         let scratch = packageRoot.appendingPathComponent(".build-example")
+        do { return try build(scratch: scratch) } catch let failure as BuildFailure where failure.output.contains("because of missing inputs") {
+            try FileManager.default.removeItem(at: scratch)
+            return try build(scratch: scratch)
+        }
+    }
+
+    static func build(scratch: URL) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["swift", "build", "-c", configuration,

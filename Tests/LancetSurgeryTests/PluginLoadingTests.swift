@@ -43,7 +43,7 @@ final class PluginLoadingTests: XCTestCase {
         var model = TinyLlama.make()
         let targets = TargetSelection(targets: ["blocks.*.mlp.*"], ignore: [])
         let context = BlockPassContext.standalone(blockIndex: 1, blockCount: model.blocks.count, targets: targets, seed: 7)
-        XCTAssertEqual(pass.requiredStatistics(for: model.blocks[1], context: context), [])
+        XCTAssertTrue(pass.requiredAnalyses(for: model.blocks[1], context: context).isEmpty)
         let report = try pass.apply(to: &model.blocks[1], context: context)
         try Verifier.verify(model.blocks[1], index: 1, hiddenSize: model.config.hiddenSize)
         try Verifier.verify(model)

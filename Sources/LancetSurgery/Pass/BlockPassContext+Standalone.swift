@@ -4,7 +4,7 @@ import LancetTensor
 extension BlockPassContext {
     /// A context for running a block pass outside the pipeline: in a pass's unit tests, in-tree or in a
     /// plugin package. It carries no calibration statistics and no calibration activations (zero windows),
-    /// so it suits passes whose `requiredStatistics` is empty; passes that need statistics are tested
+    /// so it suits passes whose `requiredAnalyses` is empty; passes that need statistics are tested
     /// through the pipeline.
     public static func standalone(blockIndex: Int = 0, blockCount: Int = 1, targets: TargetSelection = .all, seed: UInt64 = 0,
                                   modelFacts: [String: [Double]] = [:], fit: FitSpec = FitSpec(),

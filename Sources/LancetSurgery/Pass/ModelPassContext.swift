@@ -11,7 +11,7 @@ import LancetTensor
 ///   block for every window (`[windows·length, hidden]`), computed chunk by chunk;
 /// - **span teachers**: `spanOutputs(_:inputs:)` runs a span of the *original* blocks (the model as the pass
 ///   received it) on given inputs: the target a collapsed or replacement block is fitted to;
-/// - **analyses**: `statistics(of:index:inputs:requests:)` computes any `StatisticKey` on any block;
+/// - **analyses**: `statistics(of:index:inputs:analyses:)` computes any `BlockAnalysis` on any block;
 /// - **whole-model gradients**: `lossGradients(of:labels:…)` gives the language-model loss's gradient at every
 ///   block's output and at any value inside a block (`ModelGradients`);
 /// - **fitting**: `fit(_:index:inputs:teacher:spec:)` fits a block to a teacher with the recipe's method
@@ -137,9 +137,9 @@ public final class ModelPassContext: @unchecked Sendable {
         try blockSweep.error(block, index: index, inputs: inputs, teacher: teacher)
     }
 
-    /// The calibration statistics `requests` of `block` (at `index`) on `inputs`, as a block pass would get them.
-    public func statistics(of block: Block, index: Int, inputs: Tensor, requests: Set<StatisticKey>) throws -> BlockStatistics {
-        try StatisticsCollector(sweep: blockSweep).collect(block, index: index, inputs: inputs, requests: requests, teacherWindows: 0).statistics
+    /// The calibration analyses of `block` (at `index`) on `inputs`, as a block pass would get them.
+    public func statistics(of block: Block, index: Int, inputs: Tensor, analyses: [any BlockAnalysis]) throws -> BlockStatistics {
+        try StatisticsCollector(sweep: blockSweep).collect(block, index: index, inputs: inputs, analyses: analyses, teacherWindows: 0).statistics
     }
 
     /// Fits `block` (at `index` in the model it will run in) so that its outputs on `inputs` match `teacher`

@@ -25,14 +25,13 @@ public final class PlanContext: @unchecked Sendable {
     }
 
     /// Streams the calibration windows through the model's blocks as they are (nothing is cut), handing
-    /// `visit` each block with the statistics `requests` asks for, computed on that block's inputs from the
-    /// blocks before it. Costs one calibration forward through the blocks (and a backward per window for
-    /// `.regionalGradient`).
-    public func denseSweep(requests: (Int, Block) -> Set<StatisticKey>, visit: (Int, Block, BlockStatistics) throws -> Void) throws {
+    /// `visit` each block with the analyses `requests` asks for, computed on that block's inputs from the
+    /// blocks before it. Costs one calibration forward through the blocks (plus what self-computing analyses cost).
+    public func denseSweep(requests: (Int, Block) -> [any BlockAnalysis], visit: (Int, Block, BlockStatistics) throws -> Void) throws {
         let collector = StatisticsCollector(sweep: sweep)
         var x = try ModelRunner(model: model).embed(Array(calibration.joined()))
         for (i, block) in model.blocks.enumerated() {
-            let (output, statistics) = try collector.collect(block, index: i, inputs: x, requests: requests(i, block))
+            let (output, statistics) = try collector.collect(block, index: i, inputs: x, analyses: requests(i, block))
             try visit(i, block, statistics)
             x = output
         }

@@ -43,9 +43,10 @@ extension SurgeryPass {
 /// A pass that cuts one block at a time. The pipeline calls `apply` with the block's calibration
 /// statistics, then fits the block locally as the recipe says, verifies it, and streams on.
 public protocol BlockPass: SurgeryPass {
-    /// The calibration statistics this pass needs for `block` (computed once per block and shared by all
-    /// passes of the stage that ask for the same thing).
-    func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey>
+    /// The calibration analyses this pass reads for `block` (`BlockAnalysis`: `InputGram`, `InputSquares`, or the
+    /// pass's own). The pipeline computes them once per block, shares them between the stage's passes that ask for
+    /// the same analysis, and keeps them for a later pass unless an earlier one changed what they read.
+    func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis]
 
     /// Cuts the block in place. Pruned weights must be masked (`Block.setMasked`) or removed with the
     /// graph updated; the verifier runs afterwards.
@@ -67,7 +68,7 @@ public protocol BlockPass: SurgeryPass {
 
 extension BlockPass {
     public static var readsDenseOutputs: Bool { true }
-    public func requiredStatistics(for block: Block, context: BlockPassContext) -> Set<StatisticKey> { [] }
+    public func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis] { [] }
     public func plan(model: Model, context: PlanContext) throws -> [String: [Double]] { [:] }
 }
 

@@ -176,9 +176,9 @@ public final class Pipeline {
             }
             // What the first pass reads, and the dense Grams of every least-squares fit (later passes read
             // statistics of the block as the passes before them left it; `cut` collects those).
-            var requests = statisticsRequests(active[0], block: dense, index: i, blockCount: blockCount, calibration: calibration)
+            var requests = analysisRequests(active[0], block: dense, index: i, blockCount: blockCount, calibration: calibration)
             for p in active where p.invocation.fit.method == .lstsq {
-                for (node, _) in p.invocation.selection.linears(in: dense, index: i) { requests.insert(.inputGram(value: node.inputs[0])) }
+                for (node, _) in p.invocation.selection.linears(in: dense, index: i) { requests.append(InputGram(value: node.inputs[0])) }
             }
             // The dense outputs of every window when a pass or a fit reads them; else of the first call's
             // windows only, for the block-error report.
@@ -186,7 +186,7 @@ public final class Pipeline {
                 guard case let .block(pass) = p.pass else { return false }
                 return type(of: pass).readsDenseOutputs || p.invocation.fit.method != .none
             }
-            let (teacher, statistics) = try collector.collect(dense, index: i, inputs: x, requests: requests,
+            let (teacher, statistics) = try collector.collect(dense, index: i, inputs: x, analyses: requests,
                                                               teacherWindows: readsTeacher ? nil : sweep.windowsPerCall)
             let block = try cut(dense, index: i, passes: active, blockCount: blockCount, hidden: model.config.hiddenSize, statistics: statistics, inputs: x,
                                 teacher: teacher, calibration: calibration, sweep: sweep, report: &report, options: options)
@@ -212,15 +212,21 @@ public final class Pipeline {
         let activations = CalibrationActivations(inputs: x, teacher: teacher, windows: calibration.windows.count, length: calibration.length)
         var block = dense
         var errorBefore = 0.0
+        // The analyses of the block as it is now: a pass after the first reads them on the block the earlier passes
+        // left, reusing every analysis whose values they did not change and computing the rest; the fits keep the
+        // dense block's (`statistics`).
+        let current = statistics.copy()
+        var analysed = dense
         for (k, p) in active.enumerated() {
             guard case let .block(pass) = p.pass else { continue }
-            // A pass after the first reads statistics of the block as it is now (its shapes may have changed);
-            // the fits keep the dense block's.
-            let passStatistics = k == 0 ? statistics
-                : try StatisticsCollector(sweep: sweep).collect(block, index: i, inputs: x,
-                                                                requests: statisticsRequests(p, block: block, index: i, blockCount: blockCount, calibration: calibration),
-                                                                teacherWindows: 0).statistics
-            let context = makeContext(i, blockCount, p, passStatistics, activations, calibration, log: options.log)
+            if k > 0 {
+                current.invalidate(changed: block.valuesChanged(from: analysed))
+                analysed = block
+                _ = try StatisticsCollector(sweep: sweep).collect(block, index: i, inputs: x, analyses: analysisRequests(p, block: block, index: i, blockCount: blockCount,
+                                                                                                                 calibration: calibration),
+                                                                  into: current, teacherWindows: 0)
+            }
+            let context = makeContext(i, blockCount, p, current, activations, calibration, log: options.log)
             let t0 = Date()
             var r: PassReport
             do { r = try pass.apply(to: &block, context: context) } catch let e as PipelineError { throw e } catch {
@@ -250,10 +256,10 @@ public final class Pipeline {
         return block
     }
 
-    /// The statistics pass `p` asks for on `block`.
-    func statisticsRequests(_ p: PlannedPass, block: Block, index: Int, blockCount: Int, calibration: CalibrationSet) -> Set<StatisticKey> {
+    /// The analyses pass `p` asks for on `block`.
+    func analysisRequests(_ p: PlannedPass, block: Block, index: Int, blockCount: Int, calibration: CalibrationSet) -> [any BlockAnalysis] {
         guard case let .block(pass) = p.pass else { return [] }
-        return pass.requiredStatistics(for: block, context: makeContext(index, blockCount, p, BlockStatistics(tokens: 0), nil, calibration))
+        return pass.requiredAnalyses(for: block, context: makeContext(index, blockCount, p, BlockStatistics(tokens: 0), nil, calibration))
     }
 
     func makeContext(_ i: Int, _ n: Int, _ p: PlannedPass, _ statistics: BlockStatistics, _ activations: CalibrationActivations?,

@@ -123,3 +123,28 @@ final class AnalysisTests: XCTestCase {
         XCTAssertEqual(removed.valuesChanged(from: block), Set(block.nodes.flatMap(\.outputs)))
     }
 }
+
+/// A least-squares fit after a pass with other targets refits what that pass cut too, so the dense Grams of its
+/// linears are gathered (the sweep used to gather only the fitted pass's own, and the run failed).
+final class StackedFitTests: XCTestCase {
+    func testALeastSquaresFitAfterAPassWithOtherTargetsHasTheGramsItNeeds() throws {
+        let model = ModelPassContextTests.model(blocks: 2)
+        var m = model
+        func options(_ sparsity: String) -> OptionValue { .object([(key: "sparsity", value: .scalar(sparsity, quoted: false, location: nil), location: nil)]) }
+        let recipe = Recipe(stages: [Stage(name: "s", passes: [
+            PassInvocation(name: "wanda", options: options("0.5"), selection: TargetSelection(targets: ["blocks.*.mlp.*"], ignore: [])),
+            PassInvocation(name: "magnitude", options: options("0.3"), selection: TargetSelection(targets: ["blocks.*.attn.*"], ignore: []),
+                           fit: FitSpec(method: .lstsq)),
+        ])])
+        let report = try Pipeline(recipe: recipe, registry: try BuiltinPasses.registry())
+            .run(on: &m, calibration: PipelineTests.calibration(model: model, windows: 6, length: 16))
+        let fitted = report.passes.filter { $0.pass == "magnitude" }
+        XCTAssertEqual(fitted.count, 2)
+        for r in fitted { XCTAssertLessThan(r.errorAfterFit!, r.errorAfterCut!, "block \(r.block!)") }
+        // The wanda-pruned MLP weights were refitted too, and keep their masks.
+        for b in 0..<2 {
+            let mask = try XCTUnwrap(m.blocks[b].masks["mlp.up.weight"])
+            XCTAssertEqual(mask.sparsity, 0.5, accuracy: 0.01)
+        }
+    }
+}

@@ -4,10 +4,9 @@ import LancetTensor
 /// One decoder block as the exporters write it: its sub-layers' sizes and dense weights, read from the
 /// block's graph after checking that the graph computes a Llama-family block.
 ///
-/// The check rebuilds the block that `LlamaBlock.make` would build for the same sizes (with the model's
-/// RoPE settings and norm ε) and compares node by node: names, op kinds, inputs, outputs and the
-/// attributes that change the computation. A mixture-of-experts block is the same with its MLP replaced
-/// by `mlp_norm`, one `moe` node and the residual add. Linears may be dense or low-rank; low-rank ones
+/// The check is `BlockShape.recognize` (the model's RoPE settings and norm ε): node by node, names, op kinds,
+/// inputs, outputs and the attributes that change the computation, as `LlamaBlock.make` builds them, with a
+/// mixture-of-experts node in place of the MLP's linears. Linears may be dense or low-rank; low-rank ones
 /// are multiplied out (`b·a`), so the written weight computes the same product. Masked weights are read
 /// as they are: their pruned entries already hold zeros. Weights stay in the model's RoPE pairing;
 /// each exporter permutes q/k rows to its format's pairing.
@@ -51,10 +50,12 @@ struct ExportBlock {
     /// Reads block `index` of `model`; `path` names the destination in errors.
     static func read(_ block: Block, index: Int, model: Model, path: String) throws -> ExportBlock {
         func fail(_ reason: String) -> ModelExportError { ModelExportError(path, block: index, reason) }
+        let shape: BlockShape
+        do { shape = try BlockShape.recognize(block, epsilon: Float(model.config.normEpsilon), rope: model.config.rope) } catch let e as BlockShapeError {
+            throw fail(e.reason)
+        }
         let moeNodes = block.nodes(of: MoEOp.self)
-        guard moeNodes.count <= 1 else { throw fail("has \(moeNodes.count) mixture-of-experts nodes; a Llama block has at most one") }
-        let sizes = LlamaBlock.attentionSizes(of: block)
-        try checkGraph(block, attention: sizes, moe: moeNodes.first?.node, model: model, fail: fail)
+        let sizes = shape.attention
 
         var out = ExportBlock()
         if let a = sizes {
@@ -80,53 +81,11 @@ struct ExportBlock {
             }
             out.ffn = .moe(MoE(norm: try parameter(block, "mlp_norm.weight", fail), router: try parameter(block, op.parameterNames[0], fail),
                                gate: experts.map { $0[0] }, up: experts.map { $0[1] }, down: experts.map { $0[2] }, topK: op.topK))
-        } else if block.node("mlp.gate") != nil {
+        } else if shape.mlpWidth != nil {
             out.ffn = .dense(MLP(norm: try parameter(block, "mlp_norm.weight", fail), gate: try dense(block, "mlp.gate", fail),
                                  up: try dense(block, "mlp.up", fail), down: try dense(block, "mlp.down", fail)))
         }
         return out
-    }
-
-    /// Throws unless `block`'s nodes are those of the Llama block with the same sizes.
-    private static func checkGraph(_ block: Block, attention: LlamaBlock.Attention?, moe: Node?, model: Model,
-                                   fail: (String) -> ModelExportError) throws {
-        let epsilon = Float(model.config.normEpsilon)
-        let hasMLP = moe == nil && block.node("mlp.gate") != nil
-        var expected = LlamaBlock.make(attention: attention, hasMLP: hasMLP, epsilon: epsilon, rope: model.config.rope, parameters: [:])
-        if let moe {
-            let residual = expected.output
-            expected.nodes += [
-                Node("mlp_norm", RMSNormOp(weight: "mlp_norm.weight", epsilon: epsilon), inputs: [residual], outputs: ["mlp_in"]),
-                Node(moe.name, moe.op, inputs: ["mlp_in"], outputs: moe.outputs),
-                Node(block.nodes.last?.name ?? "mlp.residual", AddOp(), inputs: [residual] + moe.outputs, outputs: [block.output]),
-            ]
-            expected.output = block.output
-        }
-        guard block.input == expected.input else { throw fail("reads its input as '\(block.input)', export expects '\(expected.input)'") }
-        for i in 0..<max(block.nodes.count, expected.nodes.count) {
-            let found = i < block.nodes.count ? signature(block.nodes[i]) : "nothing"
-            let wanted = i < expected.nodes.count ? signature(expected.nodes[i]) : "nothing"
-            guard found == wanted else {
-                throw fail("node \(i) is \(found), a Llama block has \(wanted) there (export writes Llama-family blocks only; "
-                           + "RoPE and norm ε must match the model's)")
-            }
-        }
-        guard block.output == expected.output else { throw fail("output value is '\(block.output)', expected '\(expected.output)'") }
-    }
-
-    /// What a node computes, for comparing graphs: name, kind, wiring and the attributes that matter.
-    /// Dense and low-rank linears compare equal (only the bias counts).
-    private static func signature(_ n: Node) -> String {
-        var detail: String
-        switch n.op {
-        case let l as LinearOp: detail = l.bias == nil ? "" : "bias"
-        case let r as RMSNormOp: detail = "\(r.weight) eps \(r.epsilon)"
-        case let r as RopeOp: detail = "heads \(r.heads) head_dim \(r.headDimensions) \(r.config)"
-        case let a as AttentionOp: detail = "heads \(a.heads)/\(a.kvHeads) head_dim \(a.headDimensions) scale \(a.scale) window \(a.window.map(String.init) ?? "none")"
-        case let m as MoEOp: detail = "experts \(m.experts) top \(m.topK)"
-        default: detail = ""
-        }
-        return "'\(n.name)' (\(n.kind)\(detail.isEmpty ? "" : " " + detail): \(n.inputs.joined(separator: ", ")) → \(n.outputs.joined(separator: ", ")))"
     }
 
     private static func parameter(_ block: Block, _ name: String, _ fail: (String) -> ModelExportError) throws -> Tensor {

@@ -177,8 +177,12 @@ public final class Pipeline {
             // What the first pass reads, and the dense Grams of every least-squares fit (later passes read
             // statistics of the block as the passes before them left it; `cut` collects those).
             var requests = analysisRequests(active[0], block: dense, index: i, blockCount: blockCount, calibration: calibration)
-            for p in active where p.invocation.fit.method == .lstsq {
-                for (node, _) in p.invocation.selection.linears(in: dense, index: i) { requests.append(InputGram(value: node.inputs[0])) }
+            // A least-squares fit refits every linear the passes before it changed, not only its own pass's targets:
+            // the dense Grams of every linear any active pass may cut.
+            if active.contains(where: { $0.invocation.fit.method == .lstsq }) {
+                for p in active {
+                    for (node, _) in p.invocation.selection.linears(in: dense, index: i) { requests.append(InputGram(value: node.inputs[0])) }
+                }
             }
             // The dense outputs of every window when a pass or a fit reads them; else of the first call's
             // windows only, for the block-error report.

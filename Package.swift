@@ -40,8 +40,9 @@ let package = Package(
         .target(name: "LancetData", dependencies: ["LancetRuntime", "LancetIO", "CZlib"], swiftSettings: numericSettings),
         .target(name: "LancetSurgery", dependencies: ["LancetData", "Yams"], swiftSettings: numericSettings),
         .target(name: "LancetPassesPrune", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
+        .target(name: "LancetPassesCollapse", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIR", "LancetRuntime", "LancetIO", "LancetData", "LancetSurgery",
-                                               "LancetPassesPrune"]),
+                                               "LancetPassesPrune", "LancetPassesCollapse"]),
         .executableTarget(
             name: "LancetCLI",
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -60,6 +61,7 @@ let package = Package(
         .testTarget(name: "LancetRuntimeTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetSurgeryTests", dependencies: ["Lancet"], linkerSettings: pluginHostLinkerSettings),
         .testTarget(name: "LancetPassesPruneTests", dependencies: ["Lancet"]),
+        .testTarget(name: "LancetPassesCollapseTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetFuzzTests", dependencies: ["LancetFuzz"]),
         .plugin(
             name: "NewPass",

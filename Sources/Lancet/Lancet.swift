@@ -2,6 +2,7 @@
 @_exported import LancetData
 @_exported import LancetIO
 @_exported import LancetIR
+@_exported import LancetPassesCollapse
 @_exported import LancetPassesPrune
 @_exported import LancetRuntime
 @_exported import LancetSurgery
@@ -12,7 +13,7 @@
 /// and scripts use `registry()`; a name registered twice is a start-up error.
 public enum BuiltinPasses {
     /// The tables of the in-tree pass targets.
-    public static let tables: [[any SurgeryPass.Type]] = [PrunePasses.all]
+    public static let tables: [[any SurgeryPass.Type]] = [PrunePasses.all, CollapsePasses.all]
 
     /// A registry of the built-in tables plus `extra` tables (passes a caller or a test adds); throws
     /// `RegistryError` for empty, malformed or duplicate names.

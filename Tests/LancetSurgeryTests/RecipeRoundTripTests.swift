@@ -68,7 +68,7 @@ final class RecipeRoundTripTests: XCTestCase {
 
     func testEveryRecipeInTheRecipesFoldersParsesValidatesAndRoundTrips() throws {
         // recipes/, the results rows' recipes and the example plugin's recipes (its passes loaded from the built plugin).
-        let folders = ["recipes", "recipes/results", "Examples/ExamplePass/recipes"]
+        let folders = ["recipes", "recipes/results", "recipes/collapse", "Examples/ExamplePass/recipes"]
         let files = folders.flatMap { folder in
             ((try? FileManager.default.contentsOfDirectory(atPath: Self.root + "/" + folder)) ?? [])
                 .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { folder + "/" + $0 }

@@ -39,7 +39,10 @@ public enum SpanFit {
     static func fit(_ block: inout Block, index: Int, calibration: CalibrationActivations, spec: FitSpec, seed: UInt64,
                     sweep: BlockSweep) throws -> Outcome {
         let started = Date()
-        let before = try sweep.error(block, index: index, inputs: calibration.inputs, teacher: calibration.teacher)
+        // The regional fit measures the error before its steps itself; the other methods measure it here.
+        let before = spec.method == .regional
+            ? try RegionalFit.fit(&block, index: index, calibration: calibration, spec: spec, seed: seed, sweep: sweep)
+            : try sweep.error(block, index: index, inputs: calibration.inputs, teacher: calibration.teacher)
         var outcome = Outcome(method: spec.method, errorBefore: before, errorAfter: before, fitted: [], seconds: 0)
         switch spec.method {
         case .none:
@@ -53,7 +56,6 @@ public enum SpanFit {
             outcome.fitted = [writer.weight]
             outcome.errorAfter = try sweep.error(block, index: index, inputs: calibration.inputs, teacher: calibration.teacher)
         case .regional:
-            _ = try RegionalFit.fit(&block, index: index, calibration: calibration, spec: spec, seed: seed, sweep: sweep)
             outcome.fitted = RegionalFit.trainableParameters(of: block)
             outcome.errorAfter = try sweep.error(block, index: index, inputs: calibration.inputs, teacher: calibration.teacher)
             outcome.objectiveBefore = before

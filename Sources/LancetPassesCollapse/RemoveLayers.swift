@@ -124,7 +124,7 @@ public struct RemoveLayersPass: ModelPass {
         }
         report.notes.append("removed blocks " + (removed.isEmpty ? "none" : removed.map(String.init).joined(separator: ", ")))
         guard !removed.isEmpty else { return report }
-        let outcome = try SpanRepair.removeAndRepair(removed, from: &model, context: context)
+        let outcome = try BlockRemoval.removeAndRepair(removed, from: &model, context: context)
         report.notes += outcome.notes
         report.fit = context.fit.method.rawValue
         report.errorAfterCut = outcome.errorBefore

@@ -106,10 +106,10 @@ final class RemoveLayersTests: XCTestCase {
     }
 
     func testRepairsTakeEachGapByTheNextBlockAndTheEndByThePrevious() {
-        XCTAssertEqual(SpanRepair.repairs(removed: [1, 2], blockCount: 6), [.init(survivor: 3, span: 1...3)])
-        XCTAssertEqual(SpanRepair.repairs(removed: [0, 3], blockCount: 6), [.init(survivor: 1, span: 0...1), .init(survivor: 4, span: 3...4)])
-        XCTAssertEqual(SpanRepair.repairs(removed: [4, 5], blockCount: 6), [.init(survivor: 3, span: 3...5)])
-        XCTAssertEqual(SpanRepair.repairs(removed: [2, 4, 5], blockCount: 6), [.init(survivor: 3, span: 2...5)])
+        XCTAssertEqual(SpanRepair.plan(removed: [1, 2], blockCount: 6), [.init(survivor: 3, span: 1...3)])
+        XCTAssertEqual(SpanRepair.plan(removed: [0, 3], blockCount: 6), [.init(survivor: 1, span: 0...1), .init(survivor: 4, span: 3...4)])
+        XCTAssertEqual(SpanRepair.plan(removed: [4, 5], blockCount: 6), [.init(survivor: 3, span: 3...5)])
+        XCTAssertEqual(SpanRepair.plan(removed: [2, 4, 5], blockCount: 6), [.init(survivor: 3, span: 2...5)])
     }
 
     func testBadOptionsAreRefusedByName() throws {

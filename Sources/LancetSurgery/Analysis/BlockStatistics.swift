@@ -4,7 +4,7 @@ import LancetTensor
 /// The analyses of one block, computed on the block's calibration inputs: what a block pass reads through
 /// `context.statistics`, by analysis (`value(of:)`), with readers for the built-in ones (`gram(of:)`,
 /// `inputNorms(of:)`). The pipeline keeps it for the block across the passes of a stage and drops what a pass
-/// invalidates (`invalidate(changed:in:)`).
+/// invalidates (`invalidate(changed:)`).
 public final class BlockStatistics: @unchecked Sendable {
     /// Calibration tokens the sums run over.
     public let tokens: Int

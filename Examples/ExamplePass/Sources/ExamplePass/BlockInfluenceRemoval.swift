@@ -74,7 +74,7 @@ public struct BlockInfluenceRemoval: ModelPass {
         var states = try context.hiddenStates(enteringBlock: 0, of: model)
         var position = 0
         var before: [Double] = [], after: [Double] = [], fitSeconds = 0.0
-        let repairs = Self.repairs(removed: removed, blockCount: blockCount)
+        let repairs = SpanRepair.plan(removed: removed, blockCount: blockCount)
         for (k, repair) in repairs.enumerated() {
             let index = kept.firstIndex(of: repair.survivor)!
             try context.advance(&states, through: position..<index, of: model)
@@ -126,33 +126,6 @@ public struct BlockInfluenceRemoval: ModelPass {
     static func leastInfluential(_ influence: [Double], count: Int) -> [Int] {
         let order = influence.indices.sorted { (influence[$0], $0) < (influence[$1], $1) }
         return order.prefix(count).sorted()
-    }
-
-    /// One repair: the surviving block and the span of original blocks (itself included) it stands for.
-    struct Repair: Equatable {
-        let survivor: Int
-        let span: ClosedRange<Int>
-    }
-
-    /// The repairs of a removal, in model order: each run of removed blocks i…j is taken over by block j + 1
-    /// (span i…j+1); a run at the end by the block before it (span i−1…end), merged with that block's own
-    /// repair when it has one.
-    static func repairs(removed: [Int], blockCount: Int) -> [Repair] {
-        var runs: [ClosedRange<Int>] = []
-        for i in removed {
-            if let last = runs.last, last.upperBound + 1 == i { runs[runs.count - 1] = last.lowerBound...i } else { runs.append(i...i) }
-        }
-        var result: [Repair] = []
-        for run in runs {
-            if run.upperBound + 1 < blockCount {
-                result.append(Repair(survivor: run.upperBound + 1, span: run.lowerBound...(run.upperBound + 1)))
-            } else if let last = result.last, last.survivor == run.lowerBound - 1 {
-                result[result.count - 1] = Repair(survivor: last.survivor, span: last.span.lowerBound...run.upperBound)
-            } else {
-                result.append(Repair(survivor: run.lowerBound - 1, span: (run.lowerBound - 1)...run.upperBound))
-            }
-        }
-        return result
     }
 
     static func scientific(_ x: Double) -> String { String(format: "%.3e", x) }

@@ -5,5 +5,7 @@ public enum CollapsePasses {
     /// Every pass of `LancetPassesCollapse`.
     public static let all: [any SurgeryPass.Type] = [
         RemoveLayersPass.self,
+        LayerCollapsePass.self,
+        ReplaceSpanPass.self,
     ]
 }

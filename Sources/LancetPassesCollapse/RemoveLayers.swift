@@ -124,12 +124,7 @@ public struct RemoveLayersPass: ModelPass {
         }
         report.notes.append("removed blocks " + (removed.isEmpty ? "none" : removed.map(String.init).joined(separator: ", ")))
         guard !removed.isEmpty else { return report }
-        let outcome = try BlockRemoval.removeAndRepair(removed, from: &model, context: context)
-        report.notes += outcome.notes
-        report.fit = context.fit.method.rawValue
-        report.errorAfterCut = outcome.errorBefore
-        report.errorAfterFit = outcome.errorAfter
-        report.fitSeconds = outcome.seconds
+        report.record(try BlockRemoval.removeAndRepair(removed, from: &model, context: context), fit: context.fit)
         return report
     }
 }

@@ -27,10 +27,11 @@ final class RemoveLayersTests: XCTestCase {
         })
     }
 
-    static func run(_ options: [(String, String)], fit: FitSpec = FitSpec(), on dense: Model) throws -> (Model, PassReport) {
+    /// Runs `pass` (remove-layers by default) with `options` and `fit` on a copy of `dense`, checks the result verifies.
+    static func run(_ options: [(String, String)], pass: String = "remove-layers", fit: FitSpec = FitSpec(), on dense: Model) throws -> (Model, PassReport) {
         let values = Self.values(options)
         var model = dense
-        let recipe = Recipe(stages: [Stage(name: "collapse", passes: [PassInvocation(name: "remove-layers", options: values, fit: fit)])])
+        let recipe = Recipe(stages: [Stage(name: "collapse", passes: [PassInvocation(name: pass, options: values, fit: fit)])])
         let report = try Pipeline(recipe: recipe, registry: try BuiltinPasses.registry()).run(on: &model, calibration: calibration(dense))
         try Verifier.verify(model)
         return (model, try XCTUnwrap(report.passes.first))
@@ -46,6 +47,13 @@ final class RemoveLayersTests: XCTestCase {
             result.append(x)
         }
         return result
+    }
+
+    /// What the recipe validator says of `pass` with `options` on `model`.
+    static func problems(_ options: [(String, String)], pass: String, registry: PassRegistry, model: Model) -> [String] {
+        let recipe = Recipe(calibration: CalibrationSpec(data: "c4.txt", samples: 4, context: 16),
+                            stages: [Stage(name: "s", passes: [PassInvocation(name: pass, options: values(options))])])
+        return RecipeValidator.validate(recipe, registry: registry, model: model, checkFiles: false).map(\.description)
     }
 
     static func cosines(_ a: Tensor, _ b: Tensor) -> [Double] {
@@ -99,9 +107,10 @@ final class RemoveLayersTests: XCTestCase {
             let (_, report) = try Self.run([("blocks", "[2, 3, 5]")], fit: fit, on: dense)
             XCTAssertEqual(report.fit, fit.method.rawValue)
             XCTAssertLessThan(report.errorAfterFit!, report.errorAfterCut!, "\(fit.method)")
-            // Blocks 2–3 are taken over by block 4 (span 2…4); block 5 at the end by block 4 too: one merged span.
+            // Blocks 2–3 are taken over by block 4 (span 2…4); block 5 at the end by block 4 too: one merged span, and
+            // block 4 is block 2 of the collapsed model (blocks 0, 1, 4 stay).
             XCTAssertEqual(report.notes.dropFirst().count, 1, "\(report.notes)")
-            XCTAssertTrue(report.notes[1].hasPrefix("block 4 stands for blocks 2…5"), report.notes[1])
+            XCTAssertTrue(report.notes[1].hasPrefix("block 2 stands for original blocks 2…5"), report.notes[1])
         }
     }
 
@@ -115,12 +124,7 @@ final class RemoveLayersTests: XCTestCase {
     func testBadOptionsAreRefusedByName() throws {
         let registry = try BuiltinPasses.registry()
         let dense = Self.model()
-        func problems(_ options: [(String, String)]) -> [String] {
-            let values = Self.values(options)
-            let recipe = Recipe(calibration: CalibrationSpec(data: "c4.txt", samples: 4, context: 16),
-                                stages: [Stage(name: "s", passes: [PassInvocation(name: "remove-layers", options: values)])])
-            return RecipeValidator.validate(recipe, registry: registry, model: dense, checkFiles: false).map(\.description)
-        }
+        func problems(_ options: [(String, String)]) -> [String] { Self.problems(options, pass: "remove-layers", registry: registry, model: dense) }
         XCTAssertEqual(problems([("count", "2")]), [])
         XCTAssertTrue(problems([("count", "6")]).contains { $0.contains("remove-layers.count: must leave at least one of the model's 6 blocks") })
         XCTAssertTrue(problems([("method", "random")]).contains { $0.contains("remove-layers.method: must be block-influence or angular-span") })

@@ -20,11 +20,17 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Evaluate only the first N windows.")
     var maxWindows: Int?
 
+    @Option(help: "Score only the predictions made at positions N… of each window; llama.cpp's llama-perplexity is --score-from 1024 with --context 2048 (for a tokenizer that adds no BOS).")
+    var scoreFrom = 0
+
     @Flag(help: "Print JSON.")
     var json = false
 
     func validate() throws {
         guard context >= 2 else { throw ValidationError("--context must be at least 2, got \(context)") }
+        guard scoreFrom >= 0 && scoreFrom < context - 1 else {
+            throw ValidationError("--score-from must be in 0…\(context - 2) for windows of \(context) tokens, got \(scoreFrom)")
+        }
         if let maxWindows, maxWindows < 1 { throw ValidationError("--max-windows must be at least 1, got \(maxWindows)") }
     }
 
@@ -33,7 +39,8 @@ struct EvalCommand: ParsableCommand {
         guard let tokenizer = m.tokenizer else { throw ValidationError("\(model): the model has no tokenizer") }
         let corpus = try TextCorpus(path: data)
         let tokens = tokenizer.encodeText(corpus.joined(), addSpecialTokens: true, parseSpecial: false)
-        let evaluator = PerplexityEvaluator(model: m, context: context)
+        var evaluator = PerplexityEvaluator(model: m, context: context)
+        evaluator.scoreFrom = scoreFrom
         let bar = ProgressBar("eval")
         let result = try evaluator.evaluate(tokens: tokens, maxWindows: maxWindows) { bar.update($0, of: $1) }
         if json {

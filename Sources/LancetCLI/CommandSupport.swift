@@ -23,10 +23,13 @@ enum CommandSupport {
         return RecipeValidator.validate(recipe, registry: registry, model: model)
     }
 
+    /// The GGUF tensor types `--output-type` names.
+    static let ggufOutputTypes = ["F32": GGMLType.f32, "F16": .f16, "Q8_0": .q8_0]
+
     /// Validates, runs, prints the per-block table and the summary.
     static func execute(_ recipe: Recipe, registry: PassRegistry, resume: Bool, force: Bool, evaluate: Bool, evaluateBefore: Bool = true, outputType: String,
                         reportPath: String?, measureForward: Bool) throws {
-        guard let type = ["F32": GGMLType.f32, "F16": .f16, "Q8_0": .q8_0][outputType.uppercased()] else {
+        guard let type = ggufOutputTypes[outputType.uppercased()] else {
             throw ValidationError("--output-type must be F32, F16 or Q8_0, got '\(outputType)'")
         }
         let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("[lancet] \(line)\n".utf8)) }

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import Lancet
+
+/// `lancet convert IN OUT`: rewrites a model in another format — a GGUF file (`OUT` ends in `.gguf`) or a Hugging
+/// Face folder — with its surgery provenance, e.g. to hand a collapsed GGUF to transformers.
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Write a model as a GGUF file (OUT ends in .gguf) or a Hugging Face folder (any other OUT).")
+
+    @Argument(help: "A GGUF file or a Hugging Face model folder.")
+    var model: String
+
+    @Argument(help: "The output: a .gguf file, or a folder for the Hugging Face format.")
+    var output: String
+
+    @Option(help: "Tensor type: F32, F16 or Q8_0 for GGUF; F32, F16 or BF16 for safetensors.")
+    var outputType = "F32"
+
+    @Flag(help: "Replace an existing output.")
+    var force = false
+
+    func run() throws {
+        let gguf = output.lowercased().hasSuffix(".gguf")
+        let ggufTypes = CommandSupport.ggufOutputTypes
+        let safetensorsTypes = ["F32": SafetensorsDType.f32, "F16": .f16, "BF16": .bf16]
+        let key = outputType.uppercased()
+        guard gguf ? ggufTypes[key] != nil : safetensorsTypes[key] != nil else {
+            throw ValidationError("--output-type must be " + (gguf ? "F32, F16 or Q8_0 for GGUF" : "F32, F16 or BF16 for a Hugging Face folder")
+                                  + ", got '\(outputType)'")
+        }
+        let m = try ModelLoader.load(model)
+        try m.save(to: output, ggufType: ggufTypes[key] ?? .f32, safetensorsType: safetensorsTypes[key] ?? .f32, overwrite: force)
+        FileHandle.standardError.write(Data("[lancet] wrote \(output) (\(m.blocks.count) blocks, \(m.parameterCount) parameters)\n".utf8))
+    }
+}

@@ -105,7 +105,7 @@ public struct LayerCollapsePass: ModelPass {
             let reference = try FinalStates(of: context.original, windows: samples, context: context)
             // l indexes the current model; blocks below the highest merge base are never touched, so the
             // current index of an original block below it is its original index.
-            var l = highest - (options.merge - 1)
+            var l = max(highest - (options.merge - 1), options.lowest)
             var trials = 0
             while l >= options.lowest && removed < options.layers {
                 let top = spans.lastIndex { $0.upperBound <= highest } ?? model.blocks.count - 1

@@ -64,6 +64,14 @@ final class LayerCollapseTests: XCTestCase {
         XCTAssertEqual(report.notes, ["stopped after removing 0 of 2 blocks: no further merge kept the similarity above 1.0"])
     }
 
+    func testLacoStaysInsideItsRangeEvenWhenAMergeIsLargerThanTheRange() throws {
+        let dense = Fixture.model()
+        let (model, report) = try Fixture.run([("layers", "1"), ("merge", "4"), ("lowest", "1"), ("highest", "2"), ("threshold", "-1")],
+                                              pass: "laco", on: dense)
+        XCTAssertEqual(model.blocks.count, 5)
+        XCTAssertEqual(report.notes.first.map { String($0.prefix(31)) }, "merged original blocks 1…2 into")
+    }
+
     func testLacoOfZeroLayersIsTheIdentity() throws {
         let dense = Fixture.model()
         let (model, report) = try Fixture.run([("layers", "0")], pass: "laco", fit: FitSpec(method: .lstsq), on: dense)

@@ -58,6 +58,16 @@ final class ModelPassContextTests: XCTestCase {
         var partial: [Int] = []
         try context.sweep(model, blocks: 1..<3) { partial.append($0.block) }
         XCTAssertEqual(partial, [1, 2, 1, 2, 1, 2])
+
+        // A window range: only those windows, chunked from its start, the same states as the whole sweep's
+        // chunks that start there (windows 2…3 are the whole sweep's second chunk).
+        var selected: [Range<Int>] = []
+        try context.sweep(model, windows: 2..<5) { chunk in
+            if chunk.block == 0 { selected.append(chunk.windows) }
+            let rows = (chunk.windows.lowerBound * context.length)..<(chunk.windows.upperBound * context.length)
+            XCTAssertEqual(chunk.output, states[chunk.block + 1].slicingRows(rows), "output of block \(chunk.block), windows \(chunk.windows)")
+        }
+        XCTAssertEqual(selected, [2..<4, 4..<5])
     }
 
     func testHiddenStatesAdvanceAndSpanOutputsAgreeWithRunningTheBlocks() throws {

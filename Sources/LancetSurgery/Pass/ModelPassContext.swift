@@ -84,14 +84,17 @@ public final class ModelPassContext: @unchecked Sendable {
     /// give their inputs), handing `visit` each block's inputs and outputs on the chunk. Chunks come in window
     /// order and, within a chunk, blocks in model order. Memory holds one chunk's activations, never the whole
     /// calibration set's; the cost is one calibration forward through the blocks up to `blocks.upperBound`.
-    public func sweep(_ model: Model, blocks: Range<Int>? = nil, visit: (BlockChunk) throws -> Void) throws {
+    /// `windows` limits the sweep to those calibration windows (default: all).
+    public func sweep(_ model: Model, blocks: Range<Int>? = nil, windows selection: Range<Int>? = nil, visit: (BlockChunk) throws -> Void) throws {
         let range = blocks ?? 0..<model.blocks.count
+        let all = selection ?? 0..<windowCount
         try requireCalibration()
         precondition(range.lowerBound >= 0 && range.upperBound <= model.blocks.count, "sweep: blocks \(range) out of 0..<\(model.blocks.count)")
+        precondition(all.lowerBound >= 0 && all.upperBound <= windowCount, "sweep: windows \(all) out of 0..<\(windowCount)")
         let runner = ModelRunner(model: model)
-        var w = 0
-        while w < windowCount {
-            let windows = w..<min(w + windowsPerCall, windowCount)
+        var w = all.lowerBound
+        while w < all.upperBound {
+            let windows = w..<min(w + windowsPerCall, all.upperBound)
             var x = try runner.embed(Array(calibrationWindows[windows].joined()))
             let context = ExecutionContext(batch: windows.count, length: length)
             for i in 0..<range.upperBound {
@@ -100,7 +103,7 @@ public final class ModelPassContext: @unchecked Sendable {
                 x = y
             }
             w = windows.upperBound
-            progress(w, windowCount, "sweep")
+            progress(w - all.lowerBound, all.count, "sweep")
         }
     }
 

@@ -15,7 +15,7 @@ enum ProvenanceText {
             lines.append("provenance \(k + 1)/\(records.count): \(r.tool) \(r.version)")
             lines.append("  input model sha256  \(r.inputSHA256)")
             if let c = r.calibration {
-                lines.append("  calibration         \(c.samples) × \(c.context) tokens, seed \(c.seed), \(c.file) (sha256 \(c.sha256.prefix(16))…)")
+                lines.append("  calibration         \(c.samples) × \(c.context) tokens, seed \(c.seed)\(c.sampler.map { " (\($0.rawValue) sampler)" } ?? ""), \(c.file) (sha256 \(c.sha256.prefix(16))…)")
             } else {
                 lines.append("  calibration         none")
             }

@@ -68,6 +68,9 @@ struct ApplyCommand: ParsableCommand {
     @Option(help: "Calibration sampling seed.")
     var seed: UInt64 = 0
 
+    @Option(help: "Calibration window sampler: lancet, or python (Python's random.seed(seed) and randint, as the papers' code draws).")
+    var sampler = "lancet"
+
     @Option(help: "Local fitting for every pass that does not set its own: none, lstsq or regional.")
     var fit: String?
 
@@ -92,6 +95,9 @@ struct ApplyCommand: ParsableCommand {
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
         guard context >= 2 else { throw ValidationError("--context must be at least 2") }
+        guard CalibrationSampler(rawValue: sampler) != nil else {
+            throw ValidationError("--sampler must be one of \(CalibrationSampler.allCases.map(\.rawValue).joined(separator: ", ")), got '\(sampler)'")
+        }
         if let fit, FitSpec.Method(rawValue: fit) == nil {
             throw ValidationError("--fit must be one of \(FitSpec.Method.allCases.map(\.rawValue).joined(separator: ", ")), got '\(fit)'")
         }
@@ -103,7 +109,8 @@ struct ApplyCommand: ParsableCommand {
         if let fit, let method = FitSpec.Method(rawValue: fit) {
             for i in passes.indices where passes[i].fit.method == .none { passes[i].fit.method = method }
         }
-        let recipe = Recipe(model: model, calibration: CalibrationSpec(data: calibration, samples: samples, context: context, seed: seed),
+        let recipe = Recipe(model: model, calibration: CalibrationSpec(data: calibration, samples: samples, context: context, seed: seed,
+                                                                            sampler: CalibrationSampler(rawValue: sampler) ?? .lancet),
                             stages: [Stage(name: "apply", passes: passes)],
                             evaluate: eval.map { EvaluateSpec(data: [$0], context: 2048, maxWindows: evalWindows) },
                             output: output, text: pipeline, source: "<pipeline>")

@@ -1,5 +1,6 @@
 import Foundation
 import Lancet
+@testable import LancetSurgery
 import XCTest
 
 /// The services a model pass gets from `ModelPassContext`: sweeps, hidden states, span teachers, span fits, and
@@ -100,18 +101,27 @@ final class ModelPassContextTests: XCTestCase {
         var block = model.blocks[2]
         let down = block.parameters["mlp.down.weight"]!
         block.setMasked("mlp.down.weight", weight: down, mask: Mask(shape: down.shape, keep: (0..<down.count).map { UInt8($0 % 2) }))
+        let masked = block
         let outcome = try context.fit(&block, index: 1, inputs: inputs, teacher: teacher)
         XCTAssertEqual(outcome.method, .lstsq)
-        XCTAssertEqual(outcome.fitted, ["mlp.down.weight"])
+        XCTAssertEqual(outcome.fitted, ["mlp.down.weight", "attn.o.weight"], "the rounds on the attention output lowered the error too")
         XCTAssertLessThan(outcome.errorAfter, 0.9 * outcome.errorBefore, "span error \(outcome.errorBefore) → \(outcome.errorAfter)")
         XCTAssertLessThan(outcome.objectiveAfter!, outcome.objectiveBefore!)
         XCTAssertEqual(try context.error(of: block, index: 1, inputs: inputs, teacher: teacher), outcome.errorAfter)
         block.parameters["mlp.down.weight"]!.withUnsafeBufferPointer { w in
             XCTAssertTrue((0..<w.count).allSatisfy { $0 % 2 == 1 || w[$0] == 0 }, "masked weights regrew")
         }
-        for name in block.parameters.keys where name != "mlp.down.weight" {
+        for name in block.parameters.keys where !["mlp.down.weight", "attn.o.weight"].contains(name) {
             XCTAssertEqual(block.parameters[name], model.blocks[2].parameters[name], "\(name) changed")
         }
+        // The rounds end below the first closed-form fit of the down projection alone.
+        var downOnly = masked
+        let activations = CalibrationActivations(inputs: inputs, teacher: teacher, windows: context.windowCount, length: context.length)
+        let sweep = BlockSweep(windowsPerCall: 2, length: context.length)
+        _ = try SpanFit.fitOutputWriter(&downOnly, try SpanFit.outputWriter(of: downOnly, index: 1), index: 1, calibration: activations,
+                                        damping: FitSpec().damping, sweep: sweep)
+        let firstFit = try context.error(of: downOnly, index: 1, inputs: inputs, teacher: teacher)
+        XCTAssertLessThan(outcome.errorAfter, firstFit, "rounds: \(firstFit) → \(outcome.errorAfter)")
     }
 
     func testLeastSquaresSpanFitIsExactWhenTheTeacherIsReachable() throws {

@@ -136,6 +136,13 @@ final class RecipeParserTests: XCTestCase {
         assertError(error("stages: [{passes: [a]}]\ncalibration: {seed: -1}\n"), at: 2, 21, contains: ["calibration.seed: expected a non-negative integer"])
     }
 
+    func testSamplerIsReadAndUnknownSamplersAreNamed() throws {
+        let r = try parse("stages: [{passes: [a]}]\ncalibration: {data: c4.txt, sampler: python}\n")
+        XCTAssertEqual(r.calibration.sampler, .python)
+        assertError(error("stages: [{passes: [a]}]\ncalibration: {sampler: pyton}\n"), at: 2, 24,
+                    contains: ["calibration.sampler: unknown sampler 'pyton' (did you mean 'python'?); valid samplers: lancet, python"])
+    }
+
     func testUnknownFitMethodListsTheValidOnes() {
         assertError(error("stages: [{passes: [{a: {}, fit: lsq}]}]"), at: 1, 33,
                     contains: ["stages[0].passes[0].fit: unknown fit method 'lsq' (did you mean 'lstsq'?); valid methods: none, lstsq, regional"])

@@ -57,7 +57,8 @@ final class RecipeRoundTripTests: XCTestCase {
                 Stage(name: g.pick(["sparsify", "stage \(i)", "s\(i)", "yes", "0.5", "-x"]) + "\(i)", passes: (0..<(1 + g.int(3))).map { _ in g.invocation() })
             }
             let calibration = g.int(3) == 0 ? CalibrationSpec() : CalibrationSpec(data: g.int(4) == 0 ? nil : g.pick(paths), samples: 1 + g.int(200),
-                                                                                 context: 1 + g.int(4096), seed: g.next())
+                                                                                 context: 1 + g.int(4096), seed: g.next(),
+                                                                                 sampler: g.pick(CalibrationSampler.allCases))
             let evaluate = g.int(2) == 0 ? nil : EvaluateSpec(data: (0..<(1 + g.int(3))).map { _ in g.pick(paths) }, context: 1 + g.int(4096),
                                                              maxWindows: g.int(2) == 0 ? nil : 1 + g.int(64))
             let recipe = Recipe(model: g.int(4) == 0 ? nil : g.pick(paths), calibration: calibration, stages: stages, evaluate: evaluate,

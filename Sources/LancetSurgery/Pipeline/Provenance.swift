@@ -29,6 +29,8 @@ public struct ProvenanceRecord: Codable, Sendable {
         public var sha256: String
         /// Windows, tokens per window, seed.
         public var samples: Int, context: Int, seed: UInt64
+        /// The sampler when it is not Lancet's own (absent in records of the default, as before it existed).
+        public var sampler: CalibrationSampler?
     }
 
     enum CodingKeys: String, CodingKey {

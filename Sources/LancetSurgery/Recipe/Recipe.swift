@@ -1,3 +1,5 @@
+import LancetData
+
 /// A surgery recipe: the model, calibration data, stages of passes, evaluation and output.
 /// The YAML form is documented in `Docs/Recipes.md`; `RecipeParser` builds this value with every
 /// location kept, and `PipelineText` builds the `stages` from the one-line form `a(k=v) | b(k=v)`.
@@ -66,7 +68,7 @@ public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Calibration data: documents (plain text or JSON lines with `text`, gzip allowed) joined with a blank
-/// line, tokenised, and `samples` windows of `context` tokens drawn at seeded random offsets.
+/// line, tokenised, and `samples` windows of `context` tokens drawn at seeded random offsets by `sampler`.
 public struct CalibrationSpec: Sendable, Equatable {
     /// The data file; nil uses no calibration (only data-free passes can run).
     public var data: String?
@@ -76,12 +78,15 @@ public struct CalibrationSpec: Sendable, Equatable {
     public var context: Int
     /// Sampling seed.
     public var seed: UInt64
+    /// The generator that draws the window starts (Lancet's by default; `python` for Python's `random`).
+    public var sampler: CalibrationSampler
     /// Creates settings; the defaults are the papers' (128 × 2048, seed 0).
-    public init(data: String? = nil, samples: Int = 128, context: Int = 2048, seed: UInt64 = 0) {
+    public init(data: String? = nil, samples: Int = 128, context: Int = 2048, seed: UInt64 = 0, sampler: CalibrationSampler = .lancet) {
         self.data = data
         self.samples = samples
         self.context = context
         self.seed = seed
+        self.sampler = sampler
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LancetData
 
 /// Reads a YAML recipe (format in `Docs/Recipes.md`) into a `Recipe`, with every problem reported as a
 /// `RecipeError` located at its line and column:
@@ -22,7 +23,7 @@ public enum RecipeParser {
     /// The recipe's top-level keys.
     public static let topLevelKeys = ["lancet", "model", "calibration", "stages", "evaluate", "output"]
     /// The keys of `calibration:`.
-    public static let calibrationKeys = ["data", "samples", "context", "seed"]
+    public static let calibrationKeys = ["data", "samples", "context", "seed", "sampler"]
     /// The keys of `evaluate:`.
     public static let evaluateKeys = ["data", "context", "max_windows"]
     /// The keys of a stage.
@@ -142,6 +143,15 @@ struct RecipeReader {
             locations["calibration.context"] = f.valueLocation
         }
         if let f = fields["seed"], let n = diagnostics.unsigned(f, path: "calibration.seed") { spec.seed = n }
+        if let f = fields["sampler"], let name = diagnostics.string(f, path: "calibration.sampler", what: "a sampler name") {
+            if let sampler = CalibrationSampler(rawValue: name) {
+                spec.sampler = sampler
+            } else {
+                let names = CalibrationSampler.allCases.map(\.rawValue)
+                let hint = Suggestion.nearest(to: name, in: names).map { " (did you mean '\($0)'?)" } ?? ""
+                diagnostics.report(f.valueLocation, "calibration.sampler", "unknown sampler '\(name)'\(hint); valid samplers: \(names.joined(separator: ", "))")
+            }
+        }
         return spec
     }
 

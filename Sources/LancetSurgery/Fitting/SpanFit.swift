@@ -83,7 +83,8 @@ public enum SpanFit {
         return outcome
     }
 
-    /// The linear whose output the block's last node adds to the residual: `y = residual + output`.
+    /// A linear whose output a two-input add adds to a residual value: `sum = residual + linear(input)` (the block's
+    /// output, or a residual sum inside the block).
     struct OutputWriter {
         let node: String
         let weight: String
@@ -94,33 +95,38 @@ public enum SpanFit {
         let residual: String
     }
 
+    /// Why a value is not `residual + linear(a)`.
+    struct NoWriter: Error {
+        let reason: String
+    }
+
+    /// The linear whose output the node producing `value` adds to its other input (`value = residual + linear(a)`),
+    /// or why `value` is no such sum.
+    static func writer(into value: String, of block: Block) -> Result<OutputWriter, NoWriter> {
+        guard let sum = block.nodes.last(where: { $0.outputs.contains(value) }) else { return .failure(NoWriter(reason: "its output is not computed")) }
+        guard sum.op is AddOp, sum.inputs.count == 2 else { return .failure(NoWriter(reason: "its output comes from a '\(sum.kind)' node")) }
+        for (k, input) in sum.inputs.enumerated() {
+            guard let producer = block.nodes.last(where: { $0.outputs.contains(input) }), let linear = producer.op as? LinearOp else { continue }
+            guard let weight = linear.weight else { return .failure(NoWriter(reason: "'\(producer.name)' is low-rank")) }
+            return .success(OutputWriter(node: producer.name, weight: weight, bias: linear.bias, input: producer.inputs[0], residual: sum.inputs[1 - k]))
+        }
+        return .failure(NoWriter(reason: "neither input of '\(sum.name)' comes from a linear"))
+    }
+
     /// The block's output writer, or a `PipelineError` saying why the block has none.
     static func outputWriter(of block: Block, index: Int) throws -> OutputWriter {
-        func refuse(_ why: String) -> PipelineError {
-            .passFailed(pass: "fit lstsq", block: index, reason: "a span fit by least squares needs a block that ends in 'residual + linear': \(why)")
-        }
-        guard let last = block.nodes.last(where: { $0.outputs.contains(block.output) }) else { throw refuse("its output is not computed") }
-        guard last.op is AddOp, last.inputs.count == 2 else { throw refuse("its output comes from a '\(last.kind)' node") }
-        for (k, value) in last.inputs.enumerated() {
-            guard let producer = block.nodes.last(where: { $0.outputs.contains(value) }), let linear = producer.op as? LinearOp else { continue }
-            guard let weight = linear.weight else { throw refuse("'\(producer.name)' is low-rank") }
-            return OutputWriter(node: producer.name, weight: weight, bias: linear.bias, input: producer.inputs[0], residual: last.inputs[1 - k])
-        }
-        throw refuse("neither input of '\(last.name)' comes from a linear")
+        try writer(into: block.output, of: block).mapError { problem in
+            PipelineError.passFailed(pass: "fit lstsq", block: index,
+                                     reason: "a span fit by least squares needs a block that ends in 'residual + linear': \(problem.reason)")
+        }.get()
     }
 
     /// The most rounds of refitting the inner writer and the output writer after the first fit.
     static let innerRounds = 3
 
-    /// The linear feeding the residual add that produces `residual` (for a Llama block: `attn.o`), if any.
+    /// The linear feeding the residual sum `residual` (for a Llama block: `attn.o`), if there is one.
     static func innerWriter(of block: Block, residual: String) -> OutputWriter? {
-        guard let add = block.nodes.last(where: { $0.outputs.contains(residual) }), add.op is AddOp, add.inputs.count == 2 else { return nil }
-        for (k, value) in add.inputs.enumerated() {
-            guard let producer = block.nodes.last(where: { $0.outputs.contains(value) }), let linear = producer.op as? LinearOp,
-                  let weight = linear.weight else { continue }
-            return OutputWriter(node: producer.name, weight: weight, bias: linear.bias, input: producer.inputs[0], residual: add.inputs[1 - k])
-        }
-        return nil
+        try? writer(into: residual, of: block).get()
     }
 
     /// Refits `writer` so that its output also carries the block's remaining error T − y (the rest of the block held
@@ -128,19 +134,14 @@ public enum SpanFit {
     static func absorbError(_ block: inout Block, _ writer: OutputWriter, index: Int, calibration: CalibrationActivations,
                             damping: Double, sweep: BlockSweep) throws {
         let w = block.parameters[writer.weight]!
-        var gram = Tensor(zeros: [w.shape[1], w.shape[1]])
-        var crossSum: Tensor?
         let output = block.output
-        _ = try sweep.run(block, index: index, inputs: calibration.inputs, capture: [writer.input, output], outputWindows: 0) { windows, values in
-            let a = values[writer.input]!
+        let (gram, cross) = try normalEquations(block, writer, index: index, calibration: calibration, sweep: sweep, reading: output) { windows, values in
             var d = calibration.rows(calibration.teacher, windows: windows)
             d.subtract(values[output]!)
-            d.add(matmul(a, w, transposeB: true))
-            accumulateGram(a, into: &gram)
-            Linear.accumulate(&crossSum, matmul(a, d, transposeA: true))
+            d.add(matmul(values[writer.input]!, w, transposeB: true))
+            return d
         }
-        let cross = crossSum ?? Tensor(zeros: [w.shape[1], w.shape[0]])
-        block.parameters[writer.weight] = try LeastSquaresFit.solveRows(w, mask: block.masks[writer.weight], gram: gram, rhs: cross, damping: damping)
+        block.parameters[writer.weight] = try solve(block, writer, gram: gram, cross: cross, damping: damping)
     }
 
     /// Refits the output writer's weight; returns its objective before and after, relative to ‖T − R − bias‖².
@@ -148,28 +149,45 @@ public enum SpanFit {
                                 damping: Double, sweep: BlockSweep) throws -> (Double, Double) {
         let w = block.parameters[writer.weight]!
         let bias = writer.bias.flatMap { block.parameters[$0] }
-        var gram = Tensor(zeros: [w.shape[1], w.shape[1]])
-        var crossSum: Tensor?
         var targetEnergy = 0.0
-        let capture: Set<String> = [writer.input, writer.residual]
-        // A = the writer's input, D = T − R − bias, per call: G += AᵀA, C += AᵀD (no output tensor is kept).
-        _ = try sweep.run(block, index: index, inputs: calibration.inputs, capture: capture, outputWindows: 0) { windows, values in
-            let a = values[writer.input]!
+        // D = T − R − bias.
+        let (gram, cross) = try normalEquations(block, writer, index: index, calibration: calibration, sweep: sweep, reading: writer.residual) { windows, values in
             var d = calibration.rows(calibration.teacher, windows: windows)
             d.subtract(values[writer.residual]!)
             if let bias { d.subtractRowVector(bias) }
             targetEnergy += d.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, count: $0.count) }
-            accumulateGram(a, into: &gram)
-            Linear.accumulate(&crossSum, matmul(a, d, transposeA: true))
+            return d
         }
-        let cross = crossSum ?? Tensor(zeros: [w.shape[1], w.shape[0]])
         let before = LeastSquaresFit.objective(w, gram, cross) + targetEnergy
-        var fitted = try LeastSquaresFit.solveRows(w, mask: block.masks[writer.weight], gram: gram, rhs: cross, damping: damping)
-        if let mask = block.masks[writer.weight] { mask.apply(to: &fitted) }
+        let fitted = try solve(block, writer, gram: gram, cross: cross, damping: damping)
         let after = LeastSquaresFit.objective(fitted, gram, cross) + targetEnergy
         block.parameters[writer.weight] = fitted
         let scale = max(targetEnergy, .leastNormalMagnitude)
         return (before / scale, after / scale)
+    }
+
+    /// G = Σ AᵀA and C = Σ AᵀD over the calibration windows, A the writer's input and D = `target` of each call's
+    /// window range and captured values (A and `value`); no block output is kept.
+    static func normalEquations(_ block: Block, _ writer: OutputWriter, index: Int, calibration: CalibrationActivations, sweep: BlockSweep,
+                                reading value: String, target: (Range<Int>, [String: Tensor]) -> Tensor) throws -> (gram: Tensor, cross: Tensor) {
+        let w = block.parameters[writer.weight]!
+        var gram = Tensor(zeros: [w.shape[1], w.shape[1]])
+        var crossSum: Tensor?
+        _ = try sweep.run(block, index: index, inputs: calibration.inputs, capture: [writer.input, value], outputWindows: 0) { windows, values in
+            let a = values[writer.input]!
+            let d = target(windows, values)
+            accumulateGram(a, into: &gram)
+            Linear.accumulate(&crossSum, matmul(a, d, transposeA: true))
+        }
+        return (gram, crossSum ?? Tensor(zeros: [w.shape[1], w.shape[0]]))
+    }
+
+    /// The writer's weight from the normal equations, damped towards its current value, masked weights zero.
+    static func solve(_ block: Block, _ writer: OutputWriter, gram: Tensor, cross: Tensor, damping: Double) throws -> Tensor {
+        let mask = block.masks[writer.weight]
+        var fitted = try LeastSquaresFit.solveRows(block.parameters[writer.weight]!, mask: mask, gram: gram, rhs: cross, damping: damping)
+        mask?.apply(to: &fitted)
+        return fitted
     }
 }
 
@@ -177,7 +195,9 @@ extension Tensor {
     /// Adds `other` (same element count) element by element.
     mutating func add(_ other: Tensor) {
         precondition(count == other.count, "add: \(shape) and \(other.shape)")
-        withUnsafeMutableBufferPointer { p in other.withUnsafeBufferPointer { o in for i in 0..<p.count { p[i] += o[i] } } }
+        withUnsafeMutableBufferPointer { p in
+            other.withUnsafeBufferPointer { o in LancetTensor.add(p.baseAddress!, o.baseAddress!, count: p.count, out: p.baseAddress!) }
+        }
     }
 
     /// Subtracts `other` (same element count) element by element.

@@ -88,7 +88,7 @@ enum OptionCoding {
         case let .object(entries):
             for e in entries {
                 guard known.contains(e.key) else {
-                    let hint = Suggestion.nearest(to: e.key, in: Array(known)).map { " (did you mean '\($0)'?)" } ?? ""
+                    let hint = Suggestion.hint(for: e.key, in: Array(known))
                     let valid = known.sorted().joined(separator: ", ")
                     throw RecipeError(e.location ?? invocation.location, path: "\(base).\(e.key)",
                                       "unknown option '\(e.key)'\(hint); valid options: \(valid.isEmpty ? "none" : valid)")
@@ -192,6 +192,11 @@ public enum Suggestion {
         let scored = candidates.map { ($0, distance(word, $0)) }.min { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }
         guard let (best, d) = scored, d <= max(2, word.count / 3) else { return nil }
         return best
+    }
+
+    /// " (did you mean 'x'?)" for the closest candidate x, or "" when none is close enough.
+    public static func hint(for word: String, in candidates: [String]) -> String {
+        nearest(to: word, in: candidates).map { " (did you mean '\($0)'?)" } ?? ""
     }
 
     /// Levenshtein distance.

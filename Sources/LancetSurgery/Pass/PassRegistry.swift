@@ -116,7 +116,7 @@ public final class PassRegistry: @unchecked Sendable {
     /// Builds the pass of an invocation, checking the name, every option key and type, and the values.
     public func instantiate(_ invocation: PassInvocation) throws -> AnyPass {
         guard let d = descriptor(invocation.name) else {
-            let hint = Suggestion.nearest(to: invocation.name, in: all.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+            let hint = Suggestion.hint(for: invocation.name, in: all.map(\.name))
             throw RecipeError(invocation.location, path: invocation.path, "unknown pass '\(invocation.name)'\(hint); `lancet passes` lists them")
         }
         return try d.make(invocation.options, invocation)

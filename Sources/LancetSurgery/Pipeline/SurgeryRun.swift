@@ -99,13 +99,13 @@ public struct SurgeryRun {
             let spec = recipe.calibration
             guard let data = spec.data else { throw PipelineError.needsCalibration(pass: recipe.stages.first?.passes.first?.name ?? "?") }
             guard let tokenizer = model.tokenizer else { throw PipelineError.passFailed(pass: "run", block: nil, reason: "the model has no tokenizer to read calibration text") }
-            let sampler = spec.sampler == .lancet ? "" : " (\(spec.sampler.rawValue) sampler)"
+            let sampler = spec.namedSampler.map { " (\($0.rawValue) sampler)" } ?? ""
             options.log("calibration: \(spec.samples) × \(spec.context) tokens from \(data), seed \(spec.seed)\(sampler)")
             let set = try CalibrationSet(corpus: try TextCorpus(path: data), tokenizer: tokenizer, samples: spec.samples, length: spec.context,
                                          seed: spec.seed, sampler: spec.sampler)
             calibration = set
             calibrationRecord = .init(file: data, sha256: set.dataSHA256, samples: spec.samples, context: spec.context, seed: spec.seed,
-                                      sampler: spec.sampler == .lancet ? nil : spec.sampler)
+                                      sampler: spec.namedSampler)
         }
         var outcome = Outcome(report: RunReport())
         outcome.inputBytes = Self.bytes(at: modelPath)
@@ -122,7 +122,7 @@ public struct SurgeryRun {
         runOptions.resume = resume
         var h = SHA256()
         h.update(Array((recipe.text + "\n" + inputSHA + "\n" + (calibrationRecord?.sha256 ?? "") + "\n\(recipe.calibration.seed)"
-                      + (recipe.calibration.sampler == .lancet ? "" : "\n\(recipe.calibration.sampler.rawValue)")).utf8))
+                      + (recipe.calibration.namedSampler.map { "\n\($0.rawValue)" } ?? "")).utf8))
         runOptions.fingerprint = h.finalizeHex()
         outcome.report = try pipeline.run(on: &model, calibration: calibration, options: runOptions)
         let record = ProvenanceRecord(recipe: recipe.text, inputSHA256: inputSHA, calibration: calibrationRecord, passes: outcome.report.passes)

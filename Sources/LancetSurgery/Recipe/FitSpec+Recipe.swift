@@ -67,7 +67,7 @@ extension FitSpec {
 
     static func method(_ name: String, path: String, at location: SourceLocation?, _ diagnostics: RecipeDiagnostics) -> Method? {
         if let m = Method(rawValue: name) { return m }
-        let hint = Suggestion.nearest(to: name, in: Method.allCases.map(\.rawValue)).map { " (did you mean '\($0)'?)" } ?? ""
+        let hint = Suggestion.hint(for: name, in: Method.allCases.map(\.rawValue))
         diagnostics.report(location, path, "unknown fit method '\(name)'\(hint); valid methods: \(methodList)")
         return nil
     }

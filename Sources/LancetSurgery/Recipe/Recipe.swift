@@ -88,6 +88,10 @@ public struct CalibrationSpec: Sendable, Equatable {
         self.seed = seed
         self.sampler = sampler
     }
+
+    /// `sampler` when it is not the default: what logs, provenance records, run fingerprints and printed recipes
+    /// mention, so that those of default runs stay as they were before samplers existed.
+    public var namedSampler: CalibrationSampler? { sampler == .lancet ? nil : sampler }
 }
 
 /// Perplexity evaluation before and after surgery.

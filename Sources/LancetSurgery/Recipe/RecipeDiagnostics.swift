@@ -45,7 +45,7 @@ final class RecipeDiagnostics {
         var fields: [String: Field] = [:]
         for e in entries {
             guard allowed.contains(e.key) else {
-                let hint = Suggestion.nearest(to: e.key, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+                let hint = Suggestion.hint(for: e.key, in: allowed)
                 report(e.location ?? fallback, joinPath(path, e.key), "unknown key '\(e.key)'\(hint); valid keys: \(allowed.joined(separator: ", "))")
                 continue
             }

@@ -148,7 +148,7 @@ struct RecipeReader {
                 spec.sampler = sampler
             } else {
                 let names = CalibrationSampler.allCases.map(\.rawValue)
-                let hint = Suggestion.nearest(to: name, in: names).map { " (did you mean '\($0)'?)" } ?? ""
+                let hint = Suggestion.hint(for: name, in: names)
                 diagnostics.report(f.valueLocation, "calibration.sampler", "unknown sampler '\(name)'\(hint); valid samplers: \(names.joined(separator: ", "))")
             }
         }

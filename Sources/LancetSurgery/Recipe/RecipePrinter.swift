@@ -11,7 +11,7 @@ public enum RecipePrinter {
             let c = recipe.calibration
             var fields = c.data.map { ["data: " + scalar($0)] } ?? []
             fields += ["samples: \(c.samples)", "context: \(c.context)", "seed: \(c.seed)"]
-            if c.sampler != .lancet { fields.append("sampler: \(c.sampler.rawValue)") }
+            if let sampler = c.namedSampler { fields.append("sampler: \(sampler.rawValue)") }
             lines.append("calibration: {" + fields.joined(separator: ", ") + "}")
         }
         lines.append(recipe.stages.isEmpty ? "stages: []" : "stages:")

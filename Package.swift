@@ -17,7 +17,7 @@ let pluginHostLinkerSettings: [LinkerSetting] = [
 
 let package = Package(
     name: "Lancet",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "Lancet", type: .dynamic, targets: ["Lancet"]),
         .executable(name: "lancet", targets: ["LancetCLI"]),
@@ -33,7 +33,8 @@ let package = Package(
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "LancetTensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
+        .systemLibrary(name: "CKernels"),
+        .target(name: "LancetTensor", dependencies: ["CBLAS", "CKernels"], swiftSettings: numericSettings),
         .target(name: "LancetIR", dependencies: ["LancetTensor"], swiftSettings: numericSettings),
         .target(name: "LancetRuntime", dependencies: ["LancetIR"], swiftSettings: numericSettings),
         .target(name: "LancetIO", dependencies: ["LancetIR"], swiftSettings: numericSettings),
@@ -55,7 +56,7 @@ let package = Package(
             dependencies: ["LancetFuzz", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/LancetFuzzDriver"
         ),
-        .testTarget(name: "LancetTensorTests", dependencies: ["LancetTensor"]),
+        .testTarget(name: "LancetTensorTests", dependencies: ["LancetTensor", "CKernels"]),
         .testTarget(name: "LancetIOTests", dependencies: ["LancetIO", "LancetRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LancetIRTests", dependencies: ["LancetIR", "LancetRuntime"]),
         .testTarget(name: "LancetRuntimeTests", dependencies: ["Lancet"]),

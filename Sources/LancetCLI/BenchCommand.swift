@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Sequences per prefill call (calibration forwards batch 4 windows of 2048 tokens per call).")
     var batch = 1
 
-    @Flag(help: "Also print the prefill's wall time per op kind (one extra, instrumented run per length).")
+    @Flag(help: "Also print the wall time per op kind of prefill and decode (one extra, instrumented run of each).")
     var profile = false
 
     @Option(help: "Instead of prefill and decode: time the whole-model loss-gradient sweep over this many seeded windows and report its peak memory.")
@@ -33,16 +33,22 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tokens per window of the gradient sweep.")
     var gradientLength = 2048
 
+    @Option(help: "Multiply by the Float weights (f32, exact, the default) or by 16-bit copies made at load (f16, bf16): half the bytes per decoded token.")
+    var weights: WeightPrecision = .f32
+
     @Flag(help: "Print JSON.")
     var json = false
 
     struct Report: Encodable {
         var gemm: [GemmRow]
         var peakGFLOPS: Double
+        /// The machine's read bandwidth (all cores), decode's roofline.
+        var readGigabytesPerSecond: Double
         var prefill: [PrefillRow] = []
         var decode: DecodeRow?
         var gradients: GradientRow?
-        enum CodingKeys: String, CodingKey { case gemm, peakGFLOPS = "sgemm_peak_gflops", prefill, decode, gradients }
+        enum CodingKeys: String, CodingKey { case gemm, peakGFLOPS = "sgemm_peak_gflops", readGigabytesPerSecond = "read_gigabytes_per_second"
+            case prefill, decode, gradients }
     }
     struct GradientRow: Encodable {
         var windows: Int; var length: Int; var seconds: Double
@@ -93,23 +99,79 @@ struct BenchCommand: ParsableCommand {
     }
     struct DecodeRow: Encodable {
         var tokens: Int; var seconds: Double; var tokensPerSecond: Double
-        enum CodingKeys: String, CodingKey { case tokens, seconds, tokensPerSecond = "tokens_per_second" }
+        /// Weight bytes one decoded token reads (every block parameter and the output head) and the rate at which it read them.
+        var bytesPerToken: Double; var gigabytesPerSecond: Double; var fractionOfBandwidth: Double
+        /// Seconds per op kind of one instrumented run (with `--profile`); "head" is the final norm and output head.
+        var opSeconds: [String: Double]?
+        enum CodingKeys: String, CodingKey { case tokens, seconds, tokensPerSecond = "tokens_per_second", bytesPerToken = "bytes_per_token"
+            case gigabytesPerSecond = "gigabytes_per_second", fractionOfBandwidth = "fraction_of_read_bandwidth", opSeconds = "op_seconds" }
+    }
+
+    /// Greedy decoding of `decodeTokens` tokens after a one-token prompt, best of `repetitions`; with `profile`
+    /// one more, instrumented run splits the time by op kind.
+    func decode(_ runner: ModelRunner, bandwidth: MemoryBandwidth.Measurement) throws -> DecodeRow {
+        func run(profiled: Bool) throws -> (seconds: Double, ops: [String: Double]?) {
+            let cache = KVCache(capacity: decodeTokens + 1)
+            var logits = try runner.nextTokenLogits([1], cache: cache)
+            var ops: [String: Double]? = profiled ? [:] : nil
+            let start = Date()
+            for p in 1...decodeTokens {
+                var next = 0
+                for i in logits.indices where logits[i] > logits[next] { next = i }
+                let context = ExecutionContext(batch: 1, length: 1, startPosition: p, cache: cache)
+                context.opSeconds = profiled ? [:] : nil
+                let stepStart = Date()
+                let hidden = try runner.hiddenStates([Int32(next)], context: context)
+                let headStart = Date()
+                logits = runner.logits(normed: runner.finalNorm(hidden)).scalars
+                if profiled, let step = context.opSeconds {
+                    for (kind, s) in step { ops![kind, default: 0] += s }
+                    ops!["head", default: 0] += Date().timeIntervalSince(headStart)
+                    ops!["other", default: 0] += headStart.timeIntervalSince(stepStart) - step.values.reduce(0, +)
+                }
+            }
+            return (Date().timeIntervalSince(start), ops)
+        }
+        var best = Double.infinity
+        for _ in 0..<repetitions { best = min(best, try run(profiled: false).seconds) }
+        // The cost model counts 4 bytes per parameter; a 16-bit copy reads 2 of them.
+        let bytes = CostModel.forwardCost(of: runner.model, tokens: 1, logitRows: 1).parameterBytes - Double(runner.halfWeights?.byteCount ?? 0)
+        let rate = Double(decodeTokens) / best
+        var row = DecodeRow(tokens: decodeTokens, seconds: best, tokensPerSecond: rate, bytesPerToken: bytes,
+                            gigabytesPerSecond: bytes * rate / 1e9, fractionOfBandwidth: bytes * rate / 1e9 / bandwidth.gigabytesPerSecond)
+        if profile { row.opSeconds = try run(profiled: true).ops }
+        if !json {
+            print(String(format: "decode  %5d tokens: %7.1f tokens/s  %6.1f GB/s of weights (%.0f MB per token, %.0f%% of the read bandwidth)",
+                         decodeTokens, rate, row.gigabytesPerSecond, bytes / 1e6, 100 * row.fractionOfBandwidth))
+            if let ops = row.opSeconds { printProfile(ops) }
+        }
+        return row
+    }
+
+    /// Seconds per op kind, largest first, with their shares.
+    func printProfile(_ ops: [String: Double]) {
+        let total = ops.values.reduce(0, +)
+        for (kind, s) in ops.sorted(by: { $0.value > $1.value }) {
+            print("    " + kind.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: " %7.3f s  %5.1f%%", s, 100 * s / total))
+        }
     }
 
     func run() throws {
         let roofline = GemmBenchmark.roofline()
+        let bandwidth = MemoryBandwidth.measure()
         var report = Report(gemm: roofline.map { GemmRow(m: $0.m, n: $0.n, k: $0.k, gflops: $0.gflops) },
-                            peakGFLOPS: roofline.map(\.gflops).max() ?? 0)
+                            peakGFLOPS: roofline.map(\.gflops).max() ?? 0, readGigabytesPerSecond: bandwidth.gigabytesPerSecond)
         if !json {
             print("sgemm (row-major, \(ProcessInfo.processInfo.activeProcessorCount) cores):")
             for r in report.gemm { print(String(format: "  %5d × %5d × %5d   %7.1f GFLOP/s", r.m, r.n, r.k, r.gflops)) }
             print(String(format: "  peak %.1f GFLOP/s", report.peakGFLOPS))
+            print(String(format: "memory read (%d threads, %d MiB): %.1f GB/s", bandwidth.threads, bandwidth.bytes >> 20, bandwidth.gigabytesPerSecond))
         }
         if let model, gradientWindows > 0 {
             report.gradients = try gradientSweep(try ModelLoader.load(model))
         } else if let model {
             let m = try ModelLoader.load(model)
-            let runner = ModelRunner(model: m)
+            let runner = ModelRunner(model: m, precision: weights)
             var rng = SeededGenerator(seed: 1)
             for n in context {
                 guard n <= m.config.contextLength else { throw ValidationError("--context \(n) exceeds the model's context \(m.config.contextLength)") }
@@ -131,29 +193,10 @@ struct BenchCommand: ParsableCommand {
                 if !json {
                     print(String(format: "prefill %5d tokens × %d: %7.1f tokens/s  %6.1f GFLOP/s  (%.0f%% of sgemm peak)",
                                  n, batch, row.tokensPerSecond, row.gflops, 100 * row.fractionOfPeak))
-                    if let ops = row.opSeconds {
-                        let total = ops.values.reduce(0, +)
-                        for (kind, s) in ops.sorted(by: { $0.value > $1.value }) {
-                            print("    " + kind.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: " %7.3f s  %5.1f%%", s, 100 * s / total))
-                        }
-                    }
+                    if let ops = row.opSeconds { printProfile(ops) }
                 }
             }
-            var best = Double.infinity
-            for _ in 0..<repetitions {
-                let prompt: [Int32] = [1]
-                let cache = KVCache(capacity: decodeTokens + 1)
-                var logits = try runner.nextTokenLogits(prompt, cache: cache)
-                let start = Date()
-                for p in 1...decodeTokens {
-                    var next = 0
-                    for i in logits.indices where logits[i] > logits[next] { next = i }
-                    logits = try runner.nextTokenLogits([Int32(next)], startPosition: p, cache: cache)
-                }
-                best = min(best, Date().timeIntervalSince(start))
-            }
-            report.decode = DecodeRow(tokens: decodeTokens, seconds: best, tokensPerSecond: Double(decodeTokens) / best)
-            if !json { print(String(format: "decode  %5d tokens: %7.1f tokens/s", decodeTokens, Double(decodeTokens) / best)) }
+            report.decode = try decode(runner, bandwidth: bandwidth)
         }
         if json { print(try JSONOutput.string(report)) }
     }

@@ -161,3 +161,5 @@ enum Summary {
         return lines.joined(separator: "\n")
     }
 }
+
+extension WeightPrecision: ExpressibleByArgument {}

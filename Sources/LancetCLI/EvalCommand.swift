@@ -23,6 +23,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Score only the predictions made at positions N… of each window; llama.cpp's llama-perplexity is --score-from 1024 with --context 2048 (for a tokenizer that adds no BOS).")
     var scoreFrom = 0
 
+    @Option(help: "Multiply by the Float weights (f32, exact, the default) or by 16-bit copies made at load (f16, bf16): half the bytes per decoded token.")
+    var weights: WeightPrecision = .f32
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -39,7 +42,7 @@ struct EvalCommand: ParsableCommand {
         guard let tokenizer = m.tokenizer else { throw ValidationError("\(model): the model has no tokenizer") }
         let corpus = try TextCorpus(path: data)
         let tokens = tokenizer.encodeText(corpus.joined(), addSpecialTokens: true, parseSpecial: false)
-        var evaluator = PerplexityEvaluator(model: m, context: context)
+        var evaluator = PerplexityEvaluator(model: m, context: context, precision: weights)
         evaluator.scoreFrom = scoreFrom
         let bar = ProgressBar("eval")
         let result = try evaluator.evaluate(tokens: tokens, maxWindows: maxWindows) { bar.update($0, of: $1) }

@@ -27,6 +27,9 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Wrap the prompt in the model's chat template (as a user turn).")
     var chat = false
 
+    @Option(help: "Multiply by the Float weights (f32, exact, the default) or by 16-bit copies made at load (f16, bf16): half the bytes per decoded token.")
+    var weights: WeightPrecision = .f32
+
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
@@ -44,7 +47,7 @@ struct GenerateCommand: ParsableCommand {
         let ids = tokenizer.encodeText(text, addSpecialTokens: true, parseSpecial: chat)
         var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
         var decoder = StreamingDecoder(tokenizer: tokenizer, skipSpecialTokens: true)
-        try Generator(model: m).generate(prompt: ids, maxTokens: maxTokens, sampler: &sampler) { id in
+        try Generator(model: m, precision: weights).generate(prompt: ids, maxTokens: maxTokens, sampler: &sampler) { id in
             let piece = decoder.append(id)
             if !piece.isEmpty {
                 FileHandle.standardOutput.write(Data(piece.utf8))

@@ -41,9 +41,9 @@ public struct PerplexityEvaluator {
     /// The first position of each window whose prediction is scored (0: every prediction).
     public var scoreFrom = 0
 
-    /// An evaluator of `model` with windows of `context` tokens.
-    public init(model: Model, context: Int) {
-        self.runner = ModelRunner(model: model)
+    /// An evaluator of `model` with windows of `context` tokens, multiplying by its weights in `precision`.
+    public init(model: Model, context: Int, precision: WeightPrecision = .f32) {
+        self.runner = ModelRunner(model: model, precision: precision)
         self.context = context
     }
 

@@ -24,6 +24,8 @@ public final class ExecutionContext: @unchecked Sendable {
     public var routing: [String: [Int32]] = [:]
     /// When set, the executor adds each op kind's wall time (seconds) here, for `lancet bench --profile`.
     public var opSeconds: [String: Double]?
+    /// 16-bit copies of the model's matrices to multiply by instead of the Float weights (nil: Float).
+    public var halfWeights: HalfWeights?
 
     /// Creates a context for `batch` sequences of `length` tokens starting at `startPosition`.
     public init(batch: Int, length: Int, startPosition: Int = 0, cache: KVCache? = nil) {

@@ -8,9 +8,9 @@ public struct Generator {
     /// Tokens that stop generation (EOS, end of turn).
     public var stopTokens: Set<Int32>
 
-    /// A generator for `model`, stopping at the tokenizer's stop tokens.
-    public init(model: Model) {
-        runner = ModelRunner(model: model)
+    /// A generator for `model` (multiplying by its weights in `precision`), stopping at the tokenizer's stop tokens.
+    public init(model: Model, precision: WeightPrecision = .f32) {
+        runner = ModelRunner(model: model, precision: precision)
         stopTokens = model.tokenizer?.stopTokens ?? []
     }
 

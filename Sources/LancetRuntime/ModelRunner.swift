@@ -5,9 +5,15 @@ import LancetTensor
 public struct ModelRunner: Sendable {
     /// The model executed.
     public let model: Model
+    /// 16-bit copies of the model's matrices that every call multiplies by (nil: the Float weights).
+    public let halfWeights: HalfWeights?
 
-    /// A runner for `model`.
-    public init(model: Model) { self.model = model }
+    /// A runner for `model` multiplying by its weights in `precision` (Float by default; 16-bit copies are made
+    /// once, here).
+    public init(model: Model, precision: WeightPrecision = .f32) {
+        self.model = model
+        halfWeights = precision.halfFormat.map { HalfWeights(model: model, format: $0) }
+    }
 
     /// Embedding rows of `tokens`, `[count, hidden]`. Throws for ids outside the vocabulary.
     public func embed(_ tokens: [Int32]) throws -> Tensor {
@@ -26,6 +32,7 @@ public struct ModelRunner: Sendable {
 
     /// The residual stream after every block, for `tokens` laid out as `context` says.
     public func hiddenStates(_ tokens: [Int32], context: ExecutionContext) throws -> Tensor {
+        if context.halfWeights == nil { context.halfWeights = halfWeights }
         var x = try embed(tokens)
         for (i, block) in model.blocks.enumerated() {
             x = try BlockExecutor.forward(block, index: i, input: x, context: context).output
@@ -44,7 +51,7 @@ public struct ModelRunner: Sendable {
     }
 
     /// Logits `[rows, vocabulary]` of normed hidden states.
-    public func logits(normed x: Tensor) -> Tensor { Linear.apply(x, weight: model.head) }
+    public func logits(normed x: Tensor) -> Tensor { Linear.apply(x, weight: model.head, half: halfWeights) }
 
     /// Next-token logits after each of `rows` (row indices into the hidden states), `[rows.count, vocabulary]`.
     public func logits(_ tokens: [Int32], context: ExecutionContext, rows: [Int]? = nil) throws -> Tensor {

@@ -76,10 +76,10 @@ public struct LinearOp: Op {
         let x = inputs[0]
         var y: Tensor
         if let weight {
-            y = Linear.apply(x, weight: try parameters.require(weight))
+            y = Linear.apply(x, weight: try parameters.require(weight), half: context.halfWeights)
         } else {
-            let z = Linear.apply(x, weight: try parameters.require(factors!.a))
-            y = Linear.apply(z, weight: try parameters.require(factors!.b))
+            let z = Linear.apply(x, weight: try parameters.require(factors!.a), half: context.halfWeights)
+            y = Linear.apply(z, weight: try parameters.require(factors!.b), half: context.halfWeights)
         }
         if let bias { Linear.addBias(&y, try parameters.require(bias)) }
         return [y]
@@ -111,10 +111,22 @@ public struct LinearOp: Op {
 
 /// The matrix products of a linear layer, shared by the ops that contain linears (linear, moe).
 public enum Linear {
-    /// `x·Wᵀ`: `[t, in]·[out, in]ᵀ → [t, out]`.
+    /// `x·Wᵀ`: `[t, in]·[out, in]ᵀ → [t, out]`. One row (a decoded token) goes through the bandwidth-bound
+    /// `matrixVector`, more through sgemm.
     public static func apply(_ x: Tensor, weight w: Tensor) -> Tensor {
         precondition(x.shape[1] == w.shape[1], "Linear: input \(x.shape) against weight \(w.shape)")
-        return matmul(x, w, transposeB: true)
+        guard x.shape[0] == 1, w.count > 0 else { return matmul(x, w, transposeB: true) }
+        var y = Tensor(uninitializedShape: [1, w.shape[0]])
+        y.withUnsafeMutableBufferPointer { yp in x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in
+            matrixVector(weight: wp.baseAddress!, rows: w.shape[0], columns: w.shape[1], x: xp.baseAddress!, y: yp.baseAddress!)
+        }}}
+        return y
+    }
+
+    /// `x·Wᵀ` by the 16-bit copy of `w` in `half` when there is one, else by `w`.
+    public static func apply(_ x: Tensor, weight w: Tensor, half: HalfWeights?) -> Tensor {
+        if let m = half?.matrix(for: w) { return m.multiply(x) }
+        return apply(x, weight: w)
     }
 
     /// `dy·W`: the input gradient, `[t, out]·[out, in] → [t, in]`.

@@ -82,8 +82,8 @@ public struct MoEOp: Op {
         var probabilities: Tensor // [tokens, experts]
     }
 
-    func route(_ x: Tensor, parameters: ParameterLookup) throws -> Routing {
-        var probs = Linear.apply(x, weight: try parameters.require(prefix + ".router.weight"))
+    func route(_ x: Tensor, parameters: ParameterLookup, half: HalfWeights? = nil) throws -> Routing {
+        var probs = Linear.apply(x, weight: try parameters.require(prefix + ".router.weight"), half: half)
         let t = x.shape[0]
         var chosen = [Int32](repeating: 0, count: t * topK), weights = [Float](repeating: 0, count: t * topK)
         probs.withUnsafeMutableBufferPointer { p in
@@ -110,13 +110,14 @@ public struct MoEOp: Op {
 
     public func forward(_ inputs: [Tensor], parameters: ParameterLookup, context: ExecutionContext) throws -> [Tensor] {
         let x = inputs[0], t = x.shape[0], h = x.shape[1]
-        let routing = try route(x, parameters: parameters)
+        let half = context.halfWeights
+        let routing = try route(x, parameters: parameters, half: half)
         context.routing[context.nodeName] = routing.chosen
         var out = Tensor(zeros: x.shape)
-        if hasSharedExpert { out = try SwiGLU.forward(x, names: expertNames(nil), parameters: parameters).output }
+        if hasSharedExpert { out = try SwiGLU.forward(x, names: expertNames(nil), parameters: parameters, half: half).output }
         for (e, list) in assignments(routing, tokens: t).enumerated() where !list.isEmpty {
             let xe = SwiGLU.gather(x, rows: list.map(\.token))
-            let ye = try SwiGLU.forward(xe, names: expertNames(e), parameters: parameters).output
+            let ye = try SwiGLU.forward(xe, names: expertNames(e), parameters: parameters, half: half).output
             out.withUnsafeMutableBufferPointer { o in
                 ye.withUnsafeBufferPointer { y in
                     for (r, a) in list.enumerated() {
@@ -194,11 +195,12 @@ public struct MoEOp: Op {
 enum SwiGLU {
     struct Activations { var gate: Tensor; var up: Tensor; var output: Tensor }
 
-    static func forward(_ x: Tensor, names: (gate: String, up: String, down: String), parameters: ParameterLookup) throws -> Activations {
-        let g = Linear.apply(x, weight: try parameters.require(names.gate))
-        let u = Linear.apply(x, weight: try parameters.require(names.up))
+    static func forward(_ x: Tensor, names: (gate: String, up: String, down: String), parameters: ParameterLookup,
+                        half: HalfWeights? = nil) throws -> Activations {
+        let g = Linear.apply(x, weight: try parameters.require(names.gate), half: half)
+        let u = Linear.apply(x, weight: try parameters.require(names.up), half: half)
         let a = Elementwise.zip(g, u) { gv, uv in gv / (1 + Elementwise.exp(-gv)) * uv }
-        return Activations(gate: g, up: u, output: Linear.apply(a, weight: try parameters.require(names.down)))
+        return Activations(gate: g, up: u, output: Linear.apply(a, weight: try parameters.require(names.down), half: half))
     }
 
     static func backward(_ x: Tensor, _ dy: Tensor, names: (gate: String, up: String, down: String), parameters: ParameterLookup,

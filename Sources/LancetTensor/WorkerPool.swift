@@ -1,0 +1,103 @@
+import CKernels
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Persistent threads for short parallel jobs: decode's matrix–vector products, a few hundred per token,
+/// each a fraction of a millisecond.
+///
+/// `DispatchQueue.concurrentPerform` wakes its workers through the kernel on every call (tens of microseconds
+/// on a 2-core machine, several milliseconds per decoded token). Here `processorCount − 1` threads wait for
+/// the next job by spinning for a short while (about 50 µs), then sleep on a condition variable; the caller
+/// runs part 0 itself and spins until the others are done. While one job runs, a second caller (another
+/// thread, or a job calling `run` from inside) runs its parts serially on its own thread instead of waiting.
+public final class WorkerPool: @unchecked Sendable {
+    /// The pool the kernels share, with one thread per extra core.
+    public static let shared = WorkerPool(threads: processorCount - 1)
+
+    /// Worker threads (besides the caller).
+    public let threads: Int
+
+    private let generation = Atomic<Int>(0)
+    private let remaining = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let sleepers = Atomic<Int>(0)
+    private var job: ((Int) -> Void)?
+    private var parts = 0
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    /// Spin iterations before a waiting worker sleeps (each iteration is one atomic load and a pause).
+    static let spinLimit = 20_000
+
+    /// A pool of `threads` workers (0: every job runs on the caller).
+    public init(threads: Int) {
+        self.threads = max(0, threads)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
+        for w in 0..<self.threads {
+            let thread = Thread { [unowned self] in self.workerLoop(part: w + 1) }
+            thread.start()
+        }
+    }
+
+    /// Runs `body(part)` for `part` in `0..<parts`, concurrently on up to `threads + 1` threads, and returns
+    /// when all are done. Parts beyond the pool's threads run on the caller after its own.
+    public func run(parts: Int, _ body: (Int) -> Void) {
+        if parts <= 0 { return }
+        guard parts > 1, threads > 0, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for p in 0..<parts { body(p) }
+            return
+        }
+        let pooled = min(parts, threads + 1)
+        withoutActuallyEscaping(body) { body in
+            job = body
+            self.parts = pooled
+            // Every worker acknowledges every job (those without a part too), so none can lag a job behind.
+            remaining.store(threads, ordering: .sequentiallyConsistent)
+            generation.add(1, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                pthread_mutex_lock(mutex)
+                pthread_cond_broadcast(wake)
+                pthread_mutex_unlock(mutex)
+            }
+            body(0)
+            for p in pooled..<parts { body(p) }
+            while remaining.load(ordering: .acquiring) > 0 { spinPause() }
+            job = nil
+        }
+        busy.store(false, ordering: .releasing)
+    }
+
+    private func workerLoop(part: Int) {
+        var seen = 0
+        while true {
+            var spins = 0
+            var current = generation.load(ordering: .acquiring)
+            while current == seen {
+                spins += 1
+                if spins < Self.spinLimit {
+                    spinPause()
+                } else {
+                    pthread_mutex_lock(mutex)
+                    sleepers.add(1, ordering: .sequentiallyConsistent)
+                    while generation.load(ordering: .sequentiallyConsistent) == seen { pthread_cond_wait(wake, mutex) }
+                    sleepers.subtract(1, ordering: .sequentiallyConsistent)
+                    pthread_mutex_unlock(mutex)
+                    spins = 0
+                }
+                current = generation.load(ordering: .acquiring)
+            }
+            seen = current
+            if part < parts, let job { job(part) }
+            remaining.subtract(1, ordering: .releasing)
+        }
+    }
+}
+
+/// A hint to the core that the thread is spinning (x86 `pause`), so a spinning loop yields the pipeline.
+@inline(__always) func spinPause() { lancet_spin_pause() }

@@ -1,0 +1,87 @@
+import Foundation
+import XCTest
+@testable import LancetTensor
+
+/// Decode's kernels: the matrix–vector product against a Double reference, the worker pool's guarantees, and
+/// the read-bandwidth measurement.
+final class MatrixVectorTests: XCTestCase {
+    /// Every shape class: one row, rows below a panel, ragged rows and columns, enough rows for every worker.
+    func testMatrixVectorMatchesTheDoubleProductForRaggedShapes() {
+        for (rows, columns, seed) in [(1, 1, 1), (3, 17, 2), (15, 64, 3), (129, 576, 4), (1000, 63, 5), (2049, 200, 6)] as [(Int, Int, UInt64)] {
+            let w = randomMatrix(rows, columns, seed: seed)
+            let x = randomMatrix(1, columns, seed: seed + 100)
+            var y = [Float](repeating: .nan, count: rows)
+            w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+                matrixVector(weight: wp.baseAddress!, rows: rows, columns: columns, x: xp.baseAddress!, y: yp.baseAddress!)
+            }}}
+            let want = naiveMatmul(x, w, transposeB: true).scalars
+            for r in 0..<rows {
+                var scale = 0.0
+                for c in 0..<columns { scale += abs(Double(w[r, c]) * Double(x[0, c])) }
+                XCTAssertEqual(Double(y[r]), Double(want[r]), accuracy: 1e-6 * max(scale, 1), "rows \(rows) columns \(columns) row \(r)")
+            }
+        }
+    }
+
+    /// One thread or all: the same rows give the same sums (each row's sum does not depend on the split).
+    func testTheSplitOverThreadsDoesNotChangeAnyRow() {
+        let (rows, columns) = (777, 300)
+        let w = randomMatrix(rows, columns, seed: 7), x = randomMatrix(1, columns, seed: 8)
+        func run(threads: Int) -> [Float] {
+            var y = [Float](repeating: 0, count: rows)
+            w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+                matrixVector(weight: wp.baseAddress!, rows: rows, columns: columns, x: xp.baseAddress!, y: yp.baseAddress!, threads: threads)
+            }}}
+            return y
+        }
+        XCTAssertEqual(run(threads: 1), run(threads: processorCount))
+    }
+
+    func testThePoolRunsEveryPartExactlyOnce() {
+        let pool = WorkerPool(threads: 3)
+        for parts in [1, 2, 4, 9] {
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: parts)
+            counts.initialize(repeating: 0, count: parts)
+            defer { counts.deallocate() }
+            for _ in 0..<200 { pool.run(parts: parts) { counts[$0] += 1 } }
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: counts, count: parts)), Array(repeating: 200, count: parts), "\(parts) parts")
+        }
+    }
+
+    /// A job that runs the pool again, and callers on several threads at once, finish (serially where the pool is taken).
+    func testNestedAndConcurrentCallersFinish() {
+        let pool = WorkerPool(threads: 1)
+        let total = Counter()
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<50 {
+                pool.run(parts: 2) { _ in pool.run(parts: 3) { _ in total.add() } }
+            }
+        }
+        XCTAssertEqual(total.value, 4 * 50 * 2 * 3)
+    }
+
+    /// A pool whose workers fell asleep (no job for longer than the spin) still wakes for the next job.
+    func testSleepingWorkersWakeForTheNextJob() {
+        let pool = WorkerPool(threads: 1)
+        let total = Counter()
+        pool.run(parts: 2) { _ in total.add() }
+        Thread.sleep(forTimeInterval: 0.2)
+        pool.run(parts: 2) { _ in total.add() }
+        XCTAssertEqual(total.value, 4)
+    }
+
+    func testReadBandwidthIsMeasuredOverTheWholeBuffer() {
+        let m = MemoryBandwidth.measure(bytes: 8 << 20, repetitions: 2)
+        XCTAssertEqual(m.bytes, 8 << 20)
+        XCTAssertGreaterThan(m.gigabytesPerSecond, 0)
+        XCTAssertEqual(MemoryBandwidth.sumOfElements([Float](repeating: 0.5, count: 80), count: 80), 40)
+    }
+}
+
+/// A thread-safe counter for the pool tests.
+private final class Counter: @unchecked Sendable {
+    private var count = 0
+    private let lock = NSLock()
+    func add() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}

@@ -67,17 +67,19 @@ public struct BlockSweep: Sendable {
     }
 
     /// Runs blocks `a` and `b` on the same windows, a few at a time, handing `visit` the captured values of
-    /// both; returns the relative error of `b`'s outputs against `teacher`.
-    func runPaired(_ a: Block, _ b: Block, index: Int, inputs: Tensor, teacher: Tensor, capture: Set<String>,
+    /// both; returns the relative error of `b`'s outputs against `teacher` (0 without `measureError`). Only the
+    /// nodes the captured values (and, for the error, `b`'s output) depend on run: capturing the input of a
+    /// block's first linears costs a norm, not a block forward.
+    func runPaired(_ a: Block, _ b: Block, index: Int, inputs: Tensor, teacher: Tensor, capture: Set<String>, measureError: Bool = true,
                    visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws -> Double {
         var sum = RelativeErrorSum()
-        let taught = teacher.shape[0] / length
+        let taught = measureError ? teacher.shape[0] / length : 0
         try forEachCall(b, index: index, windows: inputs.shape[0] / length, input: { inputs.slicingRows(rows($0)) }, capture: capture,
                         computeOutput: { $0.lowerBound < taught }) { range, bResult in
             let aValues = try forward(a, index: index, input: inputs.slicingRows(rows(range)), windows: range, capture: capture,
-                                      computeOutput: true).values
+                                      computeOutput: false).values
             try visit(aValues, bResult.values)
-            add(bResult.output, of: range, against: teacher, to: &sum)
+            if range.lowerBound < taught { add(bResult.output, of: range, against: teacher, to: &sum) }
         }
         return sum.value
     }

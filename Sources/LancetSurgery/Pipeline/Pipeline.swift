@@ -320,7 +320,7 @@ public final class Pipeline {
                 let inputs = Set(round.map(\.input))
                 var cutGram: [String: Tensor] = [:], cross: [String: Tensor] = [:]
                 let cutError = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, teacher: activations.teacher,
-                                                  capture: inputs) { denseValues, cutValues in
+                                                  capture: inputs, measureError: errorAfterCut == nil) { denseValues, cutValues in
                     for (name, xc) in cutValues {
                         let xd = denseValues[name]!
                         if cutGram[name] == nil {

@@ -107,14 +107,10 @@ func widen(_ p: UnsafePointer<UInt16>, format: HalfFormat, count: Int, out: Unsa
 /// y = W·x with W in 16 bits: `matrixVector`'s row split and summation over 16-bit rows.
 func halfMatrixVector(_ w: UnsafePointer<UInt16>, format: HalfFormat, rows: Int, columns: Int, x: UnsafePointer<Float>,
                       y: UnsafeMutablePointer<Float>, threads: Int = processorCount) {
-    let panel = 16
-    let panels = (rows + panel - 1) / panel
-    let workers = max(1, min(threads, rows / 64))
-    WorkerPool.shared.run(parts: workers) { part in
-        let first = panels * part / workers * panel, last = min(rows, panels * (part + 1) / workers * panel)
+    splitRows(rows, threads: threads) { range in
         switch format {
-        case .f16: halfRows(w, format: .f16, columns: columns, x: x, y: y, rows: first..<last)
-        case .bf16: halfRows(w, format: .bf16, columns: columns, x: x, y: y, rows: first..<last)
+        case .f16: halfRows(w, format: .f16, columns: columns, x: x, y: y, rows: range)
+        case .bf16: halfRows(w, format: .bf16, columns: columns, x: x, y: y, rows: range)
         }
     }
 }

@@ -13,13 +13,18 @@
 public func matrixVector(weight: UnsafePointer<Float>, rows: Int, columns: Int, x: UnsafePointer<Float>,
                          y: UnsafeMutablePointer<Float>, threads: Int = processorCount) {
     precondition(rows >= 0 && columns >= 0, "matrixVector: negative extent")
+    splitRows(rows, threads: threads) { matrixVectorRows(weight, columns: columns, x: x, y: y, rows: $0) }
+}
+
+/// Runs `body` on contiguous ranges of `0..<rows` on the worker pool: up to `threads` ranges, in multiples of 16
+/// rows, none for fewer than 64 rows per worker (below that the hand-off costs more than the rows).
+func splitRows(_ rows: Int, threads: Int, _ body: (Range<Int>) -> Void) {
     if rows == 0 { return }
     let panel = 16
     let panels = (rows + panel - 1) / panel
     let workers = max(1, min(threads, rows / 64))
     WorkerPool.shared.run(parts: workers) { part in
-        let first = panels * part / workers * panel, last = min(rows, panels * (part + 1) / workers * panel)
-        matrixVectorRows(weight, columns: columns, x: x, y: y, rows: first..<last)
+        body(panels * part / workers * panel..<min(rows, panels * (part + 1) / workers * panel))
     }
 }
 

@@ -11,7 +11,9 @@ import LancetTensor
 public final class HalfWeights: @unchecked Sendable {
     /// The 16-bit format of the copies.
     public let format: HalfFormat
-    private var matrices: [UnsafeRawPointer: HalfMatrix] = [:]
+    /// Each copy with the Float tensor it was made from, retained so that its storage address (the key) cannot be
+    /// reused by another tensor while the copies live.
+    private var matrices: [UnsafeRawPointer: (source: Tensor, half: HalfMatrix)] = [:]
 
     /// The copies of `model`'s block matrices and head in `format`.
     public init(model: Model, format: HalfFormat) {
@@ -26,21 +28,19 @@ public final class HalfWeights: @unchecked Sendable {
 
     private func add(_ t: Tensor) {
         guard t.count > 0, let key = Self.key(t), matrices[key] == nil else { return }
-        matrices[key] = HalfMatrix(t, format: format)
+        matrices[key] = (t, HalfMatrix(t, format: format))
     }
 
     static func key(_ t: Tensor) -> UnsafeRawPointer? { t.withUnsafeBufferPointer { $0.baseAddress.map(UnsafeRawPointer.init) } }
 
     /// The 16-bit copy of `weight`, if it is one of the model's matrices (same storage and shape).
     public func matrix(for weight: Tensor) -> HalfMatrix? {
-        guard weight.rank == 2, let key = Self.key(weight), let m = matrices[key], m.rows == weight.shape[0], m.columns == weight.shape[1] else {
-            return nil
-        }
-        return m
+        guard weight.rank == 2, let key = Self.key(weight), let entry = matrices[key], entry.source.shape == weight.shape else { return nil }
+        return entry.half
     }
 
     /// Bytes of every copy.
-    public var byteCount: Int { matrices.values.reduce(0) { $0 + $1.byteCount } }
+    public var byteCount: Int { matrices.values.reduce(0) { $0 + $1.half.byteCount } }
 }
 
 /// The precision the runtime multiplies by: the model's own Float weights, or 16-bit copies of them.

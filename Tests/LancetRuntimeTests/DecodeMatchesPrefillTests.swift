@@ -114,6 +114,20 @@ final class HalfWeightsTests: XCTestCase {
         }
     }
 
+    /// Copies exist for exactly the model's matrices (the head and every rank-2 block parameter), found by storage.
+    func testCopiesServeOnlyTheModelsOwnMatrices() {
+        let model = TinyLlama.make(DecodeMatchesPrefillTests.sizes, seed: 35)
+        let half = HalfWeights(model: model, format: .bf16)
+        let q = model.blocks[0].parameters["attn.q.weight"]!
+        XCTAssertNotNil(half.matrix(for: q))
+        XCTAssertNotNil(half.matrix(for: model.head))
+        XCTAssertNil(half.matrix(for: Tensor(shape: q.shape, repeating: 1)), "a tensor of the same shape that is not the model's")
+        XCTAssertNil(half.matrix(for: model.blocks[0].parameters["attn_norm.weight"]!), "vectors stay Float")
+        var elements = model.head.count
+        for b in model.blocks { for (_, t) in b.parameters where t.rank == 2 { elements += t.count } }
+        XCTAssertEqual(half.byteCount, 2 * elements)
+    }
+
     /// SmolLM2 on the first 2048 tokens of wiki.test as 4 windows of 512.
     func testRealModelPerplexityMovesLessThanHalfAPercent() throws {
         let model = try RealModel.model()

@@ -12,7 +12,7 @@ import Darwin
 ///
 /// `DispatchQueue.concurrentPerform` wakes its workers through the kernel on every call (tens of microseconds
 /// on a 2-core machine, several milliseconds per decoded token). Here `processorCount − 1` threads wait for
-/// the next job by spinning for a short while (about 50 µs), then sleep on a condition variable; the caller
+/// the next job by spinning (20,000 `pause` instructions, roughly 0.5–1 ms), then sleep on a condition variable; the caller
 /// runs part 0 itself and spins until the others are done. While one job runs, a second caller (another
 /// thread, or a job calling `run` from inside) runs its parts serially on its own thread instead of waiting.
 public final class WorkerPool: @unchecked Sendable {

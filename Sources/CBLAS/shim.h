@@ -1,4 +1,3 @@
 // System-library shim: OpenBLAS's CBLAS interface and LAPACKE (Debian: libopenblas-dev, liblapacke-dev).
 #include <cblas.h>
 #include <lapacke.h>
-

@@ -23,15 +23,19 @@ enum CommandSupport {
         return RecipeValidator.validate(recipe, registry: registry, model: model)
     }
 
-    /// The GGUF tensor types `--output-type` names.
-    static let ggufOutputTypes = ["F32": GGMLType.f32, "F16": .f16, "Q8_0": .q8_0]
+    /// The GGUF file type `--output-type` names (llama-quantize's names, any case).
+    static func ggufOutputType(_ name: String) throws -> GGUFFileType {
+        do { return try GGUFFileType(parsing: name) } catch { throw ValidationError("--output-type: \(error)") }
+    }
+
+    /// `--output-type`'s help: the accepted names.
+    static let outputTypeHelp = ArgumentHelp("GGUF output type: F32 (default, exact), F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+                                             + "Q4_K_S, Q4_K_M (Q4_K), Q5_K_S, Q5_K_M (Q5_K) or Q6_K, as llama-quantize makes them.")
 
     /// Validates, runs, prints the per-block table and the summary.
     static func execute(_ recipe: Recipe, registry: PassRegistry, resume: Bool, force: Bool, evaluate: Bool, evaluateBefore: Bool = true, outputType: String,
                         reportPath: String?, measureForward: Bool) throws {
-        guard let type = ggufOutputTypes[outputType.uppercased()] else {
-            throw ValidationError("--output-type must be F32, F16 or Q8_0, got '\(outputType)'")
-        }
+        let type = try ggufOutputType(outputType)
         let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("[lancet] \(line)\n".utf8)) }
         // The cheap checks of the output, and its lock, before anything heavy (validation loads the model).
         var lock: OutputLock?

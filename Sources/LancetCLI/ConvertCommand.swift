@@ -15,7 +15,8 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "The output: a .gguf file, or a folder for the Hugging Face format.")
     var output: String
 
-    @Option(help: "Tensor type: F32, F16 or Q8_0 for GGUF; F32, F16 or BF16 for safetensors.")
+    @Option(help: ArgumentHelp("Tensor type: for GGUF one of llama-quantize's (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+                               + "Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K); F32, F16 or BF16 for safetensors."))
     var outputType = "F32"
 
     @Flag(help: "Replace an existing output.")
@@ -23,15 +24,13 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         let gguf = output.lowercased().hasSuffix(".gguf")
-        let ggufTypes = CommandSupport.ggufOutputTypes
         let safetensorsTypes = ["F32": SafetensorsDType.f32, "F16": .f16, "BF16": .bf16]
-        let key = outputType.uppercased()
-        guard gguf ? ggufTypes[key] != nil : safetensorsTypes[key] != nil else {
-            throw ValidationError("--output-type must be " + (gguf ? "F32, F16 or Q8_0 for GGUF" : "F32, F16 or BF16 for a Hugging Face folder")
-                                  + ", got '\(outputType)'")
+        let ggufType = gguf ? try CommandSupport.ggufOutputType(outputType) : .f32
+        guard gguf || safetensorsTypes[outputType.uppercased()] != nil else {
+            throw ValidationError("--output-type must be F32, F16 or BF16 for a Hugging Face folder, got '\(outputType)'")
         }
         let m = try ModelLoader.load(model)
-        try m.save(to: output, ggufType: ggufTypes[key] ?? .f32, safetensorsType: safetensorsTypes[key] ?? .f32, overwrite: force)
+        try m.save(to: output, ggufType: ggufType, safetensorsType: safetensorsTypes[outputType.uppercased()] ?? .f32, source: model, overwrite: force)
         FileHandle.standardError.write(Data("[lancet] wrote \(output) (\(m.blocks.count) blocks, \(m.parameterCount) parameters)\n".utf8))
     }
 }

@@ -24,7 +24,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Evaluate only after surgery (the dense numbers are known).")
     var skipEvalBefore = false
 
-    @Option(help: "Output tensor type for GGUF: F32, F16 or Q8_0.")
+    @Option(help: CommandSupport.outputTypeHelp)
     var outputType = "F32"
 
     @Option(help: "Also write the run's report (with timings) as JSON to this file.")
@@ -89,7 +89,7 @@ struct ApplyCommand: ParsableCommand {
     @Option(help: "Load passes from a plugin library (repeatable).")
     var plugin: [String] = []
 
-    @Option(help: "Output tensor type for GGUF: F32, F16 or Q8_0.")
+    @Option(help: CommandSupport.outputTypeHelp)
     var outputType = "F32"
 
     func validate() throws {

@@ -155,7 +155,7 @@ final class GGUFWriterTests: XCTestCase {
         try w.add(name: "x", tensor: ramp([2]) { Float($0) })
         assertGGUFError(try w.add(name: "x", tensor: ramp([2]) { Float($0) }), path: GGUFWriter.errorPath, "'x'", "twice")
         assertGGUFError(try w.add(name: "q", tensor: ramp([2, 31]) { Float($0) }, as: .q8_0), path: GGUFWriter.errorPath, "row length 31", "Q8_0")
-        assertGGUFError(try w.add(name: "q4", tensor: ramp([32]) { Float($0) }, as: .q4_1), path: GGUFWriter.errorPath, "cannot encode Q4_1")
+        assertGGUFError(try w.add(name: "q2", tensor: ramp([256]) { Float($0) }, as: .q2_K), path: GGUFWriter.errorPath, "cannot encode Q2_K")
         assertGGUFError(try w.add(name: "r5", tensor: ramp([1, 1, 1, 1, 2]) { Float($0) }), path: GGUFWriter.errorPath, "dimensions")
         assertGGUFError(try w.addRaw(name: "raw", dimensions: [32], type: .q4_0, bytes: [0, 1]), path: GGUFWriter.errorPath, "2 bytes given", "takes 18")
 

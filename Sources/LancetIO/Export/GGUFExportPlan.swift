@@ -1,3 +1,4 @@
+import Foundation
 import LancetIR
 import LancetTensor
 
@@ -87,17 +88,8 @@ struct GGUFExportPlan {
         (self.attentionFree, self.ffnFree) = (attentionFree, ffnFree)
     }
 
-    /// The `llama.file_type` code of a matrix type (llama.cpp's `LLAMA_FTYPE_*`).
-    static func fileType(_ type: GGMLType) -> UInt32 {
-        switch type {
-        case .f16: return 1
-        case .q8_0: return 7
-        default: return 0
-        }
-    }
-
     /// `general.*` and the architecture's sizes, RoPE and norm settings.
-    func metadata(type: GGMLType) -> [(String, GGUFValue)] {
+    func metadata(type: GGUFFileType) -> [(String, GGUFValue)] {
         let a = architecture, c = model.config
         var m: [(String, GGUFValue)] = [
             ("general.architecture", .string(a)),
@@ -106,8 +98,8 @@ struct GGUFExportPlan {
         for key in ["general.basename", "general.license"] {
             if let v = model.annotations[key] { m.append((key, .string(v))) }
         }
-        m.append(("general.file_type", .uint32(Self.fileType(type))))
-        if type == .q8_0 { m.append(("general.quantization_version", .uint32(2))) }
+        m.append(("general.file_type", .uint32(type.code)))
+        if type.isQuantized { m.append(("general.quantization_version", .uint32(2))) }
         func perBlock(_ values: [Int]) -> GGUFValue {
             architecture == "llama" ? .uint32(UInt32(values[0])) : .array(.int32, values.map { .int32(Int32($0)) })
         }
@@ -149,20 +141,50 @@ struct GGUFExportPlan {
         }
     }
 
-    /// Adds every tensor in llama.cpp's names, matrices stored as `type`.
-    func addTensors(to w: inout GGUFWriter, type: GGMLType) throws {
-        func matrix(_ name: String, _ t: Tensor) throws {
-            let rowLength = t.shape.last ?? 1
-            let stored = type == .q8_0 && rowLength % GGMLType.q8_0.blockSize != 0 ? GGMLType.f16 : type
-            try w.add(name: name, tensor: t, as: stored)
+    /// The rules that pick each matrix's type for `type`, with this model's counts.
+    func tensorTypeRules(_ type: GGUFFileType) -> GGUFTensorTypeRules {
+        GGUFTensorTypeRules(fileType: type, hasOutputHead: model.outputHead != nil, attentionValueCount: blocks.filter { $0.attention != nil }.count,
+                            blockCount: blocks.count, expertCount: experts?.count ?? 1)
+    }
+
+    /// Adds every tensor in llama.cpp's names; each matrix (no-op placeholders included, as llama-quantize
+    /// treats them) stored as `GGUFTensorTypeRules` picks for `type`, 1-D tensors and the router as F32.
+    /// A matrix that `source` holds under the same name, shape and chosen type, and whose stored bytes decode
+    /// to exactly the model's values, is copied as stored instead of re-encoded (as llama-quantize keeps a
+    /// tensor already in the target type): re-running a K-quant scale search on decoded values can pick
+    /// other scales, so this keeps a quantised model's unchanged tensors bit for bit.
+    func addTensors(to w: inout GGUFWriter, type: GGUFFileType, source: GGUFFile? = nil) throws {
+        var rules = tensorTypeRules(type)
+        try forEachTensor { name, t, isMatrix in
+            let stored = isMatrix ? rules.type(for: name, rowLength: t.shape.last ?? 1) : .f32
+            if let source, let info = source.info(name), info.type == stored, info.shape == t.shape, stored.blockSize > 1,
+               Self.decodes(info, of: source, to: t) {
+                try w.addRaw(info, of: source, name: name)
+            } else {
+                try w.add(name: name, tensor: t, as: stored)
+            }
         }
-        func f32(_ name: String, _ t: Tensor) throws { try w.add(name: name, tensor: t, as: .f32) }
+    }
+
+    /// The ggml type of every tensor `addTensors` writes for `type`, in file order.
+    func storedTypes(_ type: GGUFFileType) throws -> [(name: String, type: GGMLType)] {
+        var rules = tensorTypeRules(type)
+        var types: [(name: String, type: GGMLType)] = []
+        try forEachTensor { name, t, isMatrix in types.append((name, isMatrix ? rules.type(for: name, rowLength: t.shape.last ?? 1) : .f32)) }
+        return types
+    }
+
+    /// Calls `body` with every tensor in file order: its llama.cpp name, its values (q/k permuted to adjacent
+    /// pairing, experts stacked, placeholders made) and whether it is a matrix the file type applies to
+    /// (false for 1-D tensors and the MoE router, which stay F32).
+    func forEachTensor(_ body: (_ name: String, _ tensor: Tensor, _ isMatrix: Bool) throws -> Void) throws {
+        func matrix(_ name: String, _ t: Tensor) throws { try body(name, t, true) }
+        func f32(_ name: String, _ t: Tensor) throws { try body(name, t, false) }
         let h = model.config.hiddenSize
         let toAdjacent = model.config.rope.pairing != .adjacent
         func adjacent(_ t: Tensor, heads: Int, headDim: Int) -> Tensor {
             toAdjacent ? RopePairing.permuteRows(t, heads: heads, headDim: headDim, from: model.config.rope.pairing, to: .adjacent) : t
         }
-
         try matrix("token_embd.weight", model.embedding)
         if let factors = ropeFrequencyFactors { try f32("rope_freqs.weight", Tensor(shape: [factors.count], factors)) }
         for (i, b) in blocks.enumerated() {
@@ -179,7 +201,7 @@ struct GGUFExportPlan {
                 if let vb = a.vBias { try f32(p + "attn_v.bias", vb) }
             } else if attentionFree.contains(i) {
                 try f32(p + "attn_norm.weight", Tensor(shape: [h], repeating: 1))
-                try f32(p + "attn_output.weight", Tensor(zeros: [h, h]))
+                try matrix(p + "attn_output.weight", Tensor(zeros: [h, h]))
             }
             switch b.ffn {
             case let .dense(m)?:
@@ -195,13 +217,21 @@ struct GGUFExportPlan {
                 try matrix(p + "ffn_down_exps.weight", Self.stack(m.down))
             case nil:
                 try f32(p + "ffn_norm.weight", Tensor(shape: [h], repeating: 1))
-                try f32(p + "ffn_gate.weight", Tensor(zeros: [1, h]))
-                try f32(p + "ffn_up.weight", Tensor(zeros: [1, h]))
-                try f32(p + "ffn_down.weight", Tensor(zeros: [h, 1]))
+                try matrix(p + "ffn_gate.weight", Tensor(zeros: [1, h]))
+                try matrix(p + "ffn_up.weight", Tensor(zeros: [1, h]))
+                try matrix(p + "ffn_down.weight", Tensor(zeros: [h, 1]))
             }
         }
         try f32("output_norm.weight", model.finalNorm)
         if let head = model.outputHead { try matrix("output.weight", head) }
+    }
+
+    /// True when tensor `info` of `file` decodes to exactly `t`'s values (bit for bit).
+    static func decodes(_ info: GGUFTensorInfo, of file: GGUFFile, to t: Tensor) -> Bool {
+        guard let decoded = try? file.tensor(info) else { return false }
+        return decoded.withUnsafeBufferPointer { a in
+            t.withUnsafeBufferPointer { b in a.count == b.count && memcmp(a.baseAddress!, b.baseAddress!, 4 * a.count) == 0 }
+        }
     }
 
     /// Equal-shape matrices stacked along a new leading axis: `E × [r, c]` → `[E, r, c]`.

@@ -18,9 +18,10 @@ import LancetTensor
 ///
 /// **Weights.** Masked weights are written as they are (pruned entries are zeros). Low-rank linears are
 /// multiplied out to dense `[out, in]` weights. When the model's RoPE pairing is `halves` (imported from
-/// Hugging Face), q/k rows and biases are permuted to llama.cpp's `adjacent` pairing. Storage: `type` is
-/// F32, F16 or Q8_0 for matrices; 1-D tensors, the MoE router and the no-op placeholders stay F32; a
-/// Q8_0 matrix whose rows are not a multiple of 32 long is stored as F16 (as llama-quantize falls back).
+/// Hugging Face), q/k rows and biases are permuted to llama.cpp's `adjacent` pairing. Storage: `type` is a
+/// `GGUFFileType` (F32 by default, exact); each matrix gets the ggml type `llama-quantize` would give it for
+/// that file type (`GGUFTensorTypeRules`), encoded bit-exactly as ggml's reference quantisers do
+/// (`GGMLQuantizer`); 1-D tensors and the MoE router stay F32.
 ///
 /// **Metadata.** `general.*`, the architecture's sizes, RoPE (`rope_freqs.weight` for frequency factors
 /// and Llama 3 scaling, `rope.scaling.*` for linear), the full `tokenizer.ggml.*` set when the model's
@@ -28,21 +29,18 @@ import LancetTensor
 /// records, an array of JSON strings), then `extraMetadata` in the order given.
 ///
 /// ```swift
-/// try GGUFExporter.write(model, to: "out/pruned.gguf", type: .q8_0,
+/// try GGUFExporter.write(model, to: "out/pruned.gguf", type: .q4_K_M,
 ///                        extraMetadata: [("lancet.recipe", .string(recipeText))])
 /// ```
 public enum GGUFExporter {
-    /// The output types `write` accepts.
-    public static let supportedTypes: [GGMLType] = [.f32, .f16, .q8_0]
-
-    /// Writes `model` to `path` with matrices stored as `type`. With `overwrite: false` an existing file is
-    /// an error (`FileWriteError`). Throws `ModelExportError` naming the block and reason when the model
-    /// cannot be expressed (e.g. a MoE with a shared expert), `VerifierError` when the model does not verify.
-    public static func write(_ model: Model, to path: String, type: GGMLType = .f32,
+    /// Writes `model` to `path` with matrices stored as the file type `type`. With `overwrite: false` an
+    /// existing file is an error (`FileWriteError`). Throws `ModelExportError` naming the block and reason
+    /// when the model cannot be expressed (e.g. a MoE with a shared expert), `VerifierError` when the model
+    /// does not verify, `GGUFError` naming the tensor when a quantised type meets a NaN or infinity.
+    /// `source` (the GGUF file the model was loaded from) lets quantised matrices the model left unchanged
+    /// keep their stored bytes instead of being quantised again (see `GGUFExportPlan.addTensors`).
+    public static func write(_ model: Model, to path: String, type: GGUFFileType = .f32, source: GGUFFile? = nil,
                              extraMetadata: [(String, GGUFValue)] = [], overwrite: Bool = false) throws {
-        guard supportedTypes.contains(type) else {
-            throw ModelExportError(path, "output type \(type.name) is not supported (supported: \(supportedTypes.map(\.name).joined(separator: ", ")))")
-        }
         try AtomicFile.checkWritable(path, overwrite: overwrite)
         try Verifier.verify(model)
         let plan = try GGUFExportPlan(model, path: path)
@@ -66,7 +64,7 @@ public enum GGUFExporter {
         metadata += extraMetadata
 
         var writer = GGUFWriter(metadata: metadata)
-        try plan.addTensors(to: &writer, type: type)
+        try plan.addTensors(to: &writer, type: type, source: source)
         try writer.write(to: path, overwrite: overwrite)
     }
 }

@@ -65,8 +65,8 @@ public struct SurgeryRun {
     public var speedTokens = 512
     /// Measure the time of one calibration forward pass through the blocks (for speed ratios).
     public var measureCalibrationForward = false
-    /// Output type for GGUF.
-    public var outputType: GGMLType = .f32
+    /// The GGUF file type of the output (F32, exact, by default).
+    public var outputType: GGUFFileType = .f32
     /// A lock the caller already holds on the recipe's output (taken before its own checks, as `lancet run`
     /// does); when nil or for another output, `execute` takes the lock itself and releases it on return.
     public var outputLock: OutputLock?
@@ -131,7 +131,7 @@ public struct SurgeryRun {
         if let output = recipe.output {
             options.log("writing \(output)")
             try OutputFolder.create(OutputFolder.parent(of: output))
-            try model.save(to: output, ggufType: outputType, overwrite: force)
+            try model.save(to: output, ggufType: outputType, source: recipe.model, overwrite: force)
             outcome.output = output
             outcome.outputBytes = Self.bytes(at: output)
         }

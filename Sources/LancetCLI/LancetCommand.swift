@@ -8,6 +8,6 @@ struct LancetCommand: ParsableCommand {
         commandName: "lancet",
         abstract: "Model surgery for transformer language models.",
         subcommands: [InspectCommand.self, TokenizeCommand.self, EvalCommand.self, GenerateCommand.self, BenchCommand.self,
-                      RunCommand.self, ApplyCommand.self, ConvertCommand.self, ValidateCommand.self, PassesCommand.self]
+                      RunCommand.self, ApplyCommand.self, ConvertCommand.self, CompareCommand.self, ValidateCommand.self, PassesCommand.self]
     )
 }

@@ -21,7 +21,12 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Replace an existing output.")
     var force = false
 
+    @OptionGroup var quiet: QuietOption
+
+    func validate() throws { try InputPath.require(model, "MODEL", kind: .model) }
+
     func run() throws {
+        quiet.apply()
         let gguf = output.lowercased().hasSuffix(".gguf")
         let ggufTypes = CommandSupport.ggufOutputTypes
         let safetensorsTypes = ["F32": SafetensorsDType.f32, "F16": .f16, "BF16": .bf16]
@@ -32,6 +37,6 @@ struct ConvertCommand: ParsableCommand {
         }
         let m = try ModelLoader.load(model)
         try m.save(to: output, ggufType: ggufTypes[key] ?? .f32, safetensorsType: safetensorsTypes[key] ?? .f32, overwrite: force)
-        FileHandle.standardError.write(Data("[lancet] wrote \(output) (\(m.blocks.count) blocks, \(m.parameterCount) parameters)\n".utf8))
+        Console.log("wrote \(output) (\(m.blocks.count) blocks, \(m.parameterCount) parameters)")
     }
 }

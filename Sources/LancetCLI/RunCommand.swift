@@ -33,11 +33,22 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Also time one forward pass of the calibration windows through the blocks (for speed ratios).")
     var measureForward = false
 
+    @Flag(help: "Print the run's outcome (the --report object) as one JSON object on standard output; the per-block table goes to standard error.")
+    var json = false
+
+    @OptionGroup var quiet: QuietOption
+
+    func validate() throws {
+        try InputPath.require(recipe, "RECIPE")
+        for p in plugin { try InputPath.require(p, "--plugin") }
+    }
+
     func run() throws {
+        quiet.apply()
         let registry = try CommandSupport.registry(plugins: plugin)
-        let parsed = try CommandSupport.parseRecipe(recipe)
+        let parsed = try CommandSupport.parseRecipe(recipe, registry: registry)
         try CommandSupport.execute(parsed, registry: registry, resume: resume, force: force, evaluate: !noEval, evaluateBefore: !skipEvalBefore, outputType: outputType,
-                                   reportPath: report, measureForward: measureForward)
+                                   printing: .init(json: json, reportPath: report), measureForward: measureForward)
     }
 }
 
@@ -92,7 +103,16 @@ struct ApplyCommand: ParsableCommand {
     @Option(help: "Output tensor type for GGUF: F32, F16 or Q8_0.")
     var outputType = "F32"
 
+    @Flag(help: "Print the run's outcome as one JSON object on standard output; the per-block table goes to standard error.")
+    var json = false
+
+    @OptionGroup var quiet: QuietOption
+
     func validate() throws {
+        try InputPath.require(model, "MODEL", kind: .model)
+        if let calibration { try InputPath.require(calibration, "--calibration") }
+        if let eval { try InputPath.require(eval, "--eval") }
+        for p in plugin { try InputPath.require(p, "--plugin") }
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
         guard context >= 2 else { throw ValidationError("--context must be at least 2") }
         guard CalibrationSampler(rawValue: sampler) != nil else {
@@ -104,8 +124,12 @@ struct ApplyCommand: ParsableCommand {
     }
 
     func run() throws {
+        quiet.apply()
         let registry = try CommandSupport.registry(plugins: plugin)
-        var passes = try PipelineText.parse(pipeline)
+        var passes: [PassInvocation]
+        do { passes = try PipelineText.parse(pipeline) } catch let e as RecipeError {
+            throw ValidationError(CommandSupport.describe([e], text: pipeline, source: "<pipeline>"))
+        }
         if let fit, let method = FitSpec.Method(rawValue: fit) {
             for i in passes.indices where passes[i].fit.method == .none { passes[i].fit.method = method }
         }
@@ -115,6 +139,6 @@ struct ApplyCommand: ParsableCommand {
                             evaluate: eval.map { EvaluateSpec(data: [$0], context: 2048, maxWindows: evalWindows) },
                             output: output, text: pipeline, source: "<pipeline>")
         try CommandSupport.execute(recipe, registry: registry, resume: resume, force: force, evaluate: eval != nil, outputType: outputType,
-                                   reportPath: nil, measureForward: false)
+                                   printing: .init(json: json), measureForward: false)
     }
 }

@@ -91,6 +91,9 @@ struct ApplyCommand: ParsableCommand {
     @Option(help: "Windows to evaluate.")
     var evalWindows = 4
 
+    @Option(help: "Tokens per evaluation window.")
+    var evalContext = 2048
+
     @Flag(help: "Overwrite an existing output.")
     var force = false
 
@@ -115,6 +118,8 @@ struct ApplyCommand: ParsableCommand {
         for p in plugin { try InputPath.require(p, "--plugin") }
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
         guard context >= 2 else { throw ValidationError("--context must be at least 2") }
+        guard evalContext >= 2 else { throw ValidationError("--eval-context must be at least 2") }
+        guard evalWindows >= 1 else { throw ValidationError("--eval-windows must be at least 1") }
         guard CalibrationSampler(rawValue: sampler) != nil else {
             throw ValidationError("--sampler must be one of \(CalibrationSampler.allCases.map(\.rawValue).joined(separator: ", ")), got '\(sampler)'")
         }
@@ -136,7 +141,7 @@ struct ApplyCommand: ParsableCommand {
         let recipe = Recipe(model: model, calibration: CalibrationSpec(data: calibration, samples: samples, context: context, seed: seed,
                                                                             sampler: CalibrationSampler(rawValue: sampler) ?? .lancet),
                             stages: [Stage(name: "apply", passes: passes)],
-                            evaluate: eval.map { EvaluateSpec(data: [$0], context: 2048, maxWindows: evalWindows) },
+                            evaluate: eval.map { EvaluateSpec(data: [$0], context: evalContext, maxWindows: evalWindows) },
                             output: output, text: pipeline, source: "<pipeline>")
         try CommandSupport.execute(recipe, registry: registry, resume: resume, force: force, evaluate: eval != nil, outputType: outputType,
                                    printing: .init(json: json), measureForward: false)

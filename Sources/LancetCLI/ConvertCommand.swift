@@ -23,7 +23,10 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var quiet: QuietOption
 
-    func validate() throws { try InputPath.require(model, "MODEL", kind: .model) }
+    func validate() throws {
+        try InputPath.require(model, "MODEL", kind: .model)
+        if !force, FileManager.default.fileExists(atPath: output) { throw ValidationError("\(output): already exists (use --force to overwrite)") }
+    }
 
     func run() throws {
         quiet.apply()

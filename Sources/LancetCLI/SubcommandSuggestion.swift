@@ -6,8 +6,10 @@ import Lancet
 enum SubcommandSuggestion {
     /// Why `arguments` do not start with a subcommand, or nil when they do (or start with an option such as
     /// `--help`, which the parser handles).
+    /// `lancet help NAME` is checked the same way.
     static func problem(_ arguments: [String], subcommands: [ParsableCommand.Type]) -> String? {
-        guard let first = arguments.first, !first.hasPrefix("-") else { return nil }
+        let named = arguments.first == "help" ? arguments.dropFirst() : arguments[...]
+        guard let first = named.first, !first.hasPrefix("-") else { return nil }
         let names = subcommands.map { $0._commandName } + ["help"]
         guard !names.contains(first) else { return nil }
         return "unknown subcommand '\(first)'\(Suggestion.hint(for: first, in: names)); subcommands: \(names.dropLast().joined(separator: ", "))"

@@ -141,7 +141,7 @@ public final class PassRegistry: @unchecked Sendable {
         }
         let options = properties.sorted { $0.key < $1.key }.map { property -> OptionDescriptor in
             let value = defaults[property.key]
-            return OptionDescriptor(key: property.key, type: property.type, defaultValue: OptionCoding.text(value),
+            return OptionDescriptor(key: property.key, type: property.type, defaultValue: OptionCoding.text(value, type: property.type),
                                     help: P.optionHelp[property.key] ?? "")
         }
         let modelPass = P.self as? any ModelPass.Type

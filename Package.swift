@@ -64,6 +64,7 @@ let package = Package(
         .testTarget(name: "LancetPassesPruneTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetPassesCollapseTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetFuzzTests", dependencies: ["LancetFuzz"]),
+        .testTarget(name: "LancetCLITests", dependencies: ["Lancet", "LancetFuzz"]),
         .plugin(
             name: "NewPass",
             capability: .command(

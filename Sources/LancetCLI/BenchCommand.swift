@@ -39,6 +39,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var quiet: QuietOption
+
+    func validate() throws {
+        if let model { try InputPath.require(model, "MODEL", kind: .model) }
+    }
+
     struct Report: Encodable {
         var gemm: [GemmRow]
         var peakGFLOPS: Double
@@ -74,7 +80,7 @@ struct BenchCommand: ParsableCommand {
         for (w, window) in windows.enumerated() {
             try gradients.backward(windows: [window], firstWindow: w, normalizer: Double(windows.count * (gradientLength - 1)),
                                    capture: Set(linears.map { $0.node.inputs[0] }), captureGradients: Set(linears.map { $0.node.outputs[0] })) { _ in }
-            if !json { FileHandle.standardError.write(Data("gradient window \(w + 1)/\(windows.count)\n".utf8)) }
+            if !json { Console.progress("gradient window \(w + 1)/\(windows.count)\n") }
         }
         let seconds = Date().timeIntervalSince(start)
         let row = GradientRow(windows: gradientWindows, length: gradientLength, seconds: seconds, residentBeforeBytes: before,
@@ -164,6 +170,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        quiet.apply()
         let roofline = GemmBenchmark.roofline()
         let bandwidth = MemoryBandwidth.measure()
         var report = Report(gemm: roofline.map { GemmRow(m: $0.m, n: $0.n, k: $0.k, gflops: $0.gflops) },

@@ -11,9 +11,14 @@ enum CommandSupport {
         return registry
     }
 
-    /// Parses a recipe file; errors are validation failures (exit 64).
-    static func parseRecipe(_ path: String) throws -> Recipe {
-        do { return try RecipeParser.parse(contentsOf: path) } catch let e as RecipeError { throw ValidationError("\(e)") }
+    /// Parses a recipe file; a recipe with problems is a validation failure (exit 64) listing every problem
+    /// `lancet validate` would (`RecipeCheck`).
+    static func parseRecipe(_ path: String, registry: PassRegistry) throws -> Recipe {
+        do { return try RecipeParser.parse(contentsOf: path) } catch let e as RecipeError {
+            let check = RecipeCheck(path: path, registry: registry)
+            let errors = check.errors.isEmpty ? [e] : check.errors
+            throw ValidationError(describe(errors, text: check.recipe?.text ?? "", source: path))
+        }
     }
 
     /// Every problem `RecipeValidator` finds, with the recipe's model loaded for the model-dependent checks. The
@@ -32,11 +37,32 @@ enum CommandSupport {
     static let outputTypeHelp = ArgumentHelp("GGUF output type: F32 (default, exact), F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
                                              + "Q4_K_S, Q4_K_M (Q4_K), Q5_K_S, Q5_K_M (Q5_K) or Q6_K, as llama-quantize makes them.")
 
+    /// Every problem as one message: each error on its line, followed, when it lies in `text` (the recipe or the
+    /// pipeline it came from), by that line with a caret under the column, indented.
+    static func describe(_ errors: [RecipeError], text: String, source: String) -> String {
+        errors.map { e in
+            guard e.location.file == source, let caret = e.caret(in: text) else { return e.description }
+            return e.description + "\n" + caret.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
+    /// How `run` and `apply` print: the per-block table and the summary as text on standard output, or, with
+    /// `json`, the table on standard error and the outcome as one JSON object on standard output.
+    struct Printing {
+        /// Print the outcome as JSON.
+        var json = false
+        /// Also write the outcome as JSON to this file.
+        var reportPath: String?
+
+        /// A table line: standard output, or standard error (unless quiet) with `json`.
+        func table(_ line: String) { if json { Console.progress(line + "\n") } else { print(line) } }
+    }
+
     /// Validates, runs, prints the per-block table and the summary.
     static func execute(_ recipe: Recipe, registry: PassRegistry, resume: Bool, force: Bool, evaluate: Bool, evaluateBefore: Bool = true, outputType: String,
-                        reportPath: String?, measureForward: Bool) throws {
+                        printing: Printing, measureForward: Bool) throws {
         let type = try ggufOutputType(outputType)
-        let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("[lancet] \(line)\n".utf8)) }
+        let log: @Sendable (String) -> Void = { line in Console.log(line) }
         // The cheap checks of the output, and its lock, before anything heavy (validation loads the model).
         var lock: OutputLock?
         if let output = recipe.output {
@@ -48,7 +74,7 @@ enum CommandSupport {
         }
         defer { lock?.release() }
         let errors = validationErrors(recipe, registry: registry)
-        if !errors.isEmpty { throw ValidationError(errors.map(\.description).joined(separator: "\n")) }
+        if !errors.isEmpty { throw ValidationError(describe(errors, text: recipe.text, source: recipe.source)) }
         var run = SurgeryRun(recipe: recipe, registry: registry)
         run.outputLock = lock
         run.force = force || resume
@@ -61,17 +87,17 @@ enum CommandSupport {
         options.log = log
         options.progress = { done, total, note in bar.update(done, of: total, note: note) }
         options.blockFinished = { index, reports, seconds in
-            for r in reports { print(BlockTable.row(r, seconds: seconds)) }
+            for r in reports { printing.table(BlockTable.row(r, seconds: seconds)) }
         }
         options.modelPassFinished = { r, seconds in
-            print(BlockTable.row(r, seconds: seconds))
-            for line in BlockTable.details(r) { print(line) }
+            printing.table(BlockTable.row(r, seconds: seconds))
+            for line in BlockTable.details(r) { printing.table(line) }
         }
-        print(BlockTable.header)
+        printing.table(BlockTable.header)
         try IOFailure.inWords {
             let outcome = try run.execute(options: options, resume: resume)
-            print(Summary.render(outcome))
-            if let reportPath {
+            if printing.json { print(try JSONOutput.string(outcome)) } else { print(Summary.render(outcome)) }
+            if let reportPath = printing.reportPath {
                 try AtomicFile.write(to: reportPath) { try $0.write(Array(try JSONOutput.string(outcome).utf8)) }
             }
         }

@@ -56,6 +56,8 @@ struct CompareCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var quiet: QuietOption
+
     /// What `compare` measures, per model and for the pair.
     struct Report: Encodable {
         struct Side: Encodable {
@@ -78,12 +80,17 @@ struct CompareCommand: ParsableCommand {
     }
 
     func validate() throws {
+        try InputPath.require(a, "A", kind: .model)
+        try InputPath.require(b, "B", kind: .model)
+        if let data { try InputPath.require(data, "--data") }
+        if let calibration { try InputPath.require(calibration, "--calibration") }
         guard context >= 2, calibrationContext >= 2 else { throw ValidationError("--context and --calibration-context must be at least 2") }
         guard maxWindows >= 1, samples >= 1, rounds >= 1 else { throw ValidationError("--max-windows, --samples and --rounds must be at least 1") }
         guard prefillTokens >= 0, decodeTokens >= 1 else { throw ValidationError("--prefill-tokens must be ≥ 0 and --decode-tokens ≥ 1") }
     }
 
     func run() throws {
+        quiet.apply()
         let (ma, mb) = (try ModelLoader.load(a), try ModelLoader.load(b))
         guard let tokenizer = ma.tokenizer else { throw ValidationError("\(a): the model has no tokenizer") }
         func side(_ path: String, _ m: Model) -> Report.Side {

@@ -22,7 +22,15 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Replace an existing output.")
     var force = false
 
+    @OptionGroup var quiet: QuietOption
+
+    func validate() throws {
+        try InputPath.require(model, "MODEL", kind: .model)
+        if !force, FileManager.default.fileExists(atPath: output) { throw ValidationError("\(output): already exists (use --force to overwrite)") }
+    }
+
     func run() throws {
+        quiet.apply()
         let gguf = output.lowercased().hasSuffix(".gguf")
         let safetensorsTypes = ["F32": SafetensorsDType.f32, "F16": .f16, "BF16": .bf16]
         let ggufType = gguf ? try CommandSupport.ggufOutputType(outputType) : .f32
@@ -31,6 +39,6 @@ struct ConvertCommand: ParsableCommand {
         }
         let m = try ModelLoader.load(model)
         try m.save(to: output, ggufType: ggufType, safetensorsType: safetensorsTypes[outputType.uppercased()] ?? .f32, source: model, overwrite: force)
-        FileHandle.standardError.write(Data("[lancet] wrote \(output) (\(m.blocks.count) blocks, \(m.parameterCount) parameters)\n".utf8))
+        Console.log("wrote \(output) (\(m.blocks.count) blocks, \(m.parameterCount) parameters)")
     }
 }

@@ -29,7 +29,11 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var quiet: QuietOption
+
     func validate() throws {
+        try InputPath.require(model, "MODEL", kind: .model)
+        try InputPath.require(data, "--data")
         guard context >= 2 else { throw ValidationError("--context must be at least 2, got \(context)") }
         guard scoreFrom >= 0 && scoreFrom < context - 1 else {
             throw ValidationError("--score-from must be in 0…\(context - 2) for windows of \(context) tokens, got \(scoreFrom)")
@@ -38,6 +42,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
+        quiet.apply()
         let m = try ModelLoader.load(model)
         guard let tokenizer = m.tokenizer else { throw ValidationError("\(model): the model has no tokenizer") }
         let corpus = try TextCorpus(path: data)

@@ -30,7 +30,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Multiply by the Float weights (f32, exact, the default) or by 16-bit copies made at load (f16, bf16): half the bytes per decoded token.")
     var weights: WeightPrecision = .f32
 
+    @Flag(help: "Print one JSON object at the end (the text, token counts and speed) instead of streaming the text.")
+    var json = false
+
     func validate() throws {
+        try InputPath.require(model, "MODEL", kind: .model)
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
@@ -47,13 +51,43 @@ struct GenerateCommand: ParsableCommand {
         let ids = tokenizer.encodeText(text, addSpecialTokens: true, parseSpecial: chat)
         var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
         var decoder = StreamingDecoder(tokenizer: tokenizer, skipSpecialTokens: true)
-        try Generator(model: m, precision: weights).generate(prompt: ids, maxTokens: maxTokens, sampler: &sampler) { id in
+        var generated = ""
+        let start = Date()
+        let generator = Generator(model: m, precision: weights)
+        let new = try generator.generate(prompt: ids, maxTokens: maxTokens, sampler: &sampler) { id in
             let piece = decoder.append(id)
-            if !piece.isEmpty {
-                FileHandle.standardOutput.write(Data(piece.utf8))
-            }
+            if json { generated += piece } else if !piece.isEmpty { FileHandle.standardOutput.write(Data(piece.utf8)) }
             return true
         }
-        FileHandle.standardOutput.write(Data((decoder.finish() + "\n").utf8))
+        let seconds = Date().timeIntervalSince(start)
+        let tail = decoder.finish()
+        guard json else {
+            FileHandle.standardOutput.write(Data((tail + "\n").utf8))
+            return
+        }
+        let stopped = new.last.map { generator.stopTokens.contains($0) } ?? false
+        print(try JSONOutput.string(GenerationSummary(model: model, text: generated + tail, promptTokens: ids.count, generatedTokens: new.count, seconds: seconds,
+                                                      tokensPerSecond: seconds > 0 ? Double(new.count) / seconds : 0, stop: stopped ? "stop-token" : "max-tokens")))
+    }
+}
+
+/// The `--json` output of `lancet generate`: one object once generation ends.
+struct GenerationSummary: Encodable {
+    /// The model path as given.
+    var model: String
+    /// The generated text (special tokens skipped).
+    var text: String
+    /// Tokens of the prompt (after the chat template, with BOS where the model adds it) and tokens generated.
+    var promptTokens: Int, generatedTokens: Int
+    /// Seconds of prefill and decoding.
+    var seconds: Double
+    /// Generated tokens per second.
+    var tokensPerSecond: Double
+    /// Why generation ended: `stop-token` (EOS or end of turn) or `max-tokens`.
+    var stop: String
+
+    enum CodingKeys: String, CodingKey {
+        case model, text, seconds, stop
+        case promptTokens = "prompt_tokens", generatedTokens = "generated_tokens", tokensPerSecond = "tokens_per_second"
     }
 }

@@ -28,6 +28,8 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "List weight tensors holding NaN or infinity instead of refusing the model (also: LANCET_ALLOW_NONFINITE=1).")
     var allowNonfinite = false
 
+    func validate() throws { try InputPath.require(model, "MODEL", kind: .model) }
+
     func run() throws {
         var options = LoadOptions.fromEnvironment
         if allowNonfinite { options.nonFiniteWeights = .report }

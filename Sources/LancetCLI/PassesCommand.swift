@@ -14,6 +14,10 @@ struct PassesCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    func validate() throws {
+        for p in plugin { try InputPath.require(p, "--plugin") }
+    }
+
     func run() throws {
         let passes = try CommandSupport.registry(plugins: plugin).all
         if json {

@@ -1,6 +1,7 @@
 import Foundation
 
-/// A one-line progress bar with ETA on a terminal (standard error); plain log lines otherwise.
+/// A one-line progress bar with ETA on a terminal (standard error); plain log lines otherwise; nothing with
+/// `--quiet` (`Console`).
 ///
 /// One bar serves the phases of a run in turn (the block sweep, then each evaluation text): a count that
 /// does not advance or a new total starts a new phase, whose elapsed time and ETA are its own.
@@ -15,6 +16,7 @@ final class ProgressBar {
 
     /// Reports `done` of `total` units, with an optional note (e.g. the current pass).
     func update(_ done: Int, of total: Int, note: String = "") {
+        if Console.quiet { return }
         // The new phase began when the previous one reported its last unit.
         if let phase, done <= phase.done || total != phase.total { start = phase.at }
         phase = (done, total, Date())

@@ -33,11 +33,22 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Also time one forward pass of the calibration windows through the blocks (for speed ratios).")
     var measureForward = false
 
+    @Flag(help: "Print the run's outcome (the --report object) as one JSON object on standard output; the per-block table goes to standard error.")
+    var json = false
+
+    @OptionGroup var quiet: QuietOption
+
+    func validate() throws {
+        try InputPath.require(recipe, "RECIPE")
+        for p in plugin { try InputPath.require(p, "--plugin") }
+    }
+
     func run() throws {
+        quiet.apply()
         let registry = try CommandSupport.registry(plugins: plugin)
-        let parsed = try CommandSupport.parseRecipe(recipe)
+        let parsed = try CommandSupport.parseRecipe(recipe, registry: registry)
         try CommandSupport.execute(parsed, registry: registry, resume: resume, force: force, evaluate: !noEval, evaluateBefore: !skipEvalBefore, outputType: outputType,
-                                   reportPath: report, measureForward: measureForward)
+                                   printing: .init(json: json, reportPath: report), measureForward: measureForward)
     }
 }
 
@@ -80,6 +91,9 @@ struct ApplyCommand: ParsableCommand {
     @Option(help: "Windows to evaluate.")
     var evalWindows = 4
 
+    @Option(help: "Tokens per evaluation window.")
+    var evalContext = 2048
+
     @Flag(help: "Overwrite an existing output.")
     var force = false
 
@@ -92,9 +106,20 @@ struct ApplyCommand: ParsableCommand {
     @Option(help: CommandSupport.outputTypeHelp)
     var outputType = "F32"
 
+    @Flag(help: "Print the run's outcome as one JSON object on standard output; the per-block table goes to standard error.")
+    var json = false
+
+    @OptionGroup var quiet: QuietOption
+
     func validate() throws {
+        try InputPath.require(model, "MODEL", kind: .model)
+        if let calibration { try InputPath.require(calibration, "--calibration") }
+        if let eval { try InputPath.require(eval, "--eval") }
+        for p in plugin { try InputPath.require(p, "--plugin") }
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
         guard context >= 2 else { throw ValidationError("--context must be at least 2") }
+        guard evalContext >= 2 else { throw ValidationError("--eval-context must be at least 2") }
+        guard evalWindows >= 1 else { throw ValidationError("--eval-windows must be at least 1") }
         guard CalibrationSampler(rawValue: sampler) != nil else {
             throw ValidationError("--sampler must be one of \(CalibrationSampler.allCases.map(\.rawValue).joined(separator: ", ")), got '\(sampler)'")
         }
@@ -104,17 +129,21 @@ struct ApplyCommand: ParsableCommand {
     }
 
     func run() throws {
+        quiet.apply()
         let registry = try CommandSupport.registry(plugins: plugin)
-        var passes = try PipelineText.parse(pipeline)
+        var passes: [PassInvocation]
+        do { passes = try PipelineText.parse(pipeline) } catch let e as RecipeError {
+            throw ValidationError(CommandSupport.describe([e], text: pipeline, source: "<pipeline>"))
+        }
         if let fit, let method = FitSpec.Method(rawValue: fit) {
             for i in passes.indices where passes[i].fit.method == .none { passes[i].fit.method = method }
         }
         let recipe = Recipe(model: model, calibration: CalibrationSpec(data: calibration, samples: samples, context: context, seed: seed,
                                                                             sampler: CalibrationSampler(rawValue: sampler) ?? .lancet),
                             stages: [Stage(name: "apply", passes: passes)],
-                            evaluate: eval.map { EvaluateSpec(data: [$0], context: 2048, maxWindows: evalWindows) },
+                            evaluate: eval.map { EvaluateSpec(data: [$0], context: evalContext, maxWindows: evalWindows) },
                             output: output, text: pipeline, source: "<pipeline>")
         try CommandSupport.execute(recipe, registry: registry, resume: resume, force: force, evaluate: eval != nil, outputType: outputType,
-                                   reportPath: nil, measureForward: false)
+                                   printing: .init(json: json), measureForward: false)
     }
 }

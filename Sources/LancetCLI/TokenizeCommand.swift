@@ -31,14 +31,16 @@ struct TokenizeCommand: ParsableCommand {
 
     func validate() throws {
         if (file == nil) == (text == nil) { throw ValidationError("give either --file PATH or a TEXT argument") }
+        try InputPath.require(model, "--model", kind: .model)
+        if let file { try InputPath.require(file, "--file") }
     }
 
     func run() throws {
         let tokenizer = try ModelLoader.tokenizer(model)
         let input: String
         if let file {
-            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("\(file): cannot read the file") }
-            guard let s = String(data: data, encoding: .utf8) else { throw ValidationError("\(file): the text is not valid UTF-8") }
+            guard let data = FileManager.default.contents(atPath: file) else { throw IOFailure(description: "cannot read \(file)") }
+            guard let s = String(data: data, encoding: .utf8) else { throw IOFailure(description: "\(file): the text is not valid UTF-8") }
             input = s
         } else {
             input = text!

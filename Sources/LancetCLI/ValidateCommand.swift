@@ -21,32 +21,13 @@ struct ValidateCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    func validate() throws {
+        for p in plugin { try InputPath.require(p, "--plugin") }
+    }
+
     func run() throws {
-        let text: String
-        do {
-            text = try RecipeParser.readText(recipe)
-        } catch let e as RecipeError {
-            try finish(nil, errors: [e], text: "")
-            return
-        }
-        let (parsed, parseErrors) = RecipeParser.parseCollectingErrors(text, file: recipe)
-        guard let parsed else {
-            try finish(nil, errors: parseErrors, text: text)
-            return
-        }
-        var model: Model?
-        var errors: [RecipeError] = []
-        if let path = parsed.model, FileManager.default.fileExists(atPath: path) {
-            do { model = try ModelLoader.load(path) } catch {
-                errors.append(RecipeError(parsed.location(of: "model"), path: "model", "cannot load the model: \(error)"))
-            }
-        }
-        errors += RecipeValidator.validate(parsed, registry: try CommandSupport.registry(plugins: plugin), model: model)
-        // Beyond the recipe checks of the output: can a file (or its missing folders) really be made there?
-        if let output = parsed.output, !errors.contains(where: { $0.path == "output" }), let problem = OutputFolder.problem(writing: output) {
-            errors.append(RecipeError(parsed.location(of: "output"), path: "output", problem))
-        }
-        try finish(parsed, model: model, errors: errors, text: text)
+        let check = RecipeCheck(path: recipe, registry: try CommandSupport.registry(plugins: plugin))
+        try finish(check.recipe, model: check.model, errors: check.errors, text: check.recipe?.text ?? (try? RecipeParser.readText(recipe)) ?? "")
     }
 
     /// Prints the outcome and exits with 64 when there are errors.
@@ -66,12 +47,7 @@ struct ValidateCommand: ParsableCommand {
                 print("ok: \(self.recipe)")
                 print(summary(recipe, model: model))
             }
-            for e in errors {
-                FileHandle.standardError.write(Data((e.description + "\n").utf8))
-                if e.location.file == self.recipe, let caret = e.caret(in: text) {
-                    FileHandle.standardError.write(Data((caret.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n").utf8))
-                }
-            }
+            if !errors.isEmpty { Console.error(CommandSupport.describe(errors, text: text, source: self.recipe)) }
         }
         if !errors.isEmpty { throw ExitCode.validationFailure }
     }

@@ -93,8 +93,30 @@ final class ExportHuggingFaceTests: XCTestCase {
                 XCTAssertEqual((e as? ModelExportError)?.block, block, "\(what): \(e)")
                 XCTAssertTrue("\(e)".contains("GGUF"), "\(what): \(e)")
             }
-            XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/config.json"), "\(what): nothing written")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder), "\(what): no folder left behind")
+            // The up-front check `lancet validate` makes refuses the same model for the same reason, writing nothing.
+            XCTAssertThrowsError(try HuggingFaceExporter.checkExpressible(model, folder: folder), what) { e in
+                XCTAssertEqual((e as? ModelExportError)?.block, block, "\(what): \(e)")
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder), what)
         }
+        XCTAssertNoThrow(try HuggingFaceExporter.checkExpressible(TinyLlama.make(seed: 24), folder: S.temporaryPath("uniform-hf")))
+    }
+
+    func testOverwritingAShardedCheckpointWithOneFileRemovesTheStaleShardsAndLeavesNoStagingFolder() throws {
+        let parent = S.temporaryPath("staged")
+        let folder = parent + "/hf"
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        try HuggingFaceExporter.write(TinyLlama.make(seed: 3), to: folder, maxShardBytes: 20_000)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/model.safetensors.index.json"))
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: folder + "/README.md"))
+        let second = TinyLlama.make(seed: 4)
+        try HuggingFaceExporter.write(second, to: folder, overwrite: true)
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        XCTAssertEqual(files, ["README.md", "config.json", "model.safetensors"], "the shards and index went, the user's file stayed")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: parent), ["hf"], "no staging folder left")
+        let (diff, scale) = S.difference(try S.logits(second), try S.logits(try ModelLoader.load(folder)))
+        XCTAssertLessThanOrEqual(diff, 1e-5 * scale)
     }
 
     func testRefusesToOverwriteAnExistingCheckpointUnlessAsked() throws {

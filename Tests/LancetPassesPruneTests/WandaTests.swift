@@ -124,6 +124,12 @@ final class WandaTests: XCTestCase {
         let registry = try PassRegistry(PrunePasses.all)
         XCTAssertEqual(registry.all.map(\.name), ["magnitude", "prune-structured", "sparsegpt", "wanda", "wanda++"])
         for d in registry.all { XCTAssertEqual(d.scope, "block", d.name) }
-        XCTAssertEqual(registry.descriptor("wanda++")!.options.first { $0.key == "alpha" }?.defaultValue, "100")
+        // α is a number (a Double), so its default reads as one: "100.0", not the integer "100".
+        let alpha = registry.descriptor("wanda++")!.options.first { $0.key == "alpha" }
+        XCTAssertEqual(alpha?.type, "number")
+        XCTAssertEqual(alpha?.defaultValue, "100.0")
+        let taylor = registry.descriptor("prune-structured")!.options.first { $0.key == "taylor_weight" }
+        XCTAssertEqual(taylor?.type, "number")
+        XCTAssertEqual(taylor?.defaultValue, "0.0")
     }
 }

@@ -101,13 +101,17 @@ final class RecipeRoundTripTests: XCTestCase {
         }
     }
 
-    func testEveryPipelineExampleInTheSyntaxGuideParsesAndRoundTrips() throws {
+    func testEveryPipelineExampleInTheSyntaxGuideParsesRoundTripsAndValidates() throws {
         let guide = try String(contentsOfFile: Self.root + "/Docs/PipelineSyntax.md", encoding: .utf8)
         let lines = guide.components(separatedBy: "```pipeline\n").dropFirst().flatMap { $0.components(separatedBy: "```")[0].split(separator: "\n") }
         XCTAssertGreaterThanOrEqual(lines.count, 3)
+        let registry = try BuiltinPasses.registry()
         for line in lines {
             let passes = try PipelineText.parse(String(line))
             XCTAssertEqual(try PipelineText.parse(PipelineText.render(passes)), passes, String(line))
+            // What `lancet apply -p LINE --calibration FILE` would check before loading anything.
+            let recipe = Recipe(calibration: CalibrationSpec(data: "/data/c4.json.gz"), stages: [Stage(name: "apply", passes: passes)], text: String(line))
+            XCTAssertEqual(RecipeValidator.validate(recipe, registry: registry, model: nil, checkFiles: false), [], String(line))
         }
     }
 }

@@ -15,8 +15,9 @@ import LancetTensor
 /// Weights: masked weights as they are, low-rank linears multiplied out to dense, q/k rows (and biases)
 /// permuted from the `adjacent` RoPE pairing (GGUF) to `halves` (Hugging Face). The safetensors
 /// `__metadata__` holds `lancet.provenance` (the provenance records as a JSON array of strings) and
-/// `extraMetadata`. Every file is written atomically; with `overwrite: false` an existing file of the
-/// checkpoint is an error before anything is written.
+/// `extraMetadata`. The folder is written all or nothing (`StagedFolder`): a failure leaves no folder, file or
+/// temporary behind; with `overwrite: false` an existing file of the checkpoint is an error before anything
+/// is written.
 ///
 /// ```swift
 /// try HuggingFaceExporter.write(model, to: "out/pruned-hf", dtype: .bf16)
@@ -53,12 +54,25 @@ public enum HuggingFaceExporter {
 
         if !overwrite {
             for f in files { try AtomicFile.checkWritable(folder + "/" + f.name, overwrite: false) }
+            if let existing = try SafetensorsWriter.existingCheckpointFiles(in: folder).sorted().first {
+                throw FileWriteError(path: folder + "/" + existing, reason: "already exists (use --force to overwrite)")
+            }
         }
-        // The checkpoint refuses existing shards itself before writing any; the small files follow it.
-        try writer.writeCheckpoint(to: folder, maxShardBytes: maxShardBytes, overwrite: overwrite)
-        for f in files {
-            try AtomicFile.write(to: folder + "/" + f.name, overwrite: overwrite) { try $0.write(Array(f.data)) }
+        // All or nothing: a failure part-way leaves neither the folder nor any file of it (`StagedFolder`).
+        try StagedFolder.write(to: folder, stale: { old in old.filter(SafetensorsWriter.isCheckpointFileName) }) { staging in
+            try writer.writeCheckpoint(to: staging, maxShardBytes: maxShardBytes, overwrite: false)
+            for f in files {
+                try AtomicFile.write(to: staging + "/" + f.name, overwrite: false) { try $0.write(Array(f.data)) }
+            }
         }
+    }
+
+    /// Throws the `ModelExportError` `write` would throw because transformers' config cannot express `model`
+    /// (blocks of different sizes, a missing sub-layer, experts, RoPE it cannot name), without writing anything:
+    /// the check `lancet validate` makes of a recipe's input model before any compute.
+    public static func checkExpressible(_ model: Model, folder: String) throws {
+        let blocks = try model.blocks.enumerated().map { try ExportBlock.read($1, index: $0, model: model, path: folder) }
+        _ = try config(for: model, blocks: blocks, dtype: .f32, folder: folder)
     }
 
     /// The `config.json` of `model`, or a `ModelExportError` saying why transformers cannot express it.

@@ -69,9 +69,12 @@ extension SafetensorsWriter {
     /// Names in `directory` that belong to a safetensors checkpoint: the single file, the index, and shards.
     static func existingCheckpointFiles(in directory: String) throws -> Set<String> {
         let all = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return Set(all.filter { name in
-            name == SafetensorsCheckpoint.singleFileName || name == SafetensorsCheckpoint.indexFileName || isShardFileName(name)
-        })
+        return Set(all.filter(isCheckpointFileName))
+    }
+
+    /// Whether `name` is a file of a safetensors checkpoint: the single file, the index, or a shard.
+    static func isCheckpointFileName(_ name: String) -> Bool {
+        name == SafetensorsCheckpoint.singleFileName || name == SafetensorsCheckpoint.indexFileName || isShardFileName(name)
     }
 
     /// True for names of the form `model-NNNNN-of-NNNNN.safetensors`.

@@ -171,12 +171,14 @@ enum OptionCoding {
         return code == "c" || code == "B"
     }
 
-    /// A default value as recipe text.
-    static func text(_ v: Any?) -> String {
+    /// A default value as recipe text; a whole `number` (a `Double` option such as `taylor_weight`) keeps a decimal
+    /// point, `0.0`, so it does not read as an integer.
+    static func text(_ v: Any?, type: String = "") -> String {
         switch v {
         case nil, is NSNull: return "null"
         case let n as NSNumber:
             if isBoolean(n) { return n.boolValue ? "true" : "false" }
+            if type.hasSuffix("number"), !"\(n)".contains("."), !"\(n)".contains("e") { return "\(n).0" }
             return "\(n)"
         case let s as String: return s
         case let a as [Any]: return "[" + a.map { text($0) }.joined(separator: ", ") + "]"

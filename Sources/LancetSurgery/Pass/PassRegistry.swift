@@ -23,6 +23,14 @@ public enum AnyPass: Sendable {
         case let .model(p): try p.validate(model: model, targets: targets)
         }
     }
+
+    /// Why the blocks may come out with different sizes or sub-layers (`SurgeryPass.blockShapeVariation`).
+    public func blockShapeVariation(model: Model, targets: TargetSelection) -> String? {
+        switch self {
+        case let .block(p): p.blockShapeVariation(model: model, targets: targets)
+        case let .model(p): p.blockShapeVariation(model: model, targets: targets)
+        }
+    }
 }
 
 /// One option of a pass, for `lancet passes` and for validation.
@@ -133,7 +141,7 @@ public final class PassRegistry: @unchecked Sendable {
         }
         let options = properties.sorted { $0.key < $1.key }.map { property -> OptionDescriptor in
             let value = defaults[property.key]
-            return OptionDescriptor(key: property.key, type: property.type, defaultValue: OptionCoding.text(value),
+            return OptionDescriptor(key: property.key, type: property.type, defaultValue: OptionCoding.text(value, type: property.type),
                                     help: P.optionHelp[property.key] ?? "")
         }
         let modelPass = P.self as? any ModelPass.Type

@@ -32,12 +32,20 @@ public protocol SurgeryPass: Sendable {
     /// Checks the pass's static preconditions on `model` for the targeted parameters before any compute
     /// (layer indices in range, head counts still dividing, targets matching something the pass can cut).
     func validate(model: Model, targets: TargetSelection) throws
+
+    /// Why the blocks of `model` may differ in sizes or sub-layers after this pass (blocks that only GGUF's
+    /// `deci` architecture holds, not a Hugging Face config), predicted from the options and targets before any
+    /// compute, or nil when every block keeps the sizes the others have. `lancet validate` refuses a Hugging
+    /// Face folder output on it. The default, nil, is right for passes that keep tensor shapes (masking) or
+    /// remove whole blocks; a pass that shrinks or rebuilds blocks says when they can come out different.
+    func blockShapeVariation(model: Model, targets: TargetSelection) -> String?
 }
 
 extension SurgeryPass {
     public static var optionHelp: [String: String] { [:] }
     public static var needsCalibration: Bool { false }
     public func validate(model: Model, targets: TargetSelection) throws {}
+    public func blockShapeVariation(model: Model, targets: TargetSelection) -> String? { nil }
 }
 
 /// A pass that cuts one block at a time. The pipeline calls `apply` with the block's calibration

@@ -118,7 +118,7 @@ public struct SurgeryRun {
             outcome.calibrationForwardSeconds = Date().timeIntervalSince(start)
         }
         var runOptions = options
-        if runOptions.checkpointDirectory == nil, let output = recipe.output { runOptions.checkpointDirectory = output + ".checkpoint" }
+        if runOptions.checkpointDirectory == nil, let output = recipe.output { runOptions.checkpointDirectory = OutputFolder.trimmingTrailingSlashes(output) + ".checkpoint" }
         runOptions.resume = resume
         var h = SHA256()
         h.update(Array((recipe.text + "\n" + inputSHA + "\n" + (calibrationRecord?.sha256 ?? "") + "\n\(recipe.calibration.seed)"

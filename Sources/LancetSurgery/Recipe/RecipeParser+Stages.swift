@@ -78,27 +78,27 @@ extension RecipeReader {
         }
         let location = named.location ?? fallback ?? diagnostics.fileLocation
         var invocation = PassInvocation(name: named.key, location: location, path: path)
-        var ok = true
         switch named.value {
         case .object: invocation.options = named.value
         case let v where v.isNull: invocation.options = .object([])
         default:
             diagnostics.report(named.value.location ?? location, "\(path).\(named.key)",
                                "the options of pass '\(named.key)' must be a mapping (`\(named.key): {key: value}`) or empty, got \(diagnostics.describe(named.value))")
-            ok = false
         }
         for e in entries where RecipeParser.passEntryKeys.contains(e.key) {
             let field = RecipeDiagnostics.Field(key: e.key, value: e.value, location: e.location)
             switch e.key {
             case "targets", "ignore":
                 if e.value.isNull { continue }
-                guard let patterns = diagnostics.strings(field, path: "\(path).\(e.key)", what: "a target pattern") else { ok = false; continue }
+                guard let patterns = diagnostics.strings(field, path: "\(path).\(e.key)", what: "a target pattern") else { continue }
                 if e.key == "targets" { invocation.selection.targets = patterns.map(\.text) } else { invocation.selection.ignore = patterns.map(\.text) }
             default:
-                guard let fit = FitSpec.read(e.value, path: "\(path).fit", at: e.location, diagnostics) else { ok = false; continue }
+                guard let fit = FitSpec.read(e.value, path: "\(path).fit", at: e.location, diagnostics) else { continue }
                 invocation.fit = fit
             }
         }
-        return ok ? invocation : nil
+        // An entry with a problem in its options, targets or fit is still returned, with defaults in their place,
+        // so that `RecipeCheck` also reports the problems of its other parts; the diagnostics hold the problem.
+        return invocation
     }
 }

@@ -49,6 +49,14 @@ public enum RecipeParser {
 
     /// The recipe in `text` and every problem found (the recipe is nil when there are problems).
     public static func parseCollectingErrors(_ text: String, file: String, baseDirectory: String? = nil) -> (recipe: Recipe?, errors: [RecipeError]) {
+        let (recipe, errors) = parseLeniently(text, file: file, baseDirectory: baseDirectory)
+        return (errors.isEmpty ? recipe : nil, errors)
+    }
+
+    /// Every problem of `text` and, unless the YAML itself is unreadable or not a mapping, the recipe made of
+    /// what could be read: a setting with a problem keeps its default and a pass entry with one is left out.
+    /// `RecipeCheck` validates that recipe too, so one report holds every problem.
+    public static func parseLeniently(_ text: String, file: String, baseDirectory: String? = nil) -> (recipe: Recipe?, errors: [RecipeError]) {
         let diagnostics = RecipeDiagnostics(file: file)
         let base = baseDirectory ?? RecipePaths.directory(of: file)
         let root: OptionValue?
@@ -65,8 +73,7 @@ public enum RecipeParser {
         }
         var reader = RecipeReader(diagnostics: diagnostics, base: base)
         let recipe = reader.recipe(root, text: text)
-        guard diagnostics.errors.isEmpty else { return (nil, diagnostics.sortedErrors) }
-        return (recipe, [])
+        return (recipe, diagnostics.sortedErrors)
     }
 
     /// The text of a recipe file, or a `RecipeError` naming it.

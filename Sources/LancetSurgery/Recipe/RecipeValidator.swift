@@ -5,7 +5,7 @@ import LancetIR
 /// and accept their options, every target pattern matches something in the model, each pass's own
 /// static checks hold, fitting settings are in range, calibrated passes have calibration data, the counts
 /// fit what exists (windows in the data, the model's context, memory; `RecipeValidator+Counts.swift`),
-/// the input files exist, and the output can be written.
+/// the input files exist, and the output can be written and can hold the result (`RecipeValidator+Export.swift`).
 ///
 /// ```swift
 /// let recipe = try RecipeParser.parse(contentsOf: "recipe.yaml")
@@ -38,6 +38,7 @@ public enum RecipeValidator {
         }
         if checkFiles { errors += checkPaths(recipe) }
         errors += checkCounts(recipe, model: model, checkFiles: checkFiles, memoryBytes: memoryBytes)
+        errors += checkExport(recipe, registry: registry, model: model)
         return errors
     }
 
@@ -47,8 +48,10 @@ public enum RecipeValidator {
         let at = invocation.location, path = invocation.path
         for p in invocation.fit.problems { errors.append(RecipeError(at, path: joinPath(path, "fit.\(p.key)"), p.reason)) }
         let calibrated = recipe.calibration.data != nil
+        // A pipeline given to `lancet apply -p` takes its data from --calibration, a recipe from its `calibration:` key.
+        let noData = recipe.source == "<pipeline>" ? "no --calibration FILE was given" : "the recipe has no `calibration: {data: FILE}`"
         if !calibrated, invocation.fit.method != .none {
-            errors.append(RecipeError(at, path: joinPath(path, "fit"), "fit method '\(invocation.fit.method.rawValue)' fits on calibration data, but the recipe has no `calibration: {data: FILE}`"))
+            errors.append(RecipeError(at, path: joinPath(path, "fit"), "fit method '\(invocation.fit.method.rawValue)' fits on calibration data, but \(noData)"))
         }
         var pass: AnyPass?
         do {
@@ -59,7 +62,7 @@ public enum RecipeValidator {
             errors.append(RecipeError(at, path: path, "pass '\(invocation.name)': \(error)"))
         }
         if !calibrated, registry.descriptor(invocation.name)?.needsCalibration == true {
-            errors.append(RecipeError(at, path: path, "pass '\(invocation.name)' needs calibration data, but the recipe has no `calibration: {data: FILE}`"))
+            errors.append(RecipeError(at, path: path, "pass '\(invocation.name)' needs calibration data, but \(noData)"))
         }
         if let d = registry.descriptor(invocation.name) {
             if !d.fitsLocally, invocation.fit != FitSpec() {
@@ -78,7 +81,8 @@ public enum RecipeValidator {
                                           "pattern '\(p)' matches nothing in the model (blocks.0 … blocks.\(model.blocks.count - 1), e.g. 'blocks.*.mlp.*')"))
             }
         }
-        guard let pass, unmatched.isEmpty else { return errors }
+        // A pattern that matches nothing selects nothing; the pass's own checks still run on what the others select.
+        guard let pass else { return errors }
         do {
             try pass.validate(model: model, targets: invocation.selection)
         } catch let e as PassOptionError {
@@ -90,6 +94,10 @@ public enum RecipeValidator {
         }
         return errors
     }
+
+    /// What a missing or unloadable model costs the report, said once, on the model's error.
+    public static let modelChecksSkipped = " (so the checks against the model did not run: target patterns, the passes' own checks, "
+        + "context lengths, activation memory, the output format's limits)"
 
     /// The problems with the recipe's files: inputs exist, calibration is not an evaluation file, and the
     /// output is a `.gguf` file or a folder whose parent exists or can be created.
@@ -103,7 +111,7 @@ public enum RecipeValidator {
         }
         var folder = false
         if let model = recipe.model, !exists(model, folder: &folder) {
-            errors.append(RecipeError(recipe.location(of: "model"), path: "model", "file not found: \(model)"))
+            errors.append(RecipeError(recipe.location(of: "model"), path: "model", "file not found: \(model)\(modelChecksSkipped)"))
         }
         if let data = recipe.calibration.data {
             if !exists(data, folder: &folder) {

@@ -13,6 +13,9 @@ public enum ModelComparison {
         public var kvHeads: Int
         /// FFN width (gate/up rows).
         public var ffnWidth: Int
+
+        /// A block shape from its sizes.
+        public init(heads: Int, kvHeads: Int, ffnWidth: Int) { (self.heads, self.kvHeads, self.ffnWidth) = (heads, kvHeads, ffnWidth) }
     }
 
     /// Size facts of one model.
@@ -32,6 +35,9 @@ public enum ModelComparison {
         public var perBlock: [Double]?
         /// The same for the final normed hidden states (what the head sees); defined for any two models.
         public var final: Double
+
+        /// A drift from its parts.
+        public init(perBlock: [Double]?, final: Double) { (self.perBlock, self.final) = (perBlock, final) }
     }
 
     /// The summary of `model`.

@@ -22,14 +22,21 @@ final class PerplexityProtocolTests: XCTestCase {
         var tokenCount: Int { 64 }
     }
 
+    /// A tiny model with a `ByteTokenizer`.
+    static func model(seed: UInt64, addsBOS: Bool) -> Model {
+        var model = TinyLlama.make(seed: seed)
+        model.tokenizer = ByteTokenizer(addsBOS: addsBOS)
+        return model
+    }
+
+    /// `count` seeded ids in 2…63.
     static func tokens(_ count: Int, seed: UInt64) -> [Int32] {
         var g = SeededGenerator(seed: seed)
         return (0..<count).map { _ in Int32(2 + g.nextIndex(below: 62)) }
     }
 
     func testThePapersProtocolIsTheDefaultAndScoresEveryPredictionOfWindowsAsCut() throws {
-        var model = TinyLlama.make(seed: 5)
-        model.tokenizer = ByteTokenizer(addsBOS: true)
+        let model = Self.model(seed: 5, addsBOS: true)
         let tokens = Self.tokens(3 * 32 + 7, seed: 1)
         let byDefault = PerplexityEvaluator(model: model, context: 32)
         XCTAssertEqual(byDefault.evaluationProtocol, .papers)
@@ -45,8 +52,7 @@ final class PerplexityProtocolTests: XCTestCase {
     }
 
     func testLlamaCppScoresTheSecondHalfOfEachWindowAndRunsWindowsAsCutWithoutBOS() throws {
-        var model = TinyLlama.make(seed: 6)
-        model.tokenizer = ByteTokenizer(addsBOS: false)
+        let model = Self.model(seed: 6, addsBOS: false)
         let tokens = Self.tokens(2 * 32, seed: 2)
         let llama = PerplexityEvaluator(model: model, context: 32, protocol: .llamaCpp)
         XCTAssertEqual(llama.scoreFrom, 16)
@@ -62,8 +68,7 @@ final class PerplexityProtocolTests: XCTestCase {
     }
 
     func testLlamaCppPlacesBOSFirstInEveryWindowWhenTheTokenizerAddsBOS() throws {
-        var model = TinyLlama.make(seed: 7)
-        model.tokenizer = ByteTokenizer(addsBOS: true)
+        let model = Self.model(seed: 7, addsBOS: true)
         let tokens = Self.tokens(3 * 32, seed: 3)
         let llama = PerplexityEvaluator(model: model, context: 32, protocol: .llamaCpp)
         XCTAssertEqual(llama.windowStartToken, 1)

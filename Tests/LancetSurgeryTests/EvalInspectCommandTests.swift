@@ -17,17 +17,8 @@ final class EvalInspectCommandTests: XCTestCase {
 
     /// Runs `lancet arguments…`; returns its exit status and standard output.
     func lancet(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
-        guard FileManager.default.isExecutableFile(atPath: CommandLineOutputTests.tool) else { throw XCTSkip("\(CommandLineOutputTests.tool) is not built") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLineOutputTests.tool)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        let run = try LancetTool.run(arguments)
+        return (run.status, run.stdout)
     }
 
     /// A tiny model with a byte-level tokenizer (the 256 byte tokens and BOS/EOS, no merges), written as GGUF;

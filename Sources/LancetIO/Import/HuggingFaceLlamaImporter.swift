@@ -139,7 +139,9 @@ extension ModelFileSummary {
         rmsEpsilon = config.rmsNormEps
         tiedEmbeddings = config.tieWordEmbeddings || !checkpoint.contains("lm_head.weight")
         if let tokenizer {
-            setTokenizer(bos: tokenizer.bos, eos: tokenizer.eos, addsBOS: tokenizer.addBOS, tokens: tokenizer.tokens, chatTemplate: tokenizer.chatTemplate)
+            // Newer transformers write the template to chat_template.jinja rather than tokenizer_config.json.
+            let template = tokenizer.chatTemplate ?? (try? String(contentsOfFile: folder + "/chat_template.jinja", encoding: .utf8))
+            setTokenizer(bos: tokenizer.bos, eos: tokenizer.eos, addsBOS: tokenizer.addBOS, tokens: tokenizer.tokens, chatTemplate: template)
         }
     }
 }

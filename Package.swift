@@ -25,6 +25,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -37,7 +38,7 @@ let package = Package(
         .target(name: "LancetTensor", dependencies: ["CBLAS", "CKernels"], swiftSettings: numericSettings),
         .target(name: "LancetIR", dependencies: ["LancetTensor"], swiftSettings: numericSettings),
         .target(name: "LancetRuntime", dependencies: ["LancetIR"], swiftSettings: numericSettings),
-        .target(name: "LancetIO", dependencies: ["LancetIR"], swiftSettings: numericSettings),
+        .target(name: "LancetIO", dependencies: ["LancetIR", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: numericSettings),
         .target(name: "LancetData", dependencies: ["LancetRuntime", "LancetIO", "CZlib"], swiftSettings: numericSettings),
         .target(name: "LancetSurgery", dependencies: ["LancetData", "Yams"], swiftSettings: numericSettings),
         .target(name: "LancetPassesPrune", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),

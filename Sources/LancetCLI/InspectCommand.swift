@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Lancet
 
-/// `lancet inspect MODEL`: architecture, sizes, tokenizer, tensors, parameter count and provenance.
+/// `lancet inspect MODEL`: one screen of facts (file type and bits per weight, sizes, share of zero weights,
+/// architecture and per-block widths, RoPE θ, RMS ε, tokenizer and BOS/EOS, chat template family, tied
+/// embeddings, provenance summary); `--tensors` adds every tensor in natural order, `--provenance` the records.
 ///
 /// After printing the summary, inspect loads the model with the same checks as every other command, and
 /// exits non-zero when the model would not load (the reason goes to standard error). With
@@ -10,14 +12,20 @@ import Lancet
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Show a model file's architecture, sizes, tokenizer, tensors and surgery provenance.",
+        abstract: "Show a model file's type, sizes, zero weights, architecture, tokenizer and surgery provenance on one screen.",
         discussion: "Exits non-zero when the model would not load, after printing what the file's header describes.")
 
     @Argument(help: "A GGUF file or a Hugging Face model folder (config.json + safetensors).")
     var model: String
 
-    @Flag(help: "Print JSON instead of text.")
+    @Flag(help: "Print JSON instead of text (every tensor and provenance record included).")
     var json = false
+
+    @Flag(help: "Also list every tensor in natural block order: type, shape, elements, bytes, share of zeros.")
+    var tensors = false
+
+    @Flag(help: "Also print each provenance record in full: input hash, calibration, passes and recipe.")
+    var provenance = false
 
     @Flag(help: "Load the model into Lancet's IR and print each block's graph.")
     var ir = false
@@ -56,8 +64,8 @@ struct InspectCommand: ParsableCommand {
         if json {
             print(try JSONOutput.string(summary))
         } else {
-            print(summary.render())
-            if !summary.provenance.isEmpty { print(ProvenanceText.render(summary.provenance)) }
+            print(summary.render(tensorTable: tensors, provenanceLine: ProvenanceText.summary(summary.provenance)))
+            if provenance && !summary.provenance.isEmpty { print(ProvenanceText.render(summary.provenance)) }
         }
         if let loadError { throw InspectError(underlying: loadError) }
     }

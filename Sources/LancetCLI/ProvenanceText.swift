@@ -4,6 +4,17 @@ import Lancet
 /// The readable form of a model's provenance records for `lancet inspect`: tool and version, input
 /// model hash, calibration data, what each pass did, and the recipe.
 enum ProvenanceText {
+    /// One line: how many records, and of the last the tool, the passes and the calibration; nil without records.
+    static func summary(_ records: [String]) -> String? {
+        guard let last = records.last else { return nil }
+        let count = "\(records.count) record\(records.count == 1 ? "" : "s")"
+        guard let r = try? JSONDecoder().decode(ProvenanceRecord.self, from: Data(last.utf8)) else { return "\(count), the last unreadable" }
+        var passes: [String] = []
+        for p in r.passes where !passes.contains(p.pass) { passes.append(p.pass) }
+        let calibration = r.calibration.map { "\($0.samples) × \($0.context) tokens of \(($0.file as NSString).lastPathComponent)" } ?? "none"
+        return "\(count); last: \(r.tool) \(r.version), passes \(passes.isEmpty ? "none" : passes.joined(separator: ", ")), calibration \(calibration) (--provenance for all)"
+    }
+
     static func render(_ records: [String]) -> String {
         var lines: [String] = []
         for (k, json) in records.enumerated() {

@@ -3,12 +3,11 @@ import LancetIR
 import LancetRuntime
 import LancetTensor
 
-/// Perplexity as the Wanda/SparseGPT papers measure it: the token stream cut into non-overlapping
-/// windows of `context` tokens from token 0 (a trailing partial window is dropped), each window run from
-/// an empty context, the next-token negative log-likelihood averaged over every predicted position of
-/// every window, and `ppl = exp(mean)`. With `scoreFrom` = context/2 it is llama.cpp's `llama-perplexity`
-/// instead (for a tokenizer that adds no BOS, as SmolLM2's): the same windows ("chunks"), only the predictions
-/// made at positions context/2 … context−2 of each scored.
+/// Perplexity by a `PerplexityProtocol`: the token stream cut into non-overlapping windows of `context` tokens
+/// from token 0 (a trailing partial window is dropped), each window run from an empty context, the next-token
+/// negative log-likelihood averaged over the scored predictions of each window, and `ppl = exp(mean of the
+/// window means)`. The papers' protocol (the default) scores every prediction; llama.cpp's scores those from
+/// position context/2 on and places BOS first in every window when the tokenizer adds BOS.
 public struct PerplexityEvaluator {
     /// The result of an evaluation.
     public struct Result: Sendable, Codable {
@@ -24,11 +23,25 @@ public struct PerplexityEvaluator {
         public var tokensPerSecond: Double
         /// Mean NLL of each window.
         public var windowNLL: [Double]
+        /// The protocol.
+        public var evaluationProtocol: PerplexityProtocol
+        /// Tokens per window.
+        public var context: Int
+        /// The first position of each window whose prediction was scored.
+        public var scoreFrom: Int
+        /// The token placed first in every window (llama.cpp's BOS), if any.
+        public var windowStartToken: Int32?
+
+        /// One line naming the protocol, the scored positions and what starts a window.
+        public var protocolSummary: String {
+            evaluationProtocol.summary(context: context, scoreFrom: scoreFrom, windowStartToken: windowStartToken)
+        }
 
         enum CodingKeys: String, CodingKey {
-            case perplexity, windows, tokens, seconds
+            case perplexity, windows, tokens, seconds, context
             case tokensPerSecond = "tokens_per_second"
             case windowNLL = "window_nll"
+            case evaluationProtocol = "protocol", scoreFrom = "score_from", windowStartToken = "window_start_token"
         }
     }
 
@@ -38,13 +51,21 @@ public struct PerplexityEvaluator {
     public let context: Int
     /// Rows of logits computed at once (bounds memory: rows × vocabulary floats).
     public var logitRows = 256
-    /// The first position of each window whose prediction is scored (0: every prediction).
-    public var scoreFrom = 0
+    /// The protocol.
+    public let evaluationProtocol: PerplexityProtocol
+    /// The first position of each window whose prediction is scored (0: every prediction); the protocol's by default.
+    public var scoreFrom: Int
+    /// The token placed first in every window before running it (llama.cpp's BOS), nil: windows run as cut.
+    public var windowStartToken: Int32?
 
-    /// An evaluator of `model` with windows of `context` tokens, multiplying by its weights in `precision`.
-    public init(model: Model, context: Int, precision: WeightPrecision = .f32) {
+    /// An evaluator of `model` with windows of `context` tokens by `evaluationProtocol`, multiplying by its
+    /// weights in `precision`. The protocol sets `scoreFrom`, and `windowStartToken` from the model's tokenizer.
+    public init(model: Model, context: Int, protocol evaluationProtocol: PerplexityProtocol = .papers, precision: WeightPrecision = .f32) {
         self.runner = ModelRunner(model: model, precision: precision)
         self.context = context
+        self.evaluationProtocol = evaluationProtocol
+        self.scoreFrom = evaluationProtocol.scoreFrom(context: context)
+        self.windowStartToken = evaluationProtocol.windowStartToken(tokenizer: model.tokenizer)
     }
 
     /// Evaluates up to `maxWindows` windows of `tokens`, calling `progress(done, total)` after each window.
@@ -59,14 +80,16 @@ public struct PerplexityEvaluator {
         var nll: [Double] = []
         let start = Date()
         for w in 0..<windows {
-            let window = Array(tokens[(w * context)..<((w + 1) * context)])
+            var window = Array(tokens[(w * context)..<((w + 1) * context)])
+            if let start = windowStartToken { window[0] = start }   // an input only: token 0 is never a target
             nll.append(try windowNLL(window))
             progress(w + 1, windows)
         }
         let seconds = Date().timeIntervalSince(start)
         let mean = nll.reduce(0, +) / Double(nll.count)
         return Result(perplexity: Foundation.exp(mean), windows: windows, tokens: windows * (context - 1 - scoreFrom), seconds: seconds,
-                      tokensPerSecond: Double(windows * context) / seconds, windowNLL: nll)
+                      tokensPerSecond: Double(windows * context) / seconds, windowNLL: nll, evaluationProtocol: evaluationProtocol,
+                      context: context, scoreFrom: scoreFrom, windowStartToken: windowStartToken)
     }
 
     /// Mean next-token NLL over the predictions of one window made at positions `scoreFrom` onwards.

@@ -25,17 +25,8 @@ final class CommandLineOutputTests: XCTestCase {
 
     /// Runs `lancet arguments…`; returns its exit status and standard error.
     func lancet(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
-        guard FileManager.default.isExecutableFile(atPath: Self.tool) else { throw XCTSkip("\(Self.tool) is not built") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.tool)
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        let run = try LancetTool.run(arguments)
+        return (run.status, run.stderr)
     }
 
     func testValidateRefusesAnOutputWhoseFolderCannotBeMade() throws {

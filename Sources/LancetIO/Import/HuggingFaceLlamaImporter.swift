@@ -113,14 +113,16 @@ public enum HuggingFaceLlamaImporter {
 }
 
 extension ModelFileSummary {
-    /// A summary of a Hugging Face folder from its `config.json` and safetensors headers.
+    /// A summary of a Hugging Face folder from its `config.json`, tokenizer and safetensors, with the zeros of
+    /// every tensor counted.
     public init(huggingFaceFolder folder: String) throws {
         let config = try LlamaFamilyConfig.load(path: folder + "/config.json")
         let checkpoint = try SafetensorsCheckpoint(directory: folder)
         try HuggingFaceLlamaImporter.checkLayerCount(config, checkpoint, folder: folder)
         let entries = try checkpoint.tensorNames.map { name -> TensorEntry in
             let info = try checkpoint.info(name)
-            return TensorEntry(name: name, type: info.dtype.name, shape: info.shape, bytes: info.byteCount)
+            let zeros = try? ZeroWeightCount.zeros(in: checkpoint.tensor(name))
+            return TensorEntry(name: name, type: info.dtype.name, shape: info.shape, bytes: info.byteCount, zeros: zeros)
         }
         let tokenizerJSON = folder + "/tokenizer.json"
         let tokenizer = FileManager.default.fileExists(atPath: tokenizerJSON) ? try? Tokenizer(huggingFaceFolder: URL(fileURLWithPath: folder)) : nil
@@ -129,5 +131,17 @@ extension ModelFileSummary {
                   ffnWidth: [config.intermediateSize], vocabularySize: config.vocabSize, contextLength: config.maxPositionEmbeddings,
                   tokenizerKind: tokenizer.map { _ in "gpt2" }, tokenizerVocabularySize: tokenizer?.tokenCount,
                   tensors: entries, parameterCount: entries.reduce(0) { $0 + $1.shape.reduce(1, *) }, provenance: [])
+        fileType = dominantMatrixType
+        fileBytes = checkpoint.fileNames.reduce(0) { total, name in
+            total + ((try? FileManager.default.attributesOfItem(atPath: folder + "/" + name)[.size] as? Int) ?? 0)
+        }
+        ropeTheta = config.ropeTheta
+        rmsEpsilon = config.rmsNormEps
+        tiedEmbeddings = config.tieWordEmbeddings || !checkpoint.contains("lm_head.weight")
+        if let tokenizer {
+            // Newer transformers write the template to chat_template.jinja rather than tokenizer_config.json.
+            let template = tokenizer.chatTemplate ?? (try? String(contentsOfFile: folder + "/chat_template.jinja", encoding: .utf8))
+            setTokenizer(bos: tokenizer.bos, eos: tokenizer.eos, addsBOS: tokenizer.addBOS, tokens: tokenizer.tokens, chatTemplate: template)
+        }
     }
 }

@@ -13,6 +13,13 @@ public enum ModelComparison {
         public var kvHeads: Int
         /// FFN width (gate/up rows).
         public var ffnWidth: Int
+
+        /// A block's shape.
+        public init(heads: Int, kvHeads: Int, ffnWidth: Int) {
+            self.heads = heads
+            self.kvHeads = kvHeads
+            self.ffnWidth = ffnWidth
+        }
     }
 
     /// Size facts of one model.
@@ -32,6 +39,12 @@ public enum ModelComparison {
         public var perBlock: [Double]?
         /// The same for the final normed hidden states (what the head sees); defined for any two models.
         public var final: Double
+
+        /// A drift.
+        public init(perBlock: [Double]?, final: Double) {
+            self.perBlock = perBlock
+            self.final = final
+        }
     }
 
     /// The summary of `model`.

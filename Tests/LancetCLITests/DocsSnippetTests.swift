@@ -25,9 +25,10 @@ final class DocsSnippetTests: XCTestCase {
         try MarkdownSnippet.documentation(root: Self.root).filter { $0.language == language }
     }
 
-    func shell(_ script: String, options: [String] = []) throws -> CommandLineTool.Result {
-        let file = workspace + "/snippet.sh"
-        try script.write(toFile: file, atomically: true, encoding: .utf8)
+    /// Runs `bash OPTIONS` on the snippet (its line numbers the Markdown file's) with the built tools on `PATH`.
+    func shell(_ snippet: MarkdownSnippet, options: [String]) throws -> CommandLineTool.Result {
+        let file = workspace + "/" + snippet.file.replacingOccurrences(of: "/", with: "_") + ".sh"
+        try snippet.codeAtFileLines.write(toFile: file, atomically: true, encoding: .utf8)
         let bin = URL(fileURLWithPath: CommandLineTool.path).deletingLastPathComponent().path
         return try CommandLineTool.run(executable: "/usr/bin/env", ["PATH=\(bin):\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")",
                                                                     "bash"] + options + [file], in: workspace)
@@ -81,11 +82,11 @@ final class DocsSnippetTests: XCTestCase {
         let fuzz = try CommandLineShape(executable: URL(fileURLWithPath: CommandLineTool.path).deletingLastPathComponent().appendingPathComponent("lancet-fuzz").path)
         for snippet in try snippets("sh") {
             if !snippet.isLong, !snippet.isIllustration {
-                let result = try shell(snippet.code, options: ["-e", "-o", "pipefail"])
+                let result = try shell(snippet, options: ["-e", "-o", "pipefail"])
                 XCTAssertEqual(result.status, 0, "\(snippet) fails when run:\n\(snippet.code)\n\(result.stdout)\(result.stderr)")
                 continue
             }
-            let syntax = try shell(snippet.code, options: ["-n"])
+            let syntax = try shell(snippet, options: ["-n"])
             XCTAssertEqual(syntax.status, 0, "\(snippet) is not valid shell:\n\(syntax.stderr)")
             guard snippet.isLong else { continue }
             var folder = workspace
@@ -153,16 +154,19 @@ final class DocsSnippetTests: XCTestCase {
         }
     }
 
-    /// Complete recipes (with `lancet:` and `model:`) validate against the files they name; fragments are parsed
-    /// by RecipeRoundTripTests.
-    func testEveryCompleteRecipeValidates() throws {
+    /// Complete recipes (with `lancet:` and `model:`) validate against the files they name; fragments parse (those
+    /// of Docs/Recipes.md also round-trip, in RecipeRoundTripTests).
+    func testEveryCompleteRecipeValidatesAndEveryFragmentParses() throws {
         var complete = 0
         for snippet in try snippets("yaml") where !snippet.isIllustration {
             let keys = snippet.code.components(separatedBy: "\n").map { $0.prefix { $0 != ":" } }
-            guard keys.contains("lancet"), keys.contains("model") else { continue }
+            guard keys.contains("lancet"), keys.contains("model") else {
+                XCTAssertNoThrow(try RecipeParser.parse(snippet.codeAtFileLines, file: snippet.file, baseDirectory: workspace), "\(snippet)")
+                continue
+            }
             complete += 1
-            let file = "doc-recipe-\(snippet.line).yaml"
-            try snippet.code.write(toFile: workspace + "/" + file, atomically: true, encoding: .utf8)
+            let file = snippet.file.replacingOccurrences(of: "/", with: "_") + ".yaml"
+            try snippet.codeAtFileLines.write(toFile: workspace + "/" + file, atomically: true, encoding: .utf8)
             let result = try CommandLineTool.run(["validate", file], in: workspace)
             XCTAssertEqual(result.status, 0, "\(snippet) does not validate:\n\(result.stdout)\(result.stderr)")
         }

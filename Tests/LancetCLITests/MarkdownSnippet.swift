@@ -17,6 +17,10 @@ struct MarkdownSnippet: CustomStringConvertible {
     /// The lines between the fences, with the fence's indentation removed.
     var code: String
 
+    /// The code after as many empty lines as precede it in the file, so that a compiler's or parser's line numbers
+    /// are the Markdown file's.
+    var codeAtFileLines: String { String(repeating: "\n", count: line) + code }
+
     /// A snippet shown as syntax only: parsed, never run or compiled.
     var isIllustration: Bool { marks.contains("illustration") }
     /// A shell snippet that takes minutes: parsed and its commands checked against the tools, not run.

@@ -4,17 +4,17 @@ import Foundation
 /// `.build/<configuration>/Modules` and the system-library module maps on the search path), or, for an
 /// illustration, only parses it as the body of a type (declarations, `…` bodies written as comments).
 enum SwiftSnippetCheck {
-    /// The compiler's exit status and what it printed, with the snippet's lines numbered from 1.
+    /// The compiler's exit status and what it printed; its line numbers are the Markdown file's.
     static func check(_ snippet: MarkdownSnippet, in folder: String) throws -> CommandLineTool.Result {
         let root = CommandLineTool.packageRoot
-        let file = folder + "/snippet-\(snippet.line).swift"
+        let file = folder + "/" + snippet.file.replacingOccurrences(of: "/", with: "_") + ".swift"
         if snippet.isIllustration {
-            try ("enum Illustration {\n" + snippet.code + "\n}\n").write(toFile: file, atomically: true, encoding: .utf8)
+            try ("enum Illustration {" + snippet.codeAtFileLines + "\n}\n").write(toFile: file, atomically: true, encoding: .utf8)
             return try CommandLineTool.run(executable: "/usr/bin/env", ["swiftc", "-parse", file], in: folder)
         }
-        try snippet.code.write(toFile: file, atomically: true, encoding: .utf8)
+        try snippet.codeAtFileLines.write(toFile: file, atomically: true, encoding: .utf8)
         let modules = URL(fileURLWithPath: CommandLineTool.path).deletingLastPathComponent().appendingPathComponent("Modules").path
-        let arguments = ["swiftc", "-typecheck", "-swift-version", "5", "-I", modules] + moduleMapFolders(root: root).flatMap { ["-I", $0] }
+        let arguments = ["swiftc", "-typecheck", "-module-name", "Snippet", "-swift-version", "5", "-I", modules] + moduleMapFolders(root: root).flatMap { ["-I", $0] }
         return try CommandLineTool.run(executable: "/usr/bin/env", arguments + [file], in: folder)
     }
 

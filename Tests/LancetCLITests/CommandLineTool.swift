@@ -30,14 +30,17 @@ enum CommandLineTool {
     /// so a write past the limit fails with EFBIG instead of killing the process), to make a write fail part-way.
     static func run(_ arguments: [String], in folder: String, fileSizeLimitBlocks: Int? = nil) throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: path) else { throw XCTSkip("\(path) is not built") }
-        let process = Process()
         if let limit = fileSizeLimitBlocks {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "trap '' XFSZ; ulimit -f \(limit) && exec \"$0\" \"$@\"", path] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
+            return try run(executable: "/bin/sh", ["-c", "trap '' XFSZ; ulimit -f \(limit) && exec \"$0\" \"$@\"", path] + arguments, in: folder)
         }
+        return try run(executable: path, arguments, in: folder)
+    }
+
+    /// Runs any executable with `arguments` in `folder`, capturing what it prints.
+    static func run(executable: String, _ arguments: [String], in folder: String) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: folder)
         // Files rather than pipes: nothing to drain while the process runs.
         let capture = NSTemporaryDirectory() + "lancet-capture-\(UUID().uuidString)"

@@ -24,11 +24,13 @@ enum ExamplePluginBuild {
         var description: String { "building Examples/ExamplePass exited with \(status):\n\(output)" }
     }
 
-    /// Builds the plugin; when SwiftPM's incremental state names a source file that no longer exists (a file of
-    /// Lancet was moved since the last build), builds once more from a clean scratch folder.
+    /// Builds the plugin; when SwiftPM's incremental state is stale — it names a source file that no longer exists
+    /// (a file of Lancet was moved since the last build) or misses a module of a dependency Lancet added since —
+    /// builds once more from a clean scratch folder.
     static func build() throws -> String {
         let scratch = packageRoot.appendingPathComponent(".build-example")
-        do { return try build(scratch: scratch) } catch let failure as BuildFailure where failure.output.contains("because of missing inputs") {
+        let stale = ["because of missing inputs", "no such module"]
+        do { return try build(scratch: scratch) } catch let failure as BuildFailure where stale.contains(where: failure.output.contains) {
             try FileManager.default.removeItem(at: scratch)
             return try build(scratch: scratch)
         }

@@ -189,6 +189,7 @@ enum Summary {
             lines += notes.map { "                       \($0)" }
         }
         lines.append("  file size          \(mb(o.inputBytes)) → \(mb(o.outputBytes))" + (o.output.map { "  (\($0))" } ?? ""))
+        if let kept = o.outputZeroRetention { lines.append("  zeros in output    \(kept.summary)") }
         lines.append(String(format: "  surgery time       %.1f s", o.report.seconds))
         if let peak = o.peakResidentBytes { lines.append(String(format: "  peak memory        %.2f GiB", Double(peak) / 1_073_741_824)) }
         return lines.joined(separator: "\n")

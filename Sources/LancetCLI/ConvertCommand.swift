@@ -38,7 +38,7 @@ struct ConvertCommand: ParsableCommand {
             throw ValidationError("--output-type must be F32, F16 or BF16 for a Hugging Face folder, got '\(outputType)'")
         }
         let m = try ModelLoader.load(model)
-        try m.save(to: output, ggufType: ggufType, safetensorsType: safetensorsTypes[outputType.uppercased()] ?? .f32, source: model, overwrite: force)
-        Console.log("wrote \(output) (\(m.blocks.count) blocks, \(m.parameterCount) parameters)")
+        let kept = try m.save(to: output, ggufType: ggufType, safetensorsType: safetensorsTypes[outputType.uppercased()] ?? .f32, source: model, overwrite: force)
+        Console.log("wrote \(output) (\(m.blocks.count) blocks, \(m.parameterCount) parameters" + (kept.map { "; \($0.summary)" } ?? "") + ")")
     }
 }

@@ -149,6 +149,31 @@ final class QuantizedExportTests: XCTestCase {
         }
     }
 
+    func testExportReportsHowManyPrunedZerosEachTypeKeeps() throws {
+        let model = prunedModel(tied: true)
+        let zeros = model.blocks.flatMap { $0.parameters.values.filter { $0.rank == 2 } }.reduce(0) { total, t in
+            total + (0..<t.count).filter { t[flat: $0] == 0 }.count
+        }
+        let path = S.temporaryPath("retention.gguf")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertNil(try GGUFExporter.write(model, to: path, type: .f16, overwrite: true), "16-bit files keep every zero")
+        for type in [GGUFFileType.q8_0, .q4_0, .q5_0, .q6_K] {
+            let kept = try XCTUnwrap(try GGUFExporter.write(model, to: path, type: type, overwrite: true))
+            XCTAssertEqual(kept, GGUFExporter.ZeroRetention(zeroWeights: zeros, keptZero: zeros), type.name)
+        }
+        for type in [GGUFFileType.q4_1, .q5_1, .q4_K_S] {
+            let kept = try XCTUnwrap(try GGUFExporter.write(model, to: path, type: type, overwrite: true))
+            XCTAssertEqual(kept.zeroWeights, zeros)
+            XCTAssertLessThan(kept.keptZero, zeros, "\(type.name): a per-block minimum moves most zeros")
+            // The count is what the file decodes to: re-read and count the surviving zeros directly.
+            let back = try ModelLoader.load(path)
+            let survived = zip(model.blocks, back.blocks).flatMap { a, b in
+                a.parameters.filter { $0.value.rank == 2 }.map { name, t in (0..<t.count).filter { t[flat: $0] == 0 && b.parameters[name]![flat: $0] == 0 }.count }
+            }.reduce(0, +)
+            XCTAssertEqual(kept.keptZero, survived, type.name)
+        }
+    }
+
     func testDeciPlaceholdersAndFallbacksFollowLlamaQuantizesRules() throws {
         var sizes = TinyLlama.Sizes()
         (sizes.hidden, sizes.ffn, sizes.blocks) = (256, 512, 5)

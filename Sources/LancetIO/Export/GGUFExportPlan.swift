@@ -226,6 +226,25 @@ struct GGUFExportPlan {
         if let head = model.outputHead { try matrix("output.weight", head) }
     }
 
+    /// How many of the model's exactly-zero matrix weights (pruned weights) `file` — this plan written in a
+    /// quantised type — still decodes to exactly zero, position by position.
+    func zeroRetention(in file: GGUFFile) throws -> GGUFExporter.ZeroRetention {
+        var retention = GGUFExporter.ZeroRetention(zeroWeights: 0, keptZero: 0)
+        try forEachTensor { name, t, isMatrix in
+            guard isMatrix, let info = file.info(name), t.withUnsafeBufferPointer({ $0.contains(0) }) else { return }
+            let stored = try file.tensor(info)
+            t.withUnsafeBufferPointer { model in
+                stored.withUnsafeBufferPointer { decoded in
+                    for i in model.indices where model[i] == 0 {
+                        retention.zeroWeights += 1
+                        if decoded[i] == 0 { retention.keptZero += 1 }
+                    }
+                }
+            }
+        }
+        return retention
+    }
+
     /// True when tensor `info` of `file` decodes to exactly `t`'s values (bit for bit).
     static func decodes(_ info: GGUFTensorInfo, of file: GGUFFile, to t: Tensor) -> Bool {
         guard let decoded = try? file.tensor(info) else { return false }

@@ -1,3 +1,4 @@
+import Foundation
 import LancetIR
 import LancetTensor
 
@@ -39,8 +40,11 @@ public enum GGUFExporter {
     /// does not verify, `GGUFError` naming the tensor when a quantised type meets a NaN or infinity.
     /// `source` (the GGUF file the model was loaded from) lets quantised matrices the model left unchanged
     /// keep their stored bytes instead of being quantised again (see `GGUFExportPlan.addTensors`).
+    /// Returns, for a quantised `type`, how many of the model's exactly-zero matrix weights stay exactly zero
+    /// in the file (nil for F32, F16 and BF16, which keep every zero).
+    @discardableResult
     public static func write(_ model: Model, to path: String, type: GGUFFileType = .f32, source: GGUFFile? = nil,
-                             extraMetadata: [(String, GGUFValue)] = [], overwrite: Bool = false) throws {
+                             extraMetadata: [(String, GGUFValue)] = [], overwrite: Bool = false) throws -> ZeroRetention? {
         try AtomicFile.checkWritable(path, overwrite: overwrite)
         try Verifier.verify(model)
         let plan = try GGUFExportPlan(model, path: path)
@@ -66,5 +70,21 @@ public enum GGUFExporter {
         var writer = GGUFWriter(metadata: metadata)
         try plan.addTensors(to: &writer, type: type, source: source)
         try writer.write(to: path, overwrite: overwrite)
+        return type.isQuantized ? try plan.zeroRetention(in: GGUFFile(path: path)) : nil
+    }
+
+    /// Pruned weights through quantisation: a symmetric format (Q8_0, Q4_0, Q5_0, Q6_K) keeps every exact zero;
+    /// one with a per-block minimum (Q4_1, Q5_1, Q4_K, Q5_K) only where the block's grid passes through zero.
+    public struct ZeroRetention: Sendable, Codable, Equatable {
+        /// Matrix weights of the model that are exactly zero.
+        public var zeroWeights: Int
+        /// Of those, the ones the file decodes to exactly zero.
+        public var keptZero: Int
+
+        /// A one-line account, e.g. "46309718 of 53375805 zero weights stay exactly zero (86.8%)".
+        public var summary: String {
+            zeroWeights == 0 ? "no zero weights to keep"
+                : "\(keptZero) of \(zeroWeights) zero weights stay exactly zero (" + String(format: "%.1f%%", 100 * Double(keptZero) / Double(zeroWeights)) + ")"
+        }
     }
 }

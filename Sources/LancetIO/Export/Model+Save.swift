@@ -7,19 +7,21 @@ extension Model {
     /// `safetensorsType`. `extraMetadata` goes into the GGUF metadata as strings, or into the safetensors
     /// `__metadata__`. With `overwrite: false` existing output is an error. `source` names the GGUF file the
     /// model was loaded from, if any: quantised matrices the model left unchanged keep their stored bytes.
+    /// Returns what `GGUFExporter.write` returns for a GGUF path (zero weights kept by a quantised type), else nil.
     ///
     /// ```swift
     /// try model.save(to: "out/pruned.gguf", extraMetadata: ["lancet.recipe": recipeText])
     /// try model.save(to: "out/pruned-hf")
     /// ```
+    @discardableResult
     public func save(to path: String, ggufType: GGUFFileType = .f32, safetensorsType: SafetensorsDType = .f32,
-                     source: String? = nil, extraMetadata: [String: String] = [:], overwrite: Bool = false) throws {
+                     source: String? = nil, extraMetadata: [String: String] = [:], overwrite: Bool = false) throws -> GGUFExporter.ZeroRetention? {
         if path.lowercased().hasSuffix(".gguf") {
             let extra = extraMetadata.keys.sorted().map { ($0, GGUFValue.string(extraMetadata[$0]!)) }
             let file = try source.flatMap { $0.lowercased().hasSuffix(".gguf") && ggufType.isQuantized ? try GGUFFile(path: $0) : nil }
-            try GGUFExporter.write(self, to: path, type: ggufType, source: file, extraMetadata: extra, overwrite: overwrite)
-        } else {
-            try HuggingFaceExporter.write(self, to: path, dtype: safetensorsType, extraMetadata: extraMetadata, overwrite: overwrite)
+            return try GGUFExporter.write(self, to: path, type: ggufType, source: file, extraMetadata: extra, overwrite: overwrite)
         }
+        try HuggingFaceExporter.write(self, to: path, dtype: safetensorsType, extraMetadata: extraMetadata, overwrite: overwrite)
+        return nil
     }
 }

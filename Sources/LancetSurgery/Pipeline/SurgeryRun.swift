@@ -43,11 +43,14 @@ public struct SurgeryRun {
         public var calibrationForwardSeconds: Double?
         /// Peak resident memory of the process, bytes.
         public var peakResidentBytes: Int?
+        /// For a quantised GGUF output: how many of the model's zero weights stay exactly zero in the file.
+        public var outputZeroRetention: GGUFExporter.ZeroRetention?
 
         enum CodingKeys: String, CodingKey {
             case before, after, report, output
             case inputBytes = "input_bytes", outputBytes = "output_bytes"
             case calibrationForwardSeconds = "calibration_forward_seconds", peakResidentBytes = "peak_resident_bytes"
+            case outputZeroRetention = "output_zero_retention"
         }
     }
 
@@ -131,7 +134,7 @@ public struct SurgeryRun {
         if let output = recipe.output {
             options.log("writing \(output)")
             try OutputFolder.create(OutputFolder.parent(of: output))
-            try model.save(to: output, ggufType: outputType, source: recipe.model, overwrite: force)
+            outcome.outputZeroRetention = try model.save(to: output, ggufType: outputType, source: recipe.model, overwrite: force)
             outcome.output = output
             outcome.outputBytes = Self.bytes(at: output)
         }

@@ -205,6 +205,19 @@ final class TokenizerSourceTests: XCTestCase {
         let text = try String(contentsOf: TokenizerTestSupport.fixture("wiki.test.head.txt"), encoding: .utf8)
             + "<|im_start|>user\n4 ½ 🤖<|im_end|>"
         XCTAssertEqual(hf.encode(text), gguf.encode(text))
+
+        // Newer transformers save the template as chat_template.jinja; the config's own template wins when both exist.
+        let jinja = dir.appendingPathComponent("chat_template.jinja")
+        try Data("{{ messages }}".utf8).write(to: jinja)
+        XCTAssertEqual(try Tokenizer(huggingFaceFolder: dir).chatTemplate, gguf.chatTemplate)
+        var bare = config
+        bare["chat_template"] = nil
+        try JSONSerialization.data(withJSONObject: bare).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        XCTAssertEqual(try Tokenizer(huggingFaceFolder: dir).chatTemplate, "{{ messages }}")
+        try Data([0xFF, 0xFE, 0x00]).write(to: jinja)
+        XCTAssertThrowsError(try Tokenizer(huggingFaceFolder: dir)) { e in
+            XCTAssertTrue("\(e)".contains("chat_template.jinja") && "\(e)".contains("UTF-8"), "\(e)")
+        }
     }
 
     func testHuggingFaceLlama3SplitAndPairMergesAreRecognised() throws {

@@ -139,9 +139,8 @@ extension ModelFileSummary {
         rmsEpsilon = config.rmsNormEps
         tiedEmbeddings = config.tieWordEmbeddings || !checkpoint.contains("lm_head.weight")
         if let tokenizer {
-            // Newer transformers write the template to chat_template.jinja rather than tokenizer_config.json.
-            let template = tokenizer.chatTemplate ?? (try? String(contentsOfFile: folder + "/chat_template.jinja", encoding: .utf8))
-            setTokenizer(bos: tokenizer.bos, eos: tokenizer.eos, addsBOS: tokenizer.addBOS, tokens: tokenizer.tokens, chatTemplate: template)
+            // The folder's tokenizer reads chat_template.jinja when tokenizer_config.json has no template.
+            setTokenizer(bos: tokenizer.bos, eos: tokenizer.eos, addsBOS: tokenizer.addBOS, tokens: tokenizer.tokens, chatTemplate: tokenizer.chatTemplate)
         }
     }
 }

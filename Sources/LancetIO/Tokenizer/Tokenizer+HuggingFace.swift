@@ -195,15 +195,24 @@ extension TokenizerSpec {
 
 extension Tokenizer {
     /// The tokenizer of a Hugging Face model folder: `tokenizer.json` and, if present,
-    /// `tokenizer_config.json` beside it.
+    /// `tokenizer_config.json` beside it; the chat template from `chat_template.jinja` when the config has none
+    /// (where newer transformers save it).
     public convenience init(huggingFaceFolder folder: URL) throws {
         let json = folder.appendingPathComponent("tokenizer.json")
         let config = folder.appendingPathComponent("tokenizer_config.json")
         guard FileManager.default.fileExists(atPath: json.path) else {
             throw TokenizerError(json.path, "(file)", "missing: a Hugging Face folder needs tokenizer.json")
         }
-        try self.init(spec: TokenizerSpec(
-            tokenizerJSON: json, tokenizerConfig: FileManager.default.fileExists(atPath: config.path) ? config : nil))
+        var spec = try TokenizerSpec(tokenizerJSON: json, tokenizerConfig: FileManager.default.fileExists(atPath: config.path) ? config : nil)
+        // Newer transformers save the chat template as chat_template.jinja instead of inside tokenizer_config.json.
+        let jinja = folder.appendingPathComponent("chat_template.jinja")
+        if spec.chatTemplate == nil, FileManager.default.fileExists(atPath: jinja.path) {
+            guard let data = FileManager.default.contents(atPath: jinja.path), let text = String(data: data, encoding: .utf8) else {
+                throw TokenizerError(jinja.path, "(file)", "unreadable or not UTF-8 text")
+            }
+            spec.chatTemplate = text
+        }
+        try self.init(spec: spec)
     }
 
     /// The tokenizer of a Hugging Face `tokenizer.json`, with an optional `tokenizer_config.json`.

@@ -95,7 +95,7 @@ struct CompareCommand: ParsableCommand {
         guard let tokenizer = ma.tokenizer else { throw ValidationError("\(a): the model has no tokenizer") }
         func side(_ path: String, _ m: Model) -> Report.Side {
             let s = ModelComparison.summary(of: m)
-            return Report.Side(path: path, fileBytes: Self.bytes(at: path), parameters: s.parameters, nonZeroParameters: s.nonZeroParameters,
+            return Report.Side(path: path, fileBytes: FileSize.bytes(at: path) ?? 0, parameters: s.parameters, nonZeroParameters: s.nonZeroParameters,
                                blocks: m.blocks.count, blockShapes: s.blockShapes)
         }
         var report = Report(a: side(a, ma), b: side(b, mb))
@@ -150,16 +150,6 @@ struct CompareCommand: ParsableCommand {
             logits = try runner.nextTokenLogits([Int32(next)], startPosition: p, cache: cache)
         }
         return (prefillRate, Double(decode) / Date().timeIntervalSince(start))
-    }
-
-    /// Size of a file, or of every file in a folder (0 when unreadable).
-    static func bytes(at path: String) -> Int {
-        let fm = FileManager.default
-        var isFolder: ObjCBool = false
-        guard fm.fileExists(atPath: path, isDirectory: &isFolder) else { return 0 }
-        guard isFolder.boolValue else { return (try? fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
-        let files = (try? fm.contentsOfDirectory(atPath: path)) ?? []
-        return files.reduce(0) { $0 + bytes(at: path + "/" + $1) }
     }
 
     /// The one-screen text table.

@@ -1,5 +1,5 @@
 import Foundation
-@testable import LancetSurgery
+import LancetIO
 import XCTest
 
 /// The run summary's file sizes follow symbolic links: a model given as a link, or a folder of links (a Hugging Face
@@ -17,9 +17,9 @@ final class FileSizeTests: XCTestCase {
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
         try fm.createSymbolicLink(atPath: folder.appendingPathComponent("model.safetensors").path, withDestinationPath: file.path)
         try Data(repeating: 1, count: 24).write(to: folder.appendingPathComponent("config.json"))
-        XCTAssertEqual(SurgeryRun.bytes(at: file.path), 1000)
-        XCTAssertEqual(SurgeryRun.bytes(at: dir.appendingPathComponent("link.gguf").path), 1000)
-        XCTAssertEqual(SurgeryRun.bytes(at: folder.path), 1024)
-        XCTAssertNil(SurgeryRun.bytes(at: dir.appendingPathComponent("missing").path))
+        XCTAssertEqual(FileSize.bytes(at: file.path), 1000)
+        XCTAssertEqual(FileSize.bytes(at: dir.appendingPathComponent("link.gguf").path), 1000)
+        XCTAssertEqual(FileSize.bytes(at: folder.path), 1024)
+        XCTAssertNil(FileSize.bytes(at: dir.appendingPathComponent("missing").path))
     }
 }

@@ -132,9 +132,7 @@ extension ModelFileSummary {
                   tokenizerKind: tokenizer.map { _ in "gpt2" }, tokenizerVocabularySize: tokenizer?.tokenCount,
                   tensors: entries, parameterCount: entries.reduce(0) { $0 + $1.shape.reduce(1, *) }, provenance: [])
         fileType = dominantMatrixType
-        fileBytes = checkpoint.fileNames.reduce(0) { total, name in
-            total + ((try? FileManager.default.attributesOfItem(atPath: folder + "/" + name)[.size] as? Int) ?? 0)
-        }
+        fileBytes = checkpoint.fileNames.reduce(0) { $0 + (FileSize.bytes(ofFile: folder + "/" + $1) ?? 0) }
         ropeTheta = config.ropeTheta
         rmsEpsilon = config.rmsNormEps
         tiedEmbeddings = config.tieWordEmbeddings || !checkpoint.contains("lm_head.weight")

@@ -188,7 +188,7 @@ extension ModelFileSummary {
             parameterCount: file.tensors.reduce(0) { $0 + $1.elementCount },
             provenance: file.metadata["lancet.provenance"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         fileType = file.int("general.file_type").map { Self.fileTypeName(code: $0) } ?? dominantMatrixType.map { "\($0) (guessed)" }
-        fileBytes = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? nil
+        fileBytes = FileSize.bytes(ofFile: file.path)
         ropeTheta = file.double("\(arch).rope.freq_base")
         rmsEpsilon = file.double("\(arch).attention.layer_norm_rms_epsilon")
         tiedEmbeddings = file.info("token_embd.weight") != nil && file.info("output.weight") == nil

@@ -111,7 +111,7 @@ public struct SurgeryRun {
                                       sampler: spec.namedSampler)
         }
         var outcome = Outcome(report: RunReport())
-        outcome.inputBytes = Self.bytes(at: modelPath)
+        outcome.inputBytes = FileSize.bytes(at: modelPath)
         if evaluate && evaluateBefore { outcome.before = try measure(model, options: options, label: "before") }
         if measureCalibrationForward, let calibration {
             let start = Date()
@@ -136,7 +136,7 @@ public struct SurgeryRun {
             try OutputFolder.create(OutputFolder.parent(of: output))
             outcome.outputZeroRetention = try model.save(to: output, ggufType: outputType, source: recipe.model, overwrite: force)
             outcome.output = output
-            outcome.outputBytes = Self.bytes(at: output)
+            outcome.outputBytes = FileSize.bytes(at: output)
         }
         outcome.peakResidentBytes = ProcessMemory.peakResidentBytes()
         return outcome
@@ -169,18 +169,6 @@ public struct SurgeryRun {
             }
         }
         return m
-    }
-
-    /// Bytes of the file at `path`, or of the files in the folder at `path`, following symbolic links (a model given
-    /// as a link, or a Hugging Face folder of links into a cache, counts what the links point to).
-    static func bytes(at path: String) -> Int? {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
-        let files = isDirectory.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).map { path + "/" + $0 } : [path]
-        return files.reduce(0) { total, file in
-            var info = stat()
-            return total + (stat(file, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0)
-        }
     }
 }
 

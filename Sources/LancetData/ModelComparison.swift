@@ -1,3 +1,4 @@
+import LancetIO
 import LancetIR
 import LancetRuntime
 import LancetTensor
@@ -44,7 +45,7 @@ public enum ModelComparison {
     public static func summary(of model: Model) -> Summary {
         var tensors = [model.embedding, model.finalNorm] + model.blocks.flatMap { $0.parameters.values }
         if let head = model.outputHead { tensors.append(head) }
-        let zeros = tensors.reduce(0) { total, t in total + t.withUnsafeBufferPointer { p in p.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } } }
+        let zeros = tensors.reduce(0) { $0 + ZeroWeightCount.zeros(in: $1) }
         let shapes = model.blocks.map { b in
             let a = LlamaBlock.attentionSizes(of: b)
             return BlockShape(heads: a?.heads ?? 0, kvHeads: a?.kvHeads ?? 0, ffnWidth: LlamaBlock.ffnWidth(of: b) ?? 0)
@@ -85,14 +86,9 @@ public enum ModelComparison {
 
     /// The residual stream after each block of `runner`'s model for one sequence (the embedding when it has none).
     static func residualStreams(_ runner: ModelRunner, _ tokens: [Int32]) throws -> [Tensor] {
-        let context = ExecutionContext(batch: 1, length: tokens.count)
-        var x = try runner.embed(tokens)
         var states: [Tensor] = []
-        for (i, block) in runner.model.blocks.enumerated() {
-            x = try BlockExecutor.forward(block, index: i, input: x, context: context).output
-            states.append(x)
-        }
-        return states.isEmpty ? [x] : states
+        let last = try runner.hiddenStates(tokens, context: ExecutionContext(batch: 1, length: tokens.count)) { states.append($1) }
+        return states.isEmpty ? [last] : states
     }
 
     /// `‖x − y‖²` and `‖y‖²`.

@@ -30,12 +30,14 @@ public struct ModelRunner: Sendable {
         }
     }
 
-    /// The residual stream after every block, for `tokens` laid out as `context` says.
-    public func hiddenStates(_ tokens: [Int32], context: ExecutionContext) throws -> Tensor {
+    /// The residual stream after every block, for `tokens` laid out as `context` says; `afterBlock` sees the
+    /// stream after each block (its index and value) as it is computed.
+    public func hiddenStates(_ tokens: [Int32], context: ExecutionContext, afterBlock: ((Int, Tensor) -> Void)? = nil) throws -> Tensor {
         if context.halfWeights == nil { context.halfWeights = halfWeights }
         var x = try embed(tokens)
         for (i, block) in model.blocks.enumerated() {
             x = try BlockExecutor.forward(block, index: i, input: x, context: context).output
+            afterBlock?(i, x)
         }
         return x
     }

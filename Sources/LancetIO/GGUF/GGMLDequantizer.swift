@@ -1,5 +1,3 @@
-import Dispatch
-
 /// Converts stored ggml tensor data to Float32, following the block layouts of ggml's quantisation formats
 /// (see ggml's `ggml-common.h`): plain F32, F16 and BF16; the legacy 32-element formats Q4_0, Q4_1, Q5_0,
 /// Q5_1 and Q8_0 (`GGMLDequantizer+Legacy.swift`); the 256-element K-quants Q2_K to Q6_K and Q8_K
@@ -30,17 +28,8 @@ public enum GGMLDequantizer {
                      "dequantize: \(source.count) bytes for \(destination.count) \(type.name) elements")
         guard let run = run(for: type) else { throw Unsupported(type: type) }
         guard let src = source.baseAddress, let dst = destination.baseAddress, !destination.isEmpty else { return }
-        let blocks = destination.count / type.blockSize
         let (blockSize, blockBytes) = (type.blockSize, type.blockBytes)
-        guard destination.count >= parallelThreshold else {
-            run(src, dst, blocks)
-            return
-        }
-        let blocksPerTask = max(1, elementsPerTask / blockSize)
-        let tasks = (blocks + blocksPerTask - 1) / blocksPerTask
-        DispatchQueue.concurrentPerform(iterations: tasks) { t in
-            let first = t * blocksPerTask
-            let count = min(blocksPerTask, blocks - first)
+        BlockTasks.run(blocks: destination.count / blockSize, blockSize: blockSize, serialBelow: parallelThreshold, elementsPerTask: elementsPerTask) { first, count in
             run(src + first * blockBytes, dst + first * blockSize, count)
         }
     }

@@ -53,7 +53,7 @@ extension GGMLQuantizer {
             }
             let iscale = -128 / maxScale
             storeHalf(1 / iscale, out, 208)
-            let d = loadHalf(out, 208)
+            let d = GGMLDequantizer.half(UnsafeRawPointer(out), 208)
             for g in 0..<16 {
                 let s = Int8(truncatingIfNeeded: min(127, nearestInt(iscale * scales[g])))
                 out.storeBytes(of: s, toByteOffset: 192 + g, as: Int8.self)
@@ -125,7 +125,7 @@ extension GGMLQuantizer {
             storeHalf(maxScale / 63, out, 0)
             storeHalf(maxMin / 63, out, 2)
             for i in 0..<12 { out.storeBytes(of: packed[i], toByteOffset: 4 + i, as: UInt8.self) }
-            let d = loadHalf(out, 0), dmin = loadHalf(out, 2)
+            let d = GGMLDequantizer.half(UnsafeRawPointer(out), 0), dmin = GGMLDequantizer.half(UnsafeRawPointer(out), 2)
             for g in 0..<8 {
                 let groupScale = d * Float(stored[g].scale)
                 if groupScale == 0 { continue }

@@ -1,5 +1,3 @@
-import Dispatch
-
 /// Converts Float32 values to the ggml storage types Lancet writes: F32, F16, BF16, the legacy 32-element
 /// formats Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 (`GGMLQuantizer+Legacy.swift`) and the 256-element K-quants Q4_K,
 /// Q5_K and Q6_K (`GGMLQuantizer+KQuants.swift`, scale searches in `KQuantScaleSearch.swift`).
@@ -55,17 +53,9 @@ public enum GGMLQuantizer {
         if let i = source.firstIndex(where: { !$0.isFinite }) { throw NonFinite(index: i, value: source[i], type: type) }
         guard let src = source.baseAddress, let dst = destination.baseAddress else { return }
         let encoder = blockEncoder(for: type)
-        let blocks = source.count / type.blockSize
         let (blockSize, blockBytes) = (type.blockSize, type.blockBytes)
-        guard source.count >= parallelThreshold else {
-            encoder(src, dst, blocks)
-            return
-        }
-        let blocksPerTask = max(1, elementsPerTask / blockSize)
-        let tasks = (blocks + blocksPerTask - 1) / blocksPerTask
-        DispatchQueue.concurrentPerform(iterations: tasks) { t in
-            let first = t * blocksPerTask
-            encoder(src + first * blockSize, dst + first * blockBytes, min(blocksPerTask, blocks - first))
+        BlockTasks.run(blocks: source.count / blockSize, blockSize: blockSize, serialBelow: parallelThreshold, elementsPerTask: elementsPerTask) { first, count in
+            encoder(src + first * blockSize, dst + first * blockBytes, count)
         }
     }
 
@@ -97,11 +87,6 @@ public enum GGMLQuantizer {
     /// Stores `x` as an IEEE binary16 (nearest, ties to even), little-endian.
     @inline(__always) static func storeHalf(_ x: Float, _ p: UnsafeMutableRawPointer, _ offset: Int) {
         p.storeBytes(of: Float16(x).bitPattern.littleEndian, toByteOffset: offset, as: UInt16.self)
-    }
-
-    /// The Float32 value of the binary16 just stored at `offset` (what readers will see).
-    @inline(__always) static func loadHalf(_ p: UnsafeMutableRawPointer, _ offset: Int) -> Float {
-        Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
     }
 
     /// C's conversion of a float to a 32-bit integer as x86-64 performs it (`cvttss2si`): truncation toward

@@ -43,8 +43,9 @@ let package = Package(
         .target(name: "LancetSurgery", dependencies: ["LancetData", "Yams"], swiftSettings: numericSettings),
         .target(name: "LancetPassesPrune", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "LancetPassesCollapse", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
+        .target(name: "LancetPassesDecompose", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIR", "LancetRuntime", "LancetIO", "LancetData", "LancetSurgery",
-                                               "LancetPassesPrune", "LancetPassesCollapse"]),
+                                               "LancetPassesPrune", "LancetPassesCollapse", "LancetPassesDecompose"]),
         .executableTarget(
             name: "LancetCLI",
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -64,6 +65,7 @@ let package = Package(
         .testTarget(name: "LancetSurgeryTests", dependencies: ["Lancet"], linkerSettings: pluginHostLinkerSettings),
         .testTarget(name: "LancetPassesPruneTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetPassesCollapseTests", dependencies: ["Lancet"]),
+        .testTarget(name: "LancetPassesDecomposeTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetFuzzTests", dependencies: ["LancetFuzz"]),
         .testTarget(name: "LancetCLITests", dependencies: ["Lancet", "LancetFuzz"]),
         .plugin(

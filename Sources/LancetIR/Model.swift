@@ -47,6 +47,28 @@ public struct Model: Sendable {
     /// Parameter elements of the blocks that survive their masks.
     public var keptBlockParameterCount: Int { blocks.reduce(0) { $0 + $1.keptParameterCount } }
 
+    /// Block parameters stored once for several blocks: groups (two or more, in block order) of model-wide paths
+    /// whose tensors are one and the same memory (unmasked ones). A pass shares a parameter by giving several blocks the same
+    /// `Tensor` value (a cross-layer decomposition's shared factor); Lancet's archive then writes it once, and the
+    /// runtime holds it once. Changing one block's copy (a fit) unshares it, as value semantics say.
+    public var sharedParameterGroups: [[String]] {
+        var groups: [[String]] = []
+        var representatives: [(tensor: Tensor, group: Int)] = []
+        for (i, block) in blocks.enumerated() {
+            for name in block.parameters.keys.sorted() where block.masks[name] == nil {
+                let t = block.parameters[name]!
+                let path = Model.path(block: i, name)
+                if let r = representatives.first(where: { $0.tensor.count == t.count && $0.tensor.sharesStorage(with: t) }) {
+                    groups[r.group].append(path)
+                } else {
+                    representatives.append((t, groups.count))
+                    groups.append([path])
+                }
+            }
+        }
+        return groups.filter { $0.count > 1 }
+    }
+
     /// The model-wide path of a block parameter: `blocks.<index>.<name>`.
     public static func path(block: Int, _ name: String) -> String { "blocks.\(block).\(name)" }
 }

@@ -167,3 +167,23 @@ public func symmetricEigen(_ a: Tensor) throws -> (values: [Float], vectors: Ten
     // LAPACK wrote eigenvectors as column-major columns, i.e. as our rows: transpose.
     return (w, v.transposed())
 }
+
+/// Solves X·L = B for X with L lower triangular (strsm): X = B·L⁻¹, without forming the inverse.
+///
+/// Shapes: `l` is [n, n] (only its lower triangle is read, its diagonal must be non-zero); `b` is [m, n];
+/// the result is [m, n]. The whitened factorisations of low-rank compression fold a Cholesky factor back
+/// into their inner factor with it.
+public func solveLowerTriangularRight(_ l: Tensor, _ b: Tensor) -> Tensor {
+    let n = requireSquare(l, "solveLowerTriangularRight")
+    precondition(b.rank == 2 && b.shape[1] == n, "solveLowerTriangularRight: right-hand side \(b.shape) against [\(n), \(n)]")
+    var x = b
+    let m = b.shape[0]
+    if m == 0 || n == 0 { return x }
+    l.withUnsafeBufferPointer { lp in
+        x.withUnsafeMutableBufferPointer { xp in
+            cblas_strsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, Int32(m), Int32(n), 1,
+                        lp.baseAddress, Int32(n), xp.baseAddress, Int32(n))
+        }
+    }
+    return x
+}

@@ -141,6 +141,12 @@ public struct Tensor: @unchecked Sendable {
     }
 }
 
+extension Tensor {
+    /// Whether `self` and `other` are the same memory (one tensor held in two places, never copied since): how a
+    /// parameter shared by several blocks shows itself (`Model.sharedParameterGroups`).
+    public func sharesStorage(with other: Tensor) -> Bool { storage === other.storage }
+}
+
 extension Tensor: Equatable {
     /// Equal shapes and bit-for-bit equal elements (NaN never equals NaN).
     public static func == (a: Tensor, b: Tensor) -> Bool {

@@ -8,23 +8,41 @@ import LancetTensor
 ///
 /// The container is GGUF: metadata `lancet.archive.version` and `lancet.archive.ir` (JSON of the config
 /// and graphs), tensors `embedding`, `final_norm`, `output_head`, `blocks.N.<parameter>` (F32) and
-/// `blocks.N.<parameter>.mask` (I8, 1 = kept). The tokenizer is not stored.
+/// `blocks.N.<parameter>.mask` (I8, 1 = kept), and the tokenizer as GGUF's `tokenizer.ggml.*` metadata when the model
+/// has one (so `lancet eval`, `generate` and `bench` run an archive as they run a GGUF file). Written by
+/// `Model.save(to:)` for a `.lancet` path; `ModelLoader` reads it.
 public enum ModelArchive {
     /// The archive format version written and accepted.
     public static let version = 1
+    /// The `general.architecture` of an archive.
+    public static let architecture = "lancet-archive"
+
+    /// Whether an opened GGUF file is a model archive.
+    public static func isArchive(_ file: GGUFFile) -> Bool { file.string("general.architecture") == architecture }
 
     /// Writes `model` to `path` atomically, with `extra` metadata appended.
     public static func write(_ model: Model, to path: String, extra: [(String, GGUFValue)] = []) throws {
+        var tokenizer: [(String, GGUFValue)] = (model.tokenizer as? Tokenizer)?.ggufMetadata ?? []
+        if let template = model.tokenizer?.chatTemplateText ?? model.annotations["tokenizer.chat_template"] {
+            tokenizer.append(("tokenizer.chat_template", .string(template)))
+        }
         var writer = GGUFWriter(metadata: [
-            ("general.architecture", .string("lancet-archive")),
+            ("general.architecture", .string(architecture)),
             ("lancet.archive.version", .uint32(UInt32(version))),
             ("lancet.archive.ir", .string(try irJSON(model))),
             ("lancet.provenance", .array(.string, model.provenance.map { .string($0) })),
-        ] + extra)
+        ] + tokenizer + extra)
+        // A parameter several blocks share is written once, under its first path; the others are aliases of it.
+        var aliases: [String: String] = [:]
+        for group in model.sharedParameterGroups { for other in group.dropFirst() { aliases[other] = group[0] } }
+        if !aliases.isEmpty {
+            let data = try JSONSerialization.data(withJSONObject: aliases, options: [.sortedKeys])
+            writer.metadata.append(("lancet.archive.aliases", .string(String(decoding: data, as: UTF8.self))))
+        }
         try writer.add(name: "embedding", tensor: model.embedding)
         try writer.add(name: "final_norm", tensor: model.finalNorm)
         if let head = model.outputHead { try writer.add(name: "output_head", tensor: head) }
-        for (i, block) in model.blocks.enumerated() { try addTensors(of: block, prefix: "blocks.\(i).", to: &writer) }
+        for (i, block) in model.blocks.enumerated() { try addTensors(of: block, prefix: "blocks.\(i).", skipping: aliases, to: &writer) }
         try writer.write(to: path, overwrite: true)
     }
 
@@ -40,14 +58,33 @@ public enum ModelArchive {
             throw fail("metadata 'lancet.archive.ir' is not a valid IR description")
         }
         let config = try decodeConfig(c, fail: fail)
+        var aliases: [String: String] = [:]
+        if let text = file.string("lancet.archive.aliases") {
+            guard let table = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] else {
+                throw fail("metadata 'lancet.archive.aliases' is not a JSON object of parameter paths")
+            }
+            aliases = table
+        }
         var blocks: [Block] = []
+        var loaded: [String: Tensor] = [:]       // path → tensor, so that aliases share the memory of their target
         for (i, b) in blocksJSON.enumerated() {
-            blocks.append(try decodeBlock(b, prefix: "blocks.\(i).", file: file, what: "block \(i)", fail: fail))
+            let block = try decodeBlock(b, prefix: "blocks.\(i).", file: file, what: "block \(i)", fail: fail) { path in
+                if let target = aliases[path] {
+                    guard let t = loaded[target] else { throw fail("parameter '\(path)' is an alias of '\(target)', which no earlier block holds") }
+                    return t
+                }
+                return nil
+            }
+            for (name, t) in block.parameters { loaded["blocks.\(i).\(name)"] = t }
+            blocks.append(block)
         }
         let head = file.info("output_head") == nil ? nil : try file.tensor("output_head")
         let provenance = file.metadata["lancet.provenance"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let model = Model(config: config, embedding: try file.tensor("embedding"), blocks: blocks, finalNorm: try file.tensor("final_norm"),
+        var model = Model(config: config, embedding: try file.tensor("embedding"), blocks: blocks, finalNorm: try file.tensor("final_norm"),
                           outputHead: head, provenance: provenance)
+        if file.metadata["tokenizer.ggml.model"] != nil {
+            do { model.tokenizer = try Tokenizer(gguf: file) } catch { throw fail("its tokenizer metadata: \(error)") }
+        }
         do { try Verifier.verify(model) } catch let e as VerifierError { throw fail("the archived model does not verify: \(e)") }
         return (model, file)
     }
@@ -73,8 +110,8 @@ public enum ModelArchive {
         ]
     }
 
-    static func addTensors(of block: Block, prefix: String, to writer: inout GGUFWriter) throws {
-        for name in block.parameters.keys.sorted() {
+    static func addTensors(of block: Block, prefix: String, skipping aliases: [String: String] = [:], to writer: inout GGUFWriter) throws {
+        for name in block.parameters.keys.sorted() where aliases[prefix + name] == nil {
             try writer.add(name: prefix + name, tensor: block.parameters[name]!)
             if let mask = block.masks[name] {
                 try writer.addRaw(name: prefix + name + ".mask", dimensions: [mask.keep.count], type: .i8, bytes: mask.keep)
@@ -82,7 +119,8 @@ public enum ModelArchive {
         }
     }
 
-    static func decodeBlock(_ b: [String: Any], prefix: String, file: GGUFFile, what: String, fail: (String) -> ModelImportError) throws -> Block {
+    static func decodeBlock(_ b: [String: Any], prefix: String, file: GGUFFile, what: String, fail: (String) -> ModelImportError,
+                            alias: (String) throws -> Tensor? = { _ in nil }) throws -> Block {
         guard let input = b["input"] as? String, let output = b["output"] as? String, let nodesJSON = b["nodes"] as? [[String: Any]],
               let paramNames = b["parameters"] as? [String] else { throw fail("\(what) of the IR is malformed") }
         var nodes: [Node] = []
@@ -99,6 +137,10 @@ public enum ModelArchive {
         }
         var params: [String: Tensor] = [:], masks: [String: Mask] = [:]
         for p in paramNames {
+            if let shared = try alias(prefix + p) {
+                params[p] = shared
+                continue
+            }
             params[p] = try file.tensor(prefix + p)
             if let info = file.info(prefix + p + ".mask") {
                 masks[p] = Mask(shape: params[p]!.shape, keep: Array(file.rawBytes(of: info)))

@@ -1,8 +1,8 @@
 import Foundation
 import LancetIR
 
-/// Opens model files of any supported format: a GGUF file, or a Hugging Face folder (`config.json`,
-/// safetensors, `tokenizer.json`).
+/// Opens model files of any supported format: a GGUF file, Lancet's archive (a GGUF container, `ModelArchive`), or a
+/// Hugging Face folder (`config.json`, safetensors, `tokenizer.json`).
 public enum ModelLoader {
     /// The format of a path.
     public enum Format { case gguf, huggingFace }
@@ -47,6 +47,7 @@ public enum ModelLoader {
         switch try format(of: path) {
         case .gguf:
             let file = try GGUFFile(path: path)
+            if ModelArchive.isArchive(file) { return LoadResult(model: try ModelArchive.read(path).model, nonFiniteTensors: []) }
             var model = try GGUFLlamaImporter.load(file, weights: weights)
             if file.metadata["tokenizer.ggml.model"] != nil {
                 model.tokenizer = try Tokenizer(gguf: file)

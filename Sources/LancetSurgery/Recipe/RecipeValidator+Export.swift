@@ -8,7 +8,7 @@ import LancetIR
 extension RecipeValidator {
     /// The problems of writing the recipe's result to its output; needs the model.
     static func checkExport(_ recipe: Recipe, registry: PassRegistry, model: Model?) -> [RecipeError] {
-        guard let output = recipe.output, !output.lowercased().hasSuffix(".gguf"), let model else { return [] }
+        guard let output = recipe.output, ModelOutputFormat(path: output) == .huggingFace, let model else { return [] }
         let at = recipe.location(of: "output")
         let advice = "a Hugging Face folder gives every block the same sizes and both sub-layers; write a .gguf file (deci) instead"
         var errors: [RecipeError] = []

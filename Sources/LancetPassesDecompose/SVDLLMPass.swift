@@ -8,13 +8,16 @@ import LancetTensor
 /// of W·L is truncated, so each discarded singular value σᵢ costs exactly σᵢ² of output error on the calibration
 /// inputs, and L⁻¹ is folded back into the inner factor — followed by the closed-form update of the factors.
 ///
-/// **The update** (`update: true`, the default). The block's linears are factorised in dependency order (q, k, v;
+/// **The update** (`update: layer`, the default). The block's linears are factorised in dependency order (q, k, v;
 /// then o; then gate, up; then down), each from its inputs X' in the block whose earlier linears are already
 /// factorised, against the dense layer's output on the dense block's inputs X. The rank-r solution of
 /// min ‖X Wᵀ − X' W'ᵀ‖² is in closed form: the least-squares weight W* = W Cᵀ G'⁻¹ (G' = X'ᵀX', C = X'ᵀX)
 /// truncated under the whitening of G'. The first linears of a block see unchanged inputs (X' = X), where this is
 /// plain SVD-LLM whitening. The pipeline sweeps block by block, so every block's inputs already come from the
-/// compressed blocks before it. `update: false` whitens every linear with the Gram of its dense-block inputs.
+/// compressed blocks before it. `update: residual` goes one step further for the linears that write into a residual
+/// sum (o and down): their target is the dense block's residual stream, X Wᵀ + r − r', so `down` also absorbs what
+/// the factorised attention changed in its residual. `update: none` whitens every linear with the Gram of its
+/// dense-block inputs (SVD-LLM's truncation alone).
 ///
 /// ```yaml
 /// - svd-llm: {ratio: 0.8}
@@ -37,8 +40,8 @@ public struct SVDLLMPass: BlockPass {
         public var allocation = "uniform"
         /// Ridge added to the Gram before its Cholesky factorisation, relative to its mean diagonal.
         public var damping = 1e-4
-        /// Whether to apply the closed-form update (factorise against the dense layer from the updated inputs).
-        public var update = true
+        /// The closed-form update: `layer`, `residual` or `none`.
+        public var update = "layer"
         /// Calibration windows per forward call of the update's paired runs.
         public var windows_per_call = 2
         /// Defaults.
@@ -48,15 +51,25 @@ public struct SVDLLMPass: BlockPass {
     public static var defaultOptions: Options { Options() }
     public static let optionHelp = DecompositionHelp.shared.merging([
         "damping": "λ = damping · mean(diag XᵀX) added to the Gram's diagonal before whitening (raised tenfold while indefinite)",
-        "update": "true: factorise each linear from its inputs in the partly factorised block against the dense layer (closed form); false: whitening only",
+        "update": "layer: factorise each linear from its inputs in the partly factorised block against the dense layer (closed form); residual: o and down also match the dense block's residual stream; none: whitening only",
         "windows_per_call": "calibration windows per forward call when the update measures inputs (memory against speed)",
     ]) { $1 }
 
     let factorisation: Factorisation
     /// The relative damping.
     public let damping: Double
-    /// Whether the update runs.
-    public let update: Bool
+    /// The closed-form update after whitening.
+    public enum Update: String, Sendable {
+        /// Each linear against the dense layer, from its inputs in the partly factorised block.
+        case layer
+        /// As `layer`, and residual writers against the dense block's residual stream.
+        case residual
+        /// Whitening alone.
+        case none
+    }
+
+    /// The update.
+    public let update: Update
     /// Windows per call.
     public let windowsPerCall: Int
 
@@ -65,12 +78,18 @@ public struct SVDLLMPass: BlockPass {
         guard options.damping > 0, options.damping < 1 else { throw PassOptionError("damping", "must be in (0, 1), got \(options.damping)") }
         guard options.windows_per_call >= 1 else { throw PassOptionError("windows_per_call", "must be at least 1, got \(options.windows_per_call)") }
         damping = options.damping
-        update = options.update
+        guard let update = Update(rawValue: options.update) else {
+            throw PassOptionError("update", "must be layer, residual or none, got '\(options.update)'")
+        }
+        self.update = update
         windowsPerCall = options.windows_per_call
     }
 
+    /// The Gram of every targeted input; with an update, only of the first round's input (the later rounds measure
+    /// their inputs in the partly factorised block themselves).
     public func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis] {
-        context.linears(in: block).map { InputGram(value: $0.node.inputs[0]) }
+        let rounds = Factorisation.rounds(of: context.linears(in: block).map(\.node))
+        return (update == .none ? rounds : Array(rounds.prefix(1))).map { InputGram(value: $0.value) }
     }
 
     public func plan(model: Model, context: PlanContext) throws -> [String: [Double]] {
@@ -81,29 +100,39 @@ public struct SVDLLMPass: BlockPass {
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {
-        let dense = block
+        let dense = block            // the block as the stage received it: the update's teacher
         let targets = try factorisation.targets(in: block, context: context)
         var done: [(Factorisation.Target, LowRankFactors)] = []
         let rounds = Factorisation.rounds(of: targets.map(\.node)).map { round in
             (value: round.value, targets: round.nodes.map { n in targets.first { $0.node.name == n.name }! })
         }
         var updated = 0
-        for round in rounds {
-            let gram: Tensor, goal: (Tensor) throws -> Tensor
-            if update, !done.isEmpty, block.valuesChanged(from: dense).contains(round.value) {
-                let paired = try PairedInputStatistics(of: round.value, dense: dense, changed: block, index: context.blockIndex,
-                                                       inputs: context.calibration.inputs, length: context.calibration.length,
-                                                       windowsPerCall: windowsPerCall)
+        // The dense block's values every later round reads, captured once.
+        var denseValues: PairedInputStatistics.DenseValues?
+        if update != .none, rounds.count > 1 {
+            var wanted = Set(rounds.dropFirst().map(\.value))
+            if update == .residual { for t in targets { if let r = Factorisation.residual(into: t.node, of: block) { wanted.insert(r) } } }
+            denseValues = try PairedInputStatistics.DenseValues(wanted, of: dense, index: context.blockIndex, inputs: context.calibration.inputs,
+                                                                length: context.calibration.length, windowsPerCall: windowsPerCall)
+        }
+        for (k, round) in rounds.enumerated() {
+            let gram: Tensor, goal: (Factorisation.Target) throws -> Tensor
+            let residuals = update == .residual ? Dictionary(uniqueKeysWithValues: round.targets.compactMap { t in
+                Factorisation.residual(into: t.node, of: block).map { (t.node.name, $0) }
+            }) : [:]
+            if let denseValues, k > 0 {
+                let paired = try PairedInputStatistics(of: round.value, dense: denseValues, changed: block, index: context.blockIndex,
+                                                       inputs: context.calibration.inputs, residuals: Set(residuals.values))
                 gram = paired.gram
-                goal = { try paired.leastSquaresWeight($0, damping: damping) }
+                goal = { try paired.leastSquaresWeight($0.weight, residual: residuals[$0.node.name], damping: damping) }
                 updated += round.targets.count
             } else {
                 gram = try context.statistics.gram(of: round.value)
-                goal = { $0 }
+                goal = { $0.weight }
             }
             let weighting = try InputWeighting.whitening(gram: gram, damping: damping)
             for t in round.targets {
-                let f = try LowRankFactors.truncate(try goal(t.weight), weighting: weighting, rank: t.rank)
+                let f = try LowRankFactors.truncate(try goal(t), weighting: weighting, rank: t.rank)
                 block.factorise(linear: t.node.name, into: f)
                 done.append((t, f))
             }

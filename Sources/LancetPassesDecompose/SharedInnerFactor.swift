@@ -33,12 +33,12 @@ enum SharedInnerFactor {
         let relative = zip(weights, grams).map { w, g in 1 / max(trace(matmul(matmul(w, g), w, transposeB: true)), 1e-30) }
         // The group's whitening: the mean of the trace-normalised Grams.
         var mean = Tensor(zeros: [inputs, inputs])
-        for g in grams { add(&mean, g, scale: Float(Double(inputs) / max(trace(g), 1e-30) / Double(n))) }
+        for g in grams { mean.add(g, scale: Float(Double(inputs) / max(trace(g), 1e-30) / Double(n))) }
         guard case let .whitening(l) = try InputWeighting.whitening(gram: mean, damping: damping) else { preconditionFailure() }
         var m = Tensor(zeros: [inputs, inputs])
         for (w, r) in zip(weights, relative) {
             let wl = matmul(w, l)
-            add(&m, matmul(wl, wl, transposeA: true), scale: Float(r))
+            m.add(matmul(wl, wl, transposeA: true), scale: Float(r))
         }
         let (_, vectors) = try symmetricEigen(m)                   // ascending; eigenvector j in column j
         let r = min(rank, inputs)
@@ -70,25 +70,25 @@ enum SharedInnerFactor {
         let products = b.map { matmul($0, $0, transposeA: true) }    // B_lᵀB_l  [r, r]
         func operatorApplied(_ x: Tensor) -> Tensor {
             var sum = Tensor(zeros: x.shape)
-            for l in products.indices { add(&sum, matmul(matmul(products[l], x), grams[l]), scale: Float(relative[l])) }
+            for l in products.indices { sum.add(matmul(matmul(products[l], x), grams[l]), scale: Float(relative[l])) }
             return sum
         }
         var rhs = Tensor(zeros: start.shape)
-        for (l, (w, g)) in zip(weights, grams).enumerated() { add(&rhs, matmul(b[l], matmul(w, g), transposeA: true), scale: Float(relative[l])) }
+        for (l, (w, g)) in zip(weights, grams).enumerated() { rhs.add(matmul(b[l], matmul(w, g), transposeA: true), scale: Float(relative[l])) }
         var x = start
         var residual = rhs
-        add(&residual, operatorApplied(x), scale: -1)
+        residual.add(operatorApplied(x), scale: -1)
         var direction = residual
         var rr = dot(residual, residual)
         let stop = 1e-10 * dot(rhs, rhs)
         for _ in 0..<steps where rr > stop {
             let ad = operatorApplied(direction)
             let alpha = rr / max(dot(direction, ad), 1e-300)
-            add(&x, direction, scale: Float(alpha))
-            add(&residual, ad, scale: Float(-alpha))
+            x.add(direction, scale: Float(alpha))
+            residual.add(ad, scale: Float(-alpha))
             let next = dot(residual, residual)
             var d = residual
-            add(&d, direction, scale: Float(next / rr))
+            d.add(direction, scale: Float(next / rr))
             direction = d
             rr = next
         }
@@ -100,7 +100,7 @@ enum SharedInnerFactor {
         var total = 0.0
         for l in weights.indices {
             var e = weights[l]
-            add(&e, matmul(b[l], a), scale: -1)
+            e.add(matmul(b[l], a), scale: -1)
             total += relative[l] * trace(matmul(matmul(e, grams[l]), e, transposeB: true))
         }
         return total / Double(weights.count)
@@ -113,11 +113,5 @@ enum SharedInnerFactor {
 
     static func dot(_ a: Tensor, _ b: Tensor) -> Double {
         a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in (0..<x.count).reduce(0.0) { $0 + Double(x[$1]) * Double(y[$1]) } } }
-    }
-
-    /// `target += scale · t`.
-    static func add(_ target: inout Tensor, _ t: Tensor, scale: Float) {
-        precondition(target.count == t.count, "SharedInnerFactor.add: \(target.shape) and \(t.shape)")
-        target.withUnsafeMutableBufferPointer { p in t.withUnsafeBufferPointer { q in axpy(alpha: scale, q.baseAddress!, p.baseAddress!, count: p.count) } }
     }
 }

@@ -174,11 +174,13 @@ public struct TensorizePass: ModelPass {
             let teacher = try context.spanOutputs(i...i, inputs: x)
             before += try context.error(of: model.blocks[i], index: i, inputs: x, teacher: teacher)
             var block = model.blocks[i]
-            for round in Factorisation.rounds(of: block.nodes(of: LinearOp.self).filter { n, op in
+            let rounds = Factorisation.rounds(of: block.nodes(of: LinearOp.self).filter { n, op in
                 op.factors != nil && (dense.blocks[i].node(n.name)?.op as? LinearOp)?.weight != nil
-            }.map(\.node)) {
-                let paired = try PairedInputStatistics(of: round.value, dense: dense.blocks[i], changed: block, index: i, inputs: x,
-                                                       length: context.length, windowsPerCall: options.windows_per_call)
+            }.map(\.node))
+            let denseValues = try PairedInputStatistics.DenseValues(Set(rounds.map(\.value)), of: dense.blocks[i], index: i, inputs: x,
+                                                                    length: context.length, windowsPerCall: options.windows_per_call)
+            for round in rounds {
+                let paired = try PairedInputStatistics(of: round.value, dense: denseValues, changed: block, index: i, inputs: x)
                 for node in round.nodes {
                     let (a, b) = (block.node(node.name)!.op as! LinearOp).factors!
                     let w = dense.blocks[i].parameters[(dense.blocks[i].node(node.name)!.op as! LinearOp).weight!]!

@@ -55,17 +55,26 @@ final class DecomposePassTests: XCTestCase {
     func testActivationAwareMethodsLeaveLessBlockErrorThanPlainSVD() throws {
         let plain = Self.meanError(try Self.run("svd", [("ratio", "0.5")]).1)
         let asvd = Self.meanError(try Self.run("asvd", [("ratio", "0.5")]).1)
-        let whitened = Self.meanError(try Self.run("svd-llm", [("ratio", "0.5"), ("update", "false")]).1)
+        let whitened = Self.meanError(try Self.run("svd-llm", [("ratio", "0.5"), ("update", "none")]).1)
         XCTAssertLessThan(asvd, plain)
         XCTAssertLessThan(whitened, asvd)
     }
 
     func testTheUpdateLowersTheBlockErrorOfWhitening() throws {
         let (_, withUpdate) = try Self.run("svd-llm", [("ratio", "0.4")])
-        let (_, without) = try Self.run("svd-llm", [("ratio", "0.4"), ("update", "false")])
+        let (_, without) = try Self.run("svd-llm", [("ratio", "0.4"), ("update", "none")])
         XCTAssertLessThan(Self.meanError(withUpdate), Self.meanError(without))
         XCTAssertGreaterThan(withUpdate[0].metrics["updated_linears"] ?? 0, 0, "o, gate, up and down see factorised inputs")
         XCTAssertEqual(without[0].metrics["updated_linears"], 0)
+    }
+
+    func testTheResidualUpdateLowersTheBlockErrorFurther() throws {
+        let (_, layer) = try Self.run("svd-llm", [("ratio", "0.4")])
+        let (_, residual) = try Self.run("svd-llm", [("ratio", "0.4"), ("update", "residual")])
+        XCTAssertLessThan(Self.meanError(residual), Self.meanError(layer))
+        XCTAssertThrowsError(try Self.run("svd-llm", [("update", "true")])) { error in
+            XCTAssertTrue("\(error)".contains("update"), "\(error)")
+        }
     }
 
     func testGlobalAllocationMeetsTheModelWideBudget() throws {
@@ -82,7 +91,7 @@ final class DecomposePassTests: XCTestCase {
     }
 
     func testLeastSquaresFitLowersTheBlockErrorOfTheFactors() throws {
-        let (_, reports) = try Self.run("svd-llm", [("ratio", "0.4"), ("update", "false")], fit: FitSpec(method: .lstsq))
+        let (_, reports) = try Self.run("svd-llm", [("ratio", "0.4"), ("update", "none")], fit: FitSpec(method: .lstsq))
         for r in reports {
             let before = try XCTUnwrap(r.errorAfterCut), after = try XCTUnwrap(r.errorAfterFit)
             XCTAssertLessThanOrEqual(after, before * 1.0001, "block \(r.block ?? -1)")
@@ -113,5 +122,30 @@ final class DecomposePassTests: XCTestCase {
         XCTAssertEqual(l0, l1, "the archive keeps the factorised model exactly")
         XCTAssertLessThan(zip(l0, l2).map { abs($0 - $1) }.max()!, 1e-3, "the GGUF holds the product of the factors")
         XCTAssertLessThan(try XCTUnwrap(FileSize.bytes(at: archive)), try XCTUnwrap(FileSize.bytes(at: gguf)), "the factors take less room than the product")
+    }
+
+    func testAHuggingFaceFolderCanKeepTheFactors() throws {
+        let (model, _) = try Self.run("svd-llm", [("ratio", "0.5")])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lancet-factors-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try model.save(to: dir.path, keepFactors: true)
+        let checkpoint = try SafetensorsCheckpoint(directory: dir.path)
+        let config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as? [String: Any])
+        let ranks = try XCTUnwrap(config["lancet_low_rank"] as? [String: Int])
+        XCTAssertEqual(ranks.count, 7 * model.blocks.count)
+        XCTAssertNil(checkpoint.weightMap["model.layers.0.self_attn.q_proj.weight"])
+        let block = model.blocks[1]
+        for (module, node) in [("self_attn.v_proj", "attn.v"), ("mlp.down_proj", "mlp.down"), ("self_attn.q_proj", "attn.q")] {
+            let a = try checkpoint.tensor("model.layers.1.\(module).0.weight"), b = try checkpoint.tensor("model.layers.1.\(module).1.weight")
+            let (fa, fb) = (block.node(node)!.op as! LinearOp).factors!
+            XCTAssertEqual(a, block.parameters[fa]!, module)
+            XCTAssertEqual(ranks["model.layers.1.\(module)"], a.shape[0])
+            XCTAssertEqual(b.shape, block.parameters[fb]!.shape, module)
+            if node != "attn.q" { XCTAssertEqual(b, block.parameters[fb]!, module) }   // q rows are permuted to halves
+        }
+        // Without the flag the same folder holds the products, which transformers loads as a plain Llama.
+        let plain = dir.appendingPathComponent("plain").path
+        try model.save(to: plain)
+        XCTAssertNotNil(try SafetensorsCheckpoint(directory: plain).weightMap["model.layers.0.self_attn.q_proj.weight"])
     }
 }

@@ -19,6 +19,12 @@ import LancetTensor
 /// temporary behind; with `overwrite: false` an existing file of the checkpoint is an error before anything
 /// is written.
 ///
+/// **Low-rank linears, factors kept** (`keepFactors: true`). A low-rank linear `y = (x·Aᵀ)·Bᵀ` is written as two
+/// tensors in place of its weight: `<module>.0.weight` = A `[rank, in]` and `<module>.1.weight` = B `[out, rank]` (q/k rows
+/// of B permuted to `halves`), the state dict of `torch.nn.Sequential(nn.Linear(in, rank, bias=False), nn.Linear(rank,
+/// out, bias=False))`, and `config.json` gains `"lancet_low_rank": {"<module>": rank, …}`. transformers does not build
+/// such modules itself; `Docs/Decomposition.md` shows the few lines that swap them in before loading the state dict.
+///
 /// ```swift
 /// try HuggingFaceExporter.write(model, to: "out/pruned-hf", dtype: .bf16)
 /// ```
@@ -29,12 +35,21 @@ public enum HuggingFaceExporter {
     /// Writes `model` into `folder` (created if needed) with tensors stored as `dtype` (F32, F16 or BF16).
     public static func write(_ model: Model, to folder: String, dtype: SafetensorsDType = .f32,
                              extraMetadata: [String: String] = [:], maxShardBytes: Int = defaultMaxShardBytes,
-                             overwrite: Bool = false) throws {
+                             overwrite: Bool = false, keepFactors: Bool = false) throws {
         guard dtype.isWritable else { throw ModelExportError(folder, "dtype \(dtype.name) is not writable (use F32, F16 or BF16)") }
         try Verifier.verify(model)
         let blocks = try model.blocks.enumerated().map { try ExportBlock.read($1, index: $0, model: model, path: folder) }
         let config = try self.config(for: model, blocks: blocks, dtype: dtype, folder: folder)
-        let configData = try config.jsonData(path: folder + "/config.json")
+        var configData = try config.jsonData(path: folder + "/config.json")
+        let factors = keepFactors ? lowRankModules(model) : [:]
+        if !factors.isEmpty {
+            guard var object = try JSONSerialization.jsonObject(with: configData) as? [String: Any] else {
+                throw ModelExportError(folder, "config.json did not encode as a JSON object")
+            }
+            object["lancet_low_rank"] = factors.mapValues { $0.rank }
+            configData = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            configData.append(UInt8(ascii: "\n"))
+        }
 
         var files: [(name: String, data: Data)] = [("config.json", configData)]
         if let tokenizer = model.tokenizer as? Tokenizer {
@@ -50,7 +65,7 @@ public enum HuggingFaceExporter {
         let provenance = try JSONSerialization.data(withJSONObject: model.provenance, options: [.withoutEscapingSlashes])
         metadata["lancet.provenance"] = String(decoding: provenance, as: UTF8.self)
         var writer = SafetensorsWriter(metadata: metadata)
-        try addTensors(model, blocks: blocks, config: config, dtype: dtype, to: &writer)
+        try addTensors(model, blocks: blocks, config: config, dtype: dtype, factors: factors, to: &writer)
 
         if !overwrite {
             for f in files { try AtomicFile.checkWritable(folder + "/" + f.name, overwrite: false) }
@@ -134,30 +149,58 @@ public enum HuggingFaceExporter {
         return config
     }
 
-    /// Adds every tensor under its Hugging Face name, q/k rows in the `halves` pairing.
+    /// The low-rank linears of `model` by Hugging Face module path (`model.layers.3.self_attn.q_proj`): their factors.
+    static func lowRankModules(_ model: Model) -> [String: (a: Tensor, b: Tensor, rank: Int)] {
+        typealias N = LlamaTensorNames
+        let names: [String: (Int) -> String] = [
+            "attn.q": { N.attention($0, .query) }, "attn.k": { N.attention($0, .key) }, "attn.v": { N.attention($0, .value) },
+            "attn.o": { N.attention($0, .output) }, "mlp.gate": { N.mlp($0, .gate) }, "mlp.up": { N.mlp($0, .up) }, "mlp.down": { N.mlp($0, .down) },
+        ]
+        var modules: [String: (a: Tensor, b: Tensor, rank: Int)] = [:]
+        for (i, block) in model.blocks.enumerated() {
+            for (node, op) in block.nodes(of: LinearOp.self) {
+                guard let (a, b) = op.factors, let name = names[node.name]?(i), let ta = block.parameters[a], let tb = block.parameters[b] else { continue }
+                modules[String(name.dropLast(".weight".count))] = (ta, tb, ta.shape[0])
+            }
+        }
+        return modules
+    }
+
+    /// Adds every tensor under its Hugging Face name, q/k rows in the `halves` pairing; the linears in `factors` as their
+    /// two factors (`<module>.0.weight`, `<module>.1.weight`).
     static func addTensors(_ model: Model, blocks: [ExportBlock], config: LlamaFamilyConfig, dtype: SafetensorsDType,
-                           to w: inout SafetensorsWriter) throws {
+                           factors: [String: (a: Tensor, b: Tensor, rank: Int)] = [:], to w: inout SafetensorsWriter) throws {
         typealias N = LlamaTensorNames
         let from = model.config.rope.pairing
         func halves(_ t: Tensor, _ heads: Int, _ d: Int) -> Tensor { RopePairing.permuteRows(t, heads: heads, headDim: d, from: from, to: .halves) }
+        /// A linear's weight `name` (`….weight`), or its factors; `rows` permutes output rows (q/k).
+        func linear(_ name: String, _ dense: Tensor, rows: (Tensor) -> Tensor = { $0 }) {
+            let module = String(name.dropLast(".weight".count))
+            if let f = factors[module] {
+                w.add(module + ".0.weight", f.a, as: dtype)
+                w.add(module + ".1.weight", rows(f.b), as: dtype)
+            } else {
+                w.add(name, rows(dense), as: dtype)
+            }
+        }
         w.add(N.embedding, model.embedding, as: dtype)
         for (i, b) in blocks.enumerated() {
             guard let a = b.attention, case let .dense(m)? = b.ffn else { continue }  // `config(for:)` rejected these
             let d = a.headDimensions
             w.add(N.attentionNorm(i), a.norm, as: dtype)
-            w.add(N.attention(i, .query), halves(a.q, a.heads, d), as: dtype)
-            w.add(N.attention(i, .key), halves(a.k, a.kvHeads, d), as: dtype)
-            w.add(N.attention(i, .value), a.v, as: dtype)
-            w.add(N.attention(i, .output), a.o, as: dtype)
+            linear(N.attention(i, .query), a.q) { halves($0, a.heads, d) }
+            linear(N.attention(i, .key), a.k) { halves($0, a.kvHeads, d) }
+            linear(N.attention(i, .value), a.v)
+            linear(N.attention(i, .output), a.o)
             if let qb = a.qBias, let kb = a.kBias, let vb = a.vBias {
                 w.add(N.attention(i, .query, bias: true), halves(qb, a.heads, d), as: dtype)
                 w.add(N.attention(i, .key, bias: true), halves(kb, a.kvHeads, d), as: dtype)
                 w.add(N.attention(i, .value, bias: true), vb, as: dtype)
             }
             w.add(N.mlpNorm(i), m.norm, as: dtype)
-            w.add(N.mlp(i, .gate), m.gate, as: dtype)
-            w.add(N.mlp(i, .up), m.up, as: dtype)
-            w.add(N.mlp(i, .down), m.down, as: dtype)
+            linear(N.mlp(i, .gate), m.gate)
+            linear(N.mlp(i, .up), m.up)
+            linear(N.mlp(i, .down), m.down)
         }
         w.add(N.finalNorm, model.finalNorm, as: dtype)
         if let head = model.outputHead { w.add(N.outputHead, head, as: dtype) }

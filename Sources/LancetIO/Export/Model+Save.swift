@@ -9,6 +9,7 @@ extension Model {
     /// `safetensorsType`. `extraMetadata` goes into the GGUF metadata as strings, or into the safetensors
     /// `__metadata__`. With `overwrite: false` existing output is an error. `source` names the GGUF file the
     /// model was loaded from, if any: quantised matrices the model left unchanged keep their stored bytes.
+    /// `keepFactors` writes a Hugging Face folder's low-rank linears as their two factors (`HuggingFaceExporter`).
     /// Returns what `GGUFExporter.write` returns for a GGUF path (zero weights kept by a quantised type), else nil.
     ///
     /// ```swift
@@ -17,7 +18,8 @@ extension Model {
     /// ```
     @discardableResult
     public func save(to path: String, ggufType: GGUFFileType = .f32, safetensorsType: SafetensorsDType = .f32,
-                     source: String? = nil, extraMetadata: [String: String] = [:], overwrite: Bool = false) throws -> GGUFExporter.ZeroRetention? {
+                     source: String? = nil, extraMetadata: [String: String] = [:], overwrite: Bool = false,
+                     keepFactors: Bool = false) throws -> GGUFExporter.ZeroRetention? {
         switch ModelOutputFormat(path: path) {
         case .archive:
             guard ggufType == .f32 else { throw ModelExportError(path, "a Lancet archive holds F32 tensors only, not \(ggufType)") }
@@ -31,7 +33,8 @@ extension Model {
         case .huggingFace:
             break
         }
-        try HuggingFaceExporter.write(self, to: path, dtype: safetensorsType, extraMetadata: extraMetadata, overwrite: overwrite)
+        try HuggingFaceExporter.write(self, to: path, dtype: safetensorsType, extraMetadata: extraMetadata, overwrite: overwrite,
+                                      keepFactors: keepFactors)
         return nil
     }
 }

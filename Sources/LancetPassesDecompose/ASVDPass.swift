@@ -65,12 +65,6 @@ public struct ASVDPass: BlockPass {
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {
-        var done: [(Factorisation.Target, LowRankFactors)] = []
-        for t in try factorisation.targets(in: block, context: context) {
-            let f = try LowRankFactors.truncate(t.weight, weighting: try weighting(for: t.node, statistics: context.statistics), rank: t.rank)
-            block.factorise(linear: t.node.name, into: f)
-            done.append((t, f))
-        }
-        return Factorisation.report(pass: Self.name, factorised: done)
+        try factorisation.factoriseAll(&block, context: context, pass: Self.name) { try weighting(for: $0.node, statistics: context.statistics) }
     }
 }

@@ -25,6 +25,19 @@ struct Factorisation {
         }
     }
 
+    /// Factorises every targeted linear of `block` under the weighting `weighting` gives it, and reports (the whole
+    /// `apply` of a pass without an update).
+    func factoriseAll(_ block: inout Block, context: BlockPassContext, pass: String,
+                      weighting: (Target) throws -> InputWeighting) throws -> PassReport {
+        var done: [(Target, LowRankFactors)] = []
+        for t in try targets(in: block, context: context) {
+            let f = try LowRankFactors.truncate(t.weight, weighting: try weighting(t), rank: t.rank)
+            block.factorise(linear: t.node.name, into: f)
+            done.append((t, f))
+        }
+        return Self.report(pass: pass, factorised: done)
+    }
+
     /// The global allocation's model facts (`RankBudget.factKey` per node; nothing for a uniform budget). `analyses`
     /// and `weighting` say what the pass's spectra need; a data-free weighting plans without a calibration sweep.
     func plan(model: Model, context: PlanContext, analyses: @escaping (Node) -> [any BlockAnalysis],

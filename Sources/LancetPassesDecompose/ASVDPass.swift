@@ -25,6 +25,10 @@ public struct ASVDPass: BlockPass {
         public var ratio = 0.8
         /// `uniform` or `global`.
         public var allocation = "uniform"
+        /// With `global`: `block` (measured block-output sensitivity) or `spectrum` (each linear's own error).
+        public var sensitivity = "block"
+        /// Calibration windows the block-output sensitivity is measured on.
+        public var sensitivity_windows = 4
         /// The exponent α of the channel scales (mean |x|)^α.
         public var alpha = 0.5
         /// Defaults.
@@ -32,16 +36,19 @@ public struct ASVDPass: BlockPass {
     }
 
     public static var defaultOptions: Options { Options() }
-    public static let optionHelp = DecompositionHelp.shared.merging([
+    public static let optionHelp = DecompositionHelp.calibrated.merging([
         "alpha": "exponent α of the input-channel scale (mean |x_j|)^α; 0 is plain SVD",
     ]) { $1 }
 
     let factorisation: Factorisation
+    /// Whether the global allocation measures block-output sensitivities, and on how many windows.
+    let sensitivity: DecompositionHelp.Sensitivity
     /// The exponent.
     public let alpha: Double
 
     public init(options: Options) throws {
         factorisation = Factorisation(budget: try RankBudget(rank: options.rank, ratio: options.ratio, allocation: options.allocation))
+        sensitivity = try DecompositionHelp.Sensitivity(options.sensitivity, windows: options.sensitivity_windows)
         guard options.alpha >= 0, options.alpha <= 4 else { throw PassOptionError("alpha", "must be in [0, 4], got \(options.alpha)") }
         alpha = options.alpha
     }
@@ -51,17 +58,33 @@ public struct ASVDPass: BlockPass {
     }
 
     public func plan(model: Model, context: PlanContext) throws -> [String: [Double]] {
-        try factorisation.plan(model: model, context: context, analyses: { [InputAbsoluteMeans(value: $0.inputs[0])] },
-                               weighting: { node, _, statistics in try weighting(for: node, statistics: statistics!) })
+        let alpha = self.alpha
+        let probe: (@Sendable (Node, Tensor) throws -> InputWeighting)? = sensitivity.measured
+            ? { _, x in ASVDPass.scales(absoluteMeans: ASVDPass.absoluteMeans(x), alpha: alpha) } : nil
+        return try factorisation.plan(model: model, context: context, method: Self.name, analyses: { [InputAbsoluteMeans(value: $0.inputs[0])] },
+                                      weighting: { node, _, statistics in try weighting(for: node, statistics: statistics!) },
+                                      probeWeighting: probe, sensitivityWindows: sensitivity.windows)
     }
 
-    /// diag((mean |x_j|)^α), with channels that never fire floored at 10⁻⁶ of the largest scale.
+    /// diag((mean |x_j|)^α) of a linear's inputs, from the block statistics.
     func weighting(for node: Node, statistics: BlockStatistics) throws -> InputWeighting {
-        let means = try statistics.absoluteMeans(of: node.inputs[0])
+        Self.scales(absoluteMeans: try statistics.absoluteMeans(of: node.inputs[0]), alpha: alpha)
+    }
+
+    /// diag(means^α), with channels that never fire floored at 10⁻⁶ of the largest scale.
+    static func scales(absoluteMeans means: [Float], alpha: Double) -> InputWeighting {
         var scales = means.map { Float(pow(Double($0), alpha)) }
         let floor = max((scales.max() ?? 1) * 1e-6, Float.leastNormalMagnitude)
         scales = scales.map { $0.isFinite ? max($0, floor) : floor }
         return .diagonal(scales)
+    }
+
+    /// The mean |x_j| of every column of `x`.
+    static func absoluteMeans(_ x: Tensor) -> [Float] {
+        let (rows, n) = (x.shape[0], x.shape[1])
+        var sums = [Double](repeating: 0, count: n)
+        x.withUnsafeBufferPointer { p in for t in 0..<rows { for j in 0..<n { sums[j] += Double(abs(p[t * n + j])) } } }
+        return sums.map { Float($0 / Double(max(rows, 1))) }
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {

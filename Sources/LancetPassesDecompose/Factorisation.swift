@@ -39,24 +39,40 @@ struct Factorisation {
     }
 
     /// The global allocation's model facts (`RankBudget.factKey` per node; nothing for a uniform budget). `analyses`
-    /// and `weighting` say what the pass's spectra need; a data-free weighting plans without a calibration sweep.
-    func plan(model: Model, context: PlanContext, analyses: @escaping (Node) -> [any BlockAnalysis],
-              weighting: @escaping (Node, Block, BlockStatistics?) throws -> InputWeighting) throws -> [String: [Double]] {
+    /// and `weighting` say what the pass's spectra need (a data-free weighting plans without a calibration sweep);
+    /// `probeWeighting` builds the weighting from a linear's inputs on the probe windows for the measured sensitivity
+    /// (`TruncationSensitivity`, on the first `sensitivityWindows` windows; nil: every linear's own relative error).
+    func plan(model: Model, context: PlanContext, method: String, analyses: @escaping (Node) -> [any BlockAnalysis],
+              weighting: @escaping (Node, Block, BlockStatistics?) throws -> InputWeighting,
+              probeWeighting: (@Sendable (Node, Tensor) throws -> InputWeighting)?, sensitivityWindows: Int) throws -> [String: [Double]] {
         guard case let .allocated(ratio) = budget.kind else { return [:] }
         var linears: [RankAllocation.Linear] = []
+        let probe = RankBudget.Kind.uniform(ratio)
+        func probes(_ i: Int, _ block: Block) -> [any BlockAnalysis] {
+            guard let probeWeighting else { return [] }
+            let ranked = context.targets.linears(in: block, index: i).map { node, op in
+                let w = block.parameters[op.weight!]!
+                return (node.name, RankBudget(kind: probe).uniformRank(out: w.shape[0], inputs: w.shape[1])!)
+            }
+            return ranked.isEmpty ? [] : [TruncationSensitivity(linears: ranked, windows: sensitivityWindows, weighting: probeWeighting, method: method)]
+        }
         func collect(_ i: Int, _ block: Block, _ statistics: BlockStatistics?) throws {
+            var measured: [String: Tensor] = [:]
+            if let statistics, let p = probes(i, block).first as? TruncationSensitivity { measured = try statistics.value(of: p).sums }
             for (node, op) in context.targets.linears(in: block, index: i) {
                 let w = block.parameters[op.weight!]!
                 let spectrum = try LowRankFactors.spectrum(of: w, weighting: try weighting(node, block, statistics))
-                linears.append(.init(block: i, node: node.name, out: w.shape[0], inputs: w.shape[1], spectrum: spectrum))
+                var sensitivity = 1.0
+                if let m = measured[node.name]?.scalars, m[1] > 0 { sensitivity = Double(m[0]) / Double(m[1]) }
+                linears.append(.init(block: i, node: node.name, out: w.shape[0], inputs: w.shape[1], spectrum: spectrum, sensitivity: sensitivity))
             }
         }
-        let needsData = model.blocks.enumerated().contains { i, b in
+        let needsData = probeWeighting != nil || model.blocks.enumerated().contains { i, b in
             context.targets.linears(in: b, index: i).contains { !analyses($0.node).isEmpty }
         }
         if needsData {
-            context.log("rank allocation: spectra of every targeted linear on one calibration sweep")
-            try context.denseSweep(requests: { i, b in context.targets.linears(in: b, index: i).flatMap { analyses($0.node) } },
+            context.log("rank allocation: spectra\(probeWeighting == nil ? "" : " and block-output sensitivities") of every targeted linear on one calibration sweep")
+            try context.denseSweep(requests: { i, b in context.targets.linears(in: b, index: i).flatMap { analyses($0.node) } + probes(i, b) },
                                    visit: collect)
         } else {
             for (i, b) in model.blocks.enumerated() { try collect(i, b, nil) }
@@ -66,6 +82,7 @@ struct Factorisation {
         var facts: [String: [Double]] = [:]
         for (linear, rank) in zip(linears, ranks) {
             facts[RankBudget.factKey(linear.node), default: [Double](repeating: -1, count: model.blocks.count)][linear.block] = Double(rank)
+            facts["sensitivity.\(linear.node)", default: [Double](repeating: -1, count: model.blocks.count)][linear.block] = linear.sensitivity
         }
         return facts
     }

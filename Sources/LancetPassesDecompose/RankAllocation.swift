@@ -1,9 +1,11 @@
 import LancetIR
 
 /// Chooses every targeted linear's rank so that together they keep a given share of their parameters, spending
-/// the parameters where they buy the most: each singular component of each linear is worth its share of that
-/// linear's weighted energy (σᵢ² / Σⱼ σⱼ², the relative output error it removes, exact under whitening) per
-/// parameter it costs (out + in), and the components are taken greedily in that order until the budget is spent.
+/// the parameters where they buy the most: each singular component of each linear is worth the error it removes per
+/// parameter it costs (out + in), and the components are taken greedily in that order until the budget is spent. The
+/// error of component i is its share of the linear's weighted energy, σᵢ² / Σⱼ σⱼ² (the relative output error of the
+/// linear, exact under whitening), times the linear's `sensitivity`: the block-output error per unit of that share,
+/// measured (`TruncationSensitivity`), so that components of linears whose errors the block amplifies count more.
 ///
 /// Within a linear the components come in descending order, so the greedy choice keeps a prefix of each spectrum: a
 /// rank. Every linear keeps at least rank 1 and at most the break-even rank ⌊out·in / (out + in)⌋ (beyond it
@@ -23,14 +25,17 @@ public enum RankAllocation {
         public var inputs: Int
         /// Singular values of the weighted weight, descending.
         public var spectrum: [Float]
+        /// Block-output error per unit of the linear's relative weighted truncation energy (1: the linear's own error).
+        public var sensitivity: Double
 
         /// A linear.
-        public init(block: Int, node: String, out: Int, inputs: Int, spectrum: [Float]) {
+        public init(block: Int, node: String, out: Int, inputs: Int, spectrum: [Float], sensitivity: Double = 1) {
             self.block = block
             self.node = node
             self.out = out
             self.inputs = inputs
             self.spectrum = spectrum
+            self.sensitivity = sensitivity
         }
 
         /// Parameters one rank costs.
@@ -53,7 +58,7 @@ public enum RankAllocation {
             guard total > 0 else { continue }
             for i in 1..<max(1, linear.maximumRank) {
                 let s = Double(linear.spectrum[i])
-                candidates.append((s * s / total / Double(linear.costPerRank), l, i))
+                candidates.append((linear.sensitivity * s * s / total / Double(linear.costPerRank), l, i))
             }
         }
         // Descending score; ties in spectrum order, so a linear's components stay a prefix.

@@ -19,6 +19,9 @@ public struct RankBudget: Sendable, Equatable {
     /// The budget.
     public let kind: Kind
 
+    /// A budget of `kind`.
+    public init(kind: Kind) { self.kind = kind }
+
     /// Parses the shared options `rank`, `ratio` and `allocation` (`uniform` or `global`), naming the bad one.
     public init(rank: Int, ratio: Double, allocation: String) throws {
         guard rank >= 0 else { throw PassOptionError("rank", "must be 0 (use ratio) or positive, got \(rank)") }

@@ -38,6 +38,10 @@ public struct SVDLLMPass: BlockPass {
         public var ratio = 0.8
         /// `uniform` or `global`.
         public var allocation = "uniform"
+        /// With `global`: `block` (measured block-output sensitivity) or `spectrum` (each linear's own error).
+        public var sensitivity = "block"
+        /// Calibration windows the block-output sensitivity is measured on.
+        public var sensitivity_windows = 4
         /// Ridge added to the Gram before its Cholesky factorisation, relative to its mean diagonal.
         public var damping = 1e-4
         /// The closed-form update: `layer`, `residual` or `none`.
@@ -49,13 +53,15 @@ public struct SVDLLMPass: BlockPass {
     }
 
     public static var defaultOptions: Options { Options() }
-    public static let optionHelp = DecompositionHelp.shared.merging([
+    public static let optionHelp = DecompositionHelp.calibrated.merging([
         "damping": "λ = damping · mean(diag XᵀX) added to the Gram's diagonal before whitening (raised tenfold while indefinite)",
         "update": "layer: factorise each linear from its inputs in the partly factorised block against the dense layer (closed form); residual: o and down also match the dense block's residual stream; none: whitening only",
         "windows_per_call": "calibration windows per forward call when the update measures inputs (memory against speed)",
     ]) { $1 }
 
     let factorisation: Factorisation
+    /// Whether the global allocation measures block-output sensitivities, and on how many windows.
+    let sensitivity: DecompositionHelp.Sensitivity
     /// The relative damping.
     public let damping: Double
     /// The closed-form update after whitening.
@@ -75,6 +81,7 @@ public struct SVDLLMPass: BlockPass {
 
     public init(options: Options) throws {
         factorisation = Factorisation(budget: try RankBudget(rank: options.rank, ratio: options.ratio, allocation: options.allocation))
+        sensitivity = try DecompositionHelp.Sensitivity(options.sensitivity, windows: options.sensitivity_windows)
         guard options.damping > 0, options.damping < 1 else { throw PassOptionError("damping", "must be in (0, 1), got \(options.damping)") }
         guard options.windows_per_call >= 1 else { throw PassOptionError("windows_per_call", "must be at least 1, got \(options.windows_per_call)") }
         damping = options.damping
@@ -93,10 +100,21 @@ public struct SVDLLMPass: BlockPass {
     }
 
     public func plan(model: Model, context: PlanContext) throws -> [String: [Double]] {
-        try factorisation.plan(model: model, context: context, analyses: { [InputGram(value: $0.inputs[0])] },
-                               weighting: { node, _, statistics in
-                                   try InputWeighting.whitening(gram: try statistics!.gram(of: node.inputs[0]), damping: damping)
-                               })
+        let damping = self.damping
+        let probe = sensitivity.measured ? Self.probeWhitening(damping: damping) : nil
+        return try factorisation.plan(model: model, context: context, method: Self.name, analyses: { [InputGram(value: $0.inputs[0])] },
+                                      weighting: { node, _, statistics in
+                                          try InputWeighting.whitening(gram: try statistics!.gram(of: node.inputs[0]), damping: damping)
+                                      },
+                                      probeWeighting: probe, sensitivityWindows: sensitivity.windows)
+    }
+
+    /// The whitening of a linear from its inputs on the sensitivity's probe windows.
+    static func probeWhitening(damping: Double) -> @Sendable (Node, Tensor) throws -> InputWeighting {
+        { _, x in
+            let g: Tensor = gram(x)
+            return try InputWeighting.whitening(gram: g, damping: damping)
+        }
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {

@@ -4,7 +4,8 @@ import LancetTensor
 
 /// Plain truncated SVD of every targeted linear: W ≈ U_r Σ_r V_rᵀ, stored as two factors (the control for the
 /// activation-aware methods; it needs no calibration data). The weight's own spectrum decides, so the error on
-/// real inputs can be large: on SmolLM2 every linear at 80% of its parameters ruins the model.
+/// real inputs can be large: on SmolLM2 every linear at 80% of its parameters ruins the model. Its global allocation
+/// compares the linears' own spectra only (no data, so no measured sensitivity).
 ///
 /// ```yaml
 /// - svd: {ratio: 0.8}
@@ -37,7 +38,8 @@ public struct SVDPass: BlockPass {
     }
 
     public func plan(model: Model, context: PlanContext) throws -> [String: [Double]] {
-        try factorisation.plan(model: model, context: context, analyses: { _ in [] }, weighting: { _, _, _ in .none })
+        try factorisation.plan(model: model, context: context, method: Self.name, analyses: { _ in [] }, weighting: { _, _, _ in .none },
+                               probeWeighting: nil, sensitivityWindows: 0)
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {
@@ -45,8 +47,26 @@ public struct SVDPass: BlockPass {
     }
 }
 
-/// Option help shared by the SVD passes.
+/// Option help and parsing shared by the SVD passes.
 enum DecompositionHelp {
+    /// The global allocation's sensitivity: measured block-output error per linear, or each linear's own error.
+    struct Sensitivity: Sendable {
+        let measured: Bool
+        let windows: Int
+        init(_ text: String, windows: Int) throws {
+            guard text == "block" || text == "spectrum" else { throw PassOptionError("sensitivity", "must be block or spectrum, got '\(text)'") }
+            guard windows >= 1 else { throw PassOptionError("sensitivity_windows", "must be at least 1, got \(windows)") }
+            measured = text == "block"
+            self.windows = windows
+        }
+    }
+
+    /// The help of the calibrated passes (the shared keys and the sensitivity).
+    static let calibrated = shared.merging([
+        "sensitivity": "allocation: global only. block: each linear's spectrum scaled by the block-output error its truncation causes (measured); spectrum: each linear's own relative error",
+        "sensitivity_windows": "calibration windows the block-output sensitivity is measured on (one block run per linear)",
+    ]) { $1 }
+
     static let shared: [String: String] = [
         "rank": "every targeted linear keeps this rank (0: use ratio instead)",
         "ratio": "share of the targeted linears' parameters kept, in (0, 1]: rank ⌊ratio·out·in/(out+in)⌋ each, or the model-wide total with allocation: global",

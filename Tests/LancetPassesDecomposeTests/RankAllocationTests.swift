@@ -49,4 +49,26 @@ final class RankAllocationTests: XCTestCase {
         XCTAssertThrowsError(try RankBudget(rank: 0, ratio: 0.8, allocation: "greedy")) { XCTAssertEqual(($0 as? PassOptionError)?.option, "allocation") }
         XCTAssertEqual(try RankBudget(rank: 0, ratio: 0.5, allocation: "uniform").uniformRank(out: 64, inputs: 192), 24)
     }
+
+    /// The measured sensitivity: a truncated linear moves its block's output, more at a lower probe rank.
+    func testTruncationSensitivityMeasuresTheBlockOutputError() throws {
+        let model = TinyLlama.make(TinyLlama.Sizes(), seed: 6)
+        var g = SeededGenerator(seed: 1)
+        let inputs = Tensor.randomNormal(shape: [3 * 16, model.config.hiddenSize], std: 1, generator: &g)
+        let block = model.blocks[0]
+        let names = block.nodes(of: LinearOp.self).map(\.node.name)
+        func measure(rank: Int) throws -> [String: [Float]] {
+            let a = TruncationSensitivity(linears: names.map { ($0, rank) }, windows: 2, weighting: { _, x in try .whitening(gram: gram(x), damping: 1e-6) },
+                                          method: "test")
+            return try a.compute(block: block, index: 0, inputs: inputs, length: 16).sums.mapValues(\.scalars)
+        }
+        let low = try measure(rank: 2), high = try measure(rank: 6)
+        XCTAssertEqual(Set(low.keys), Set(names))
+        for name in names {
+            XCTAssertGreaterThan(low[name]![0], 0, name)
+            XCTAssertGreaterThan(low[name]![0], high[name]![0], "\(name): a lower rank moves the block more")
+            XCTAssertGreaterThan(low[name]![1], high[name]![1], "\(name): and discards more energy")
+        }
+    }
 }
+

@@ -39,9 +39,18 @@ public struct Model: Sendable {
     /// Whether the output head shares the embedding's weights.
     public var isTied: Bool { outputHead == nil }
 
-    /// Total parameter elements (embedding, blocks, norm, untied head).
+    /// Total parameter elements (embedding, blocks, norm, untied head); a parameter several blocks share
+    /// (`sharedParameterGroups`) counts once.
     public var parameterCount: Int {
-        embedding.count + blocks.reduce(0) { $0 + $1.parameterCount } + finalNorm.count + (outputHead?.count ?? 0)
+        let all = embedding.count + blocks.reduce(0) { $0 + $1.parameterCount } + finalNorm.count + (outputHead?.count ?? 0)
+        return all - sharedParameterGroups.reduce(0) { total, group in total + (group.count - 1) * sharedElementCount(group[0]) }
+    }
+
+    /// The element count of the block parameter at model-wide `path` (`blocks.<index>.<name>`).
+    private func sharedElementCount(_ path: String) -> Int {
+        let parts = path.split(separator: ".", maxSplits: 2)
+        guard parts.count == 3, let i = Int(parts[1]), i < blocks.count else { return 0 }
+        return blocks[i].parameters[String(parts[2])]?.count ?? 0
     }
 
     /// Parameter elements of the blocks that survive their masks.

@@ -52,6 +52,8 @@ final class TensorizeTests: XCTestCase {
             XCTAssertTrue(group.allSatisfy { $0.hasSuffix(".a") }, "\(group)")
         }
         XCTAssertLessThanOrEqual(report.metrics["parameters_after"]!, 0.6 * report.metrics["parameters_before"]!)
+        // The model counts a shared factor once: the dense count minus what the pass reports it saved.
+        XCTAssertEqual(Double(model.parameterCount), Double(Self.dense.parameterCount) - report.metrics["parameters_before"]! + report.metrics["parameters_after"]!)
         XCTAssertGreaterThan(report.metrics["parameters_after"]!, 0.5 * report.metrics["parameters_before"]!)
     }
 

@@ -10,7 +10,7 @@ import XCTest
 /// run and must print what they show, and complete ```` ```yaml ```` recipes must pass `lancet validate`.
 final class DocsSnippetTests: XCTestCase {
     static let root = CommandLineTool.packageRoot
-    static let languages: Set<String> = ["sh", "swift", "yaml", "text", "pipeline"]
+    static let languages: Set<String> = ["sh", "swift", "yaml", "text", "pipeline", "python"]
 
     var workspace = ""
 
@@ -43,6 +43,8 @@ final class DocsSnippetTests: XCTestCase {
             XCTAssertTrue(Self.languages.contains(snippet.language), "\(snippet): unknown language; use one of \(Self.languages.sorted())")
             let allowed: Set<String> = snippet.language == "sh" ? ["illustration", "long"] : ["illustration"]
             XCTAssertTrue(Set(snippet.marks).isSubset(of: allowed), "\(snippet): unknown mark; allowed: \(allowed.sorted())")
+            // Python needs the reference lab's venv (torch, transformers), so a script under scripts/ runs it instead.
+            if snippet.language == "python" { XCTAssertTrue(snippet.isIllustration, "\(snippet): a python block must be marked illustration") }
             let kind: String
             switch snippet.language {
             case "swift": kind = snippet.excerpt != nil ? "swift excerpt" : snippet.isIllustration ? "swift parsed" : "swift compiled"

@@ -92,7 +92,8 @@ final class RecipeValidatorTests: XCTestCase {
         XCTAssertEqual(try outputProblems("deep/new/folders/x.gguf"), [])
         XCTAssertEqual(try outputProblems("folder-output/"), [])
         XCTAssertEqual(try outputProblems("folder-output"), [])
-        XCTAssertEqual(try outputProblems("x.bin").first?.contains("must be a .gguf file or a folder"), true)
+        XCTAssertEqual(try outputProblems("out/x.lancet"), [])
+        XCTAssertEqual(try outputProblems("x.bin").first?.contains("must be a .gguf file, a .lancet archive or a folder"), true)
         XCTAssertEqual(try outputProblems("calib.txt/x.gguf").first?.contains("is a file"), true)
         XCTAssertEqual(try outputProblems("model.gguf").first?.contains("is the input model"), true)
     }

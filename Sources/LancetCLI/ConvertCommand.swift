@@ -35,13 +35,12 @@ struct ConvertCommand: ParsableCommand {
     func run() throws {
         quiet.apply()
         let format = ModelOutputFormat(path: output)
-        let gguf = format == .gguf
         let safetensorsTypes = ["F32": SafetensorsDType.f32, "F16": .f16, "BF16": .bf16]
-        let ggufType = gguf ? try CommandSupport.ggufOutputType(outputType) : .f32
+        let ggufType = format == .gguf ? try CommandSupport.ggufOutputType(outputType) : .f32
         guard format != .archive || outputType.uppercased() == "F32" else {
             throw ValidationError("--output-type must be F32 for a Lancet archive (.lancet), got '\(outputType)'")
         }
-        guard gguf || format == .archive || safetensorsTypes[outputType.uppercased()] != nil else {
+        guard format != .huggingFace || safetensorsTypes[outputType.uppercased()] != nil else {
             throw ValidationError("--output-type must be F32, F16 or BF16 for a Hugging Face folder, got '\(outputType)'")
         }
         let m = try ModelLoader.load(model)

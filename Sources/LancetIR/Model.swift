@@ -43,14 +43,7 @@ public struct Model: Sendable {
     /// (`sharedParameterGroups`) counts once.
     public var parameterCount: Int {
         let all = embedding.count + blocks.reduce(0) { $0 + $1.parameterCount } + finalNorm.count + (outputHead?.count ?? 0)
-        return all - sharedParameterGroups.reduce(0) { total, group in total + (group.count - 1) * sharedElementCount(group[0]) }
-    }
-
-    /// The element count of the block parameter at model-wide `path` (`blocks.<index>.<name>`).
-    private func sharedElementCount(_ path: String) -> Int {
-        let parts = path.split(separator: ".", maxSplits: 2)
-        guard parts.count == 3, let i = Int(parts[1]), i < blocks.count else { return 0 }
-        return blocks[i].parameters[String(parts[2])]?.count ?? 0
+        return all - sharedParameters.reduce(0) { $0 + ($1.paths.count - 1) * $1.tensor.count }
     }
 
     /// Parameter elements of the blocks that survive their masks.
@@ -60,22 +53,23 @@ public struct Model: Sendable {
     /// whose tensors are one and the same memory (unmasked ones). A pass shares a parameter by giving several blocks the same
     /// `Tensor` value (a cross-layer decomposition's shared factor); Lancet's archive then writes it once, and the
     /// runtime holds it once. Changing one block's copy (a fit) unshares it, as value semantics say.
-    public var sharedParameterGroups: [[String]] {
-        var groups: [[String]] = []
-        var representatives: [(tensor: Tensor, group: Int)] = []
+    public var sharedParameterGroups: [[String]] { sharedParameters.map(\.paths) }
+
+    /// Each tensor several blocks hold, with the paths holding it (two or more, in block order).
+    private var sharedParameters: [(tensor: Tensor, paths: [String])] {
+        var holders: [(tensor: Tensor, paths: [String])] = []
         for (i, block) in blocks.enumerated() {
             for name in block.parameters.keys.sorted() where block.masks[name] == nil {
                 let t = block.parameters[name]!
                 let path = Model.path(block: i, name)
-                if let r = representatives.first(where: { $0.tensor.count == t.count && $0.tensor.sharesStorage(with: t) }) {
-                    groups[r.group].append(path)
+                if let k = holders.firstIndex(where: { $0.tensor.count == t.count && $0.tensor.sharesStorage(with: t) }) {
+                    holders[k].paths.append(path)
                 } else {
-                    representatives.append((t, groups.count))
-                    groups.append([path])
+                    holders.append((t, [path]))
                 }
             }
         }
-        return groups.filter { $0.count > 1 }
+        return holders.filter { $0.paths.count > 1 }
     }
 
     /// The model-wide path of a block parameter: `blocks.<index>.<name>`.

@@ -81,10 +81,7 @@ public struct ASVDPass: BlockPass {
 
     /// The mean |x_j| of every column of `x`.
     static func absoluteMeans(_ x: Tensor) -> [Float] {
-        let (rows, n) = (x.shape[0], x.shape[1])
-        var sums = [Double](repeating: 0, count: n)
-        x.withUnsafeBufferPointer { p in for t in 0..<rows { for j in 0..<n { sums[j] += Double(abs(p[t * n + j])) } } }
-        return sums.map { Float($0 / Double(max(rows, 1))) }
+        InputAbsoluteMeans.columnAbsoluteSums(x).map { Float($0 / Double(max(x.shape[0], 1))) }
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {

@@ -82,17 +82,18 @@ struct Factorisation {
         var facts: [String: [Double]] = [:]
         for (linear, rank) in zip(linears, ranks) {
             facts[RankBudget.factKey(linear.node), default: [Double](repeating: -1, count: model.blocks.count)][linear.block] = Double(rank)
-            facts["sensitivity.\(linear.node)", default: [Double](repeating: -1, count: model.blocks.count)][linear.block] = linear.sensitivity
         }
         return facts
     }
 
-    /// `nodes` (linears) grouped by their input value, in the order those values are first read: the rounds in which a
-    /// block's linears see the changes of every linear upstream of them (for a Llama block: q, k, v; o; gate, up; down).
-    static func rounds(of nodes: [Node]) -> [(value: String, nodes: [Node])] {
-        var rounds: [(value: String, nodes: [Node])] = []
-        for n in nodes {
-            if let i = rounds.firstIndex(where: { $0.value == n.inputs[0] }) { rounds[i].nodes.append(n) } else { rounds.append((n.inputs[0], [n])) }
+    /// `items` (linears, by their `node`) grouped by their input value, in the order those values are first read: the
+    /// rounds in which a block's linears see the changes of every linear upstream of them (for a Llama block: q, k, v;
+    /// o; gate, up; down).
+    static func rounds<T>(of items: [T], node: (T) -> Node) -> [(value: String, items: [T])] {
+        var rounds: [(value: String, items: [T])] = []
+        for item in items {
+            let value = node(item).inputs[0]
+            if let i = rounds.firstIndex(where: { $0.value == value }) { rounds[i].items.append(item) } else { rounds.append((value, [item])) }
         }
         return rounds
     }

@@ -13,13 +13,16 @@ public struct InputAbsoluteMeans: BlockAnalysis {
     public func reads(in block: Block) -> Set<String> { [value] }
     public func accumulate(_ sum: inout ColumnSums?, values: [String: Tensor]) throws {
         guard let x = values[value] else { throw AnalysisError(id: id, reason: "value '\(value)' was not captured") }
-        let n = x.shape[1]
-        if sum == nil { sum = ColumnSums([Double](repeating: 0, count: n)) }
-        var partial = [Double](repeating: 0, count: n)
-        x.withUnsafeBufferPointer { p in
-            for t in 0..<(p.count / max(n, 1)) { for j in 0..<n { partial[j] += Double(abs(p[t * n + j])) } }
-        }
-        for j in 0..<n { sum!.sums[j] += partial[j] }
+        let partial = Self.columnAbsoluteSums(x)
+        if sum == nil { sum = ColumnSums(partial) } else { for j in partial.indices { sum!.sums[j] += partial[j] } }
+    }
+
+    /// Σ_t |x_tj| of every column `j` of `x` (`[tokens, features]`), in Double.
+    static func columnAbsoluteSums(_ x: Tensor) -> [Double] {
+        let (rows, n) = (x.shape[0], x.shape[1])
+        var sums = [Double](repeating: 0, count: n)
+        x.withUnsafeBufferPointer { p in for t in 0..<rows { for j in 0..<n { sums[j] += Double(abs(p[t * n + j])) } } }
+        return sums
     }
 }
 

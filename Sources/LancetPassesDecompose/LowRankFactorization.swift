@@ -18,16 +18,12 @@ public enum InputWeighting: Sendable {
     /// The whitening of a Gram `XᵀX`: its Cholesky factor after adding `damping` × its mean diagonal to the diagonal
     /// (more, tenfold at a time, when rounding leaves the damped Gram indefinite).
     public static func whitening(gram: Tensor, damping: Double) throws -> InputWeighting {
-        let n = gram.shape[0]
-        let mean = gram.withUnsafeBufferPointer { p in (0..<n).reduce(0.0) { $0 + Double(p[$1 * n + $1]) } } / Double(max(n, 1))
-        var lambda = max(damping * mean, 1e-12)
+        var lambda = gram.ridgeLambda(damping: damping)
         for _ in 0..<8 {
-            var g = gram
-            g.withUnsafeMutableBufferPointer { p in for i in 0..<n { p[i * n + i] += Float(lambda) } }
-            if let l = try? cholesky(g) { return .whitening(l) }
+            if let l = try? cholesky(gram.addingToDiagonal(lambda)) { return .whitening(l) }
             lambda *= 10
         }
-        throw LinearAlgebraError.notPositiveDefinite(routine: "whitening (spotrf)", minorOrder: n)
+        throw LinearAlgebraError.notPositiveDefinite(routine: "whitening (spotrf)", minorOrder: gram.shape[0])
     }
 
     /// `w·S`.

@@ -71,16 +71,6 @@ struct PairedInputStatistics {
         self.cross = cross
     }
 
-    /// `g` with `damping` × its mean diagonal added to the diagonal.
-    static func ridge(_ g: Tensor, damping: Double) -> Tensor {
-        let n = g.shape[0]
-        var r = g
-        let mean = g.withUnsafeBufferPointer { p in (0..<n).reduce(0.0) { $0 + Double(p[$1 * n + $1]) } } / Double(max(n, 1))
-        let lambda = Float(max(damping * mean, 1e-12))
-        r.withUnsafeMutableBufferPointer { p in for i in 0..<n { p[i * n + i] += lambda } }
-        return r
-    }
-
     /// X'ᵀ·T for the target T = X·Wᵀ (+ r − r' when `residual` names a measured residual value).
     func targetCross(_ w: Tensor, residual: String? = nil) -> Tensor {
         var rhs = matmul(cross, w, transposeB: true)                          // [in', out]
@@ -90,13 +80,13 @@ struct PairedInputStatistics {
 
     /// The least-squares weight W* = (X'ᵀT)ᵀ·(G' + λI)⁻¹ of the dense weight `w` (target as in `targetCross`).
     func leastSquaresWeight(_ w: Tensor, residual: String? = nil, damping: Double) throws -> Tensor {
-        try solveSPD(Self.ridge(gram, damping: damping), targetCross(w, residual: residual)).transposed()
+        try solveSPD(gram.ridged(damping: damping), targetCross(w, residual: residual)).transposed()
     }
 
     /// The outer factor B = W·Cᵀ·Aᵀ·(A·G'·Aᵀ + λI)⁻¹ given the inner factor `a`.
     func outerFactor(dense w: Tensor, inner a: Tensor, damping: Double) throws -> Tensor {
         let g = matmul(matmul(a, gram), a, transposeB: true)                  // A·G'·Aᵀ  [r, r]
         let rhs = matmul(a, matmul(cross, w, transposeB: true))               // A·C·Wᵀ   [r, out]
-        return try solveSPD(Self.ridge(g, damping: damping), rhs).transposed()
+        return try solveSPD(g.ridged(damping: damping), rhs).transposed()
     }
 }

@@ -95,7 +95,7 @@ public struct SVDLLMPass: BlockPass {
     /// The Gram of every targeted input; with an update, only of the first round's input (the later rounds measure
     /// their inputs in the partly factorised block themselves).
     public func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis] {
-        let rounds = Factorisation.rounds(of: context.linears(in: block).map(\.node))
+        let rounds = Factorisation.rounds(of: context.linears(in: block)) { $0.node }
         return (update == .none ? rounds : Array(rounds.prefix(1))).map { InputGram(value: $0.value) }
     }
 
@@ -121,35 +121,34 @@ public struct SVDLLMPass: BlockPass {
         let dense = block            // the block as the stage received it: the update's teacher
         let targets = try factorisation.targets(in: block, context: context)
         var done: [(Factorisation.Target, LowRankFactors)] = []
-        let rounds = Factorisation.rounds(of: targets.map(\.node)).map { round in
-            (value: round.value, targets: round.nodes.map { n in targets.first { $0.node.name == n.name }! })
-        }
+        let rounds = Factorisation.rounds(of: targets) { $0.node }
+        // With `update: residual`, the residual value each linear writes into, by node.
+        let residuals: [String: String] = update == .residual ? Dictionary(uniqueKeysWithValues: targets.compactMap { t in
+            Factorisation.residual(into: t.node, of: block).map { (t.node.name, $0) }
+        }) : [:]
         var updated = 0
         // The dense block's values every later round reads, captured once.
         var denseValues: PairedInputStatistics.DenseValues?
         if update != .none, rounds.count > 1 {
-            var wanted = Set(rounds.dropFirst().map(\.value))
-            if update == .residual { for t in targets { if let r = Factorisation.residual(into: t.node, of: block) { wanted.insert(r) } } }
+            let wanted = Set(rounds.dropFirst().map(\.value)).union(residuals.values)
             denseValues = try PairedInputStatistics.DenseValues(wanted, of: dense, index: context.blockIndex, inputs: context.calibration.inputs,
                                                                 length: context.calibration.length, windowsPerCall: windowsPerCall)
         }
         for (k, round) in rounds.enumerated() {
             let gram: Tensor, goal: (Factorisation.Target) throws -> Tensor
-            let residuals = update == .residual ? Dictionary(uniqueKeysWithValues: round.targets.compactMap { t in
-                Factorisation.residual(into: t.node, of: block).map { (t.node.name, $0) }
-            }) : [:]
             if let denseValues, k > 0 {
                 let paired = try PairedInputStatistics(of: round.value, dense: denseValues, changed: block, index: context.blockIndex,
-                                                       inputs: context.calibration.inputs, residuals: Set(residuals.values))
+                                                       inputs: context.calibration.inputs,
+                                                       residuals: Set(round.items.compactMap { residuals[$0.node.name] }))
                 gram = paired.gram
                 goal = { try paired.leastSquaresWeight($0.weight, residual: residuals[$0.node.name], damping: damping) }
-                updated += round.targets.count
+                updated += round.items.count
             } else {
                 gram = try context.statistics.gram(of: round.value)
                 goal = { $0.weight }
             }
             let weighting = try InputWeighting.whitening(gram: gram, damping: damping)
-            for t in round.targets {
+            for t in round.items {
                 let f = try LowRankFactors.truncate(try goal(t), weighting: weighting, rank: t.rank)
                 block.factorise(linear: t.node.name, into: f)
                 done.append((t, f))

@@ -28,12 +28,12 @@ enum SharedInnerFactor {
         precondition(!weights.isEmpty && weights.count == grams.count, "SharedInnerFactor: \(weights.count) weights, \(grams.count) Grams")
         let inputs = weights[0].shape[1]
         let n = weights.count
-        let ridged = grams.map { PairedInputStatistics.ridge($0, damping: damping) }
+        let ridged = grams.map { $0.ridged(damping: damping) }
         // Relative weights: 1 / ‖X_l W_lᵀ‖² = 1 / tr(W_l G_l W_lᵀ).
-        let relative = zip(weights, grams).map { w, g in 1 / max(trace(matmul(matmul(w, g), w, transposeB: true)), 1e-30) }
+        let relative = zip(weights, grams).map { w, g in 1 / max(matmul(matmul(w, g), w, transposeB: true).diagonalSum, 1e-30) }
         // The group's whitening: the mean of the trace-normalised Grams.
         var mean = Tensor(zeros: [inputs, inputs])
-        for g in grams { mean.add(g, scale: Float(Double(inputs) / max(trace(g), 1e-30) / Double(n))) }
+        for g in grams { mean.add(g, scale: Float(Double(inputs) / max(g.diagonalSum, 1e-30) / Double(n))) }
         guard case let .whitening(l) = try InputWeighting.whitening(gram: mean, damping: damping) else { preconditionFailure() }
         var m = Tensor(zeros: [inputs, inputs])
         for (w, r) in zip(weights, relative) {
@@ -46,21 +46,21 @@ enum SharedInnerFactor {
             vectors.withUnsafeBufferPointer { v in for i in 0..<r { for j in 0..<inputs { p[i * inputs + j] = v[j * inputs + (inputs - 1 - i)] } } }
         }
         var a = solveLowerTriangularRight(l, top)
-        var b = try outerFactors(weights: weights, grams: grams, ridged: ridged, inner: a, damping: damping)
+        var b = try outerFactors(weights: weights, grams: grams, inner: a, damping: damping)
         var objective = [meanError(weights: weights, grams: grams, relative: relative, a: a, b: b)]
         for _ in 0..<iterations {
             a = innerStep(weights: weights, grams: ridged, relative: relative, outer: b, start: a, steps: cgSteps)
-            b = try outerFactors(weights: weights, grams: grams, ridged: ridged, inner: a, damping: damping)
+            b = try outerFactors(weights: weights, grams: grams, inner: a, damping: damping)
             objective.append(meanError(weights: weights, grams: grams, relative: relative, a: a, b: b))
         }
         return Result(a: a, b: b, objective: objective)
     }
 
     /// B_l = W_l G_l Aᵀ (A G_l Aᵀ + λI)⁻¹ for every block.
-    static func outerFactors(weights: [Tensor], grams: [Tensor], ridged: [Tensor], inner a: Tensor, damping: Double) throws -> [Tensor] {
+    static func outerFactors(weights: [Tensor], grams: [Tensor], inner a: Tensor, damping: Double) throws -> [Tensor] {
         try zip(weights, grams).map { w, g in
             let ag = matmul(a, g)                                     // A·G  [r, in]
-            let lhs = PairedInputStatistics.ridge(matmul(ag, a, transposeB: true), damping: damping)
+            let lhs = matmul(ag, a, transposeB: true).ridged(damping: damping)
             return try solveSPD(lhs, matmul(ag, w, transposeB: true)).transposed()
         }
     }
@@ -101,14 +101,9 @@ enum SharedInnerFactor {
         for l in weights.indices {
             var e = weights[l]
             e.add(matmul(b[l], a), scale: -1)
-            total += relative[l] * trace(matmul(matmul(e, grams[l]), e, transposeB: true))
+            total += relative[l] * matmul(matmul(e, grams[l]), e, transposeB: true).diagonalSum
         }
         return total / Double(weights.count)
-    }
-
-    static func trace(_ m: Tensor) -> Double {
-        let n = m.shape[0]
-        return m.withUnsafeBufferPointer { p in (0..<n).reduce(0.0) { $0 + Double(p[$1 * n + $1]) } }
     }
 
     static func dot(_ a: Tensor, _ b: Tensor) -> Double {

@@ -176,12 +176,12 @@ public struct TensorizePass: ModelPass {
             var block = model.blocks[i]
             let rounds = Factorisation.rounds(of: block.nodes(of: LinearOp.self).filter { n, op in
                 op.factors != nil && (dense.blocks[i].node(n.name)?.op as? LinearOp)?.weight != nil
-            }.map(\.node))
+            }.map(\.node)) { $0 }
             let denseValues = try PairedInputStatistics.DenseValues(Set(rounds.map(\.value)), of: dense.blocks[i], index: i, inputs: x,
                                                                     length: context.length, windowsPerCall: options.windows_per_call)
             for round in rounds {
                 let paired = try PairedInputStatistics(of: round.value, dense: denseValues, changed: block, index: i, inputs: x)
-                for node in round.nodes {
+                for node in round.items {
                     let (a, b) = (block.node(node.name)!.op as! LinearOp).factors!
                     let w = dense.blocks[i].parameters[(dense.blocks[i].node(node.name)!.op as! LinearOp).weight!]!
                     block.parameters[b] = try paired.outerFactor(dense: w, inner: block.parameters[a]!, damping: options.damping)

@@ -20,18 +20,16 @@ public enum ModelArchive {
     /// Whether an opened GGUF file is a model archive.
     public static func isArchive(_ file: GGUFFile) -> Bool { file.string("general.architecture") == architecture }
 
-    /// Writes `model` to `path` atomically, with `extra` metadata appended.
-    public static func write(_ model: Model, to path: String, extra: [(String, GGUFValue)] = []) throws {
-        var tokenizer: [(String, GGUFValue)] = (model.tokenizer as? Tokenizer)?.ggufMetadata ?? []
-        if let template = model.tokenizer?.chatTemplateText ?? model.annotations["tokenizer.chat_template"] {
-            tokenizer.append(("tokenizer.chat_template", .string(template)))
-        }
+    /// Writes `model` to `path` atomically, with `extra` metadata appended; with `overwrite: false` an existing file
+    /// is an error (checkpoints overwrite).
+    public static func write(_ model: Model, to path: String, extra: [(String, GGUFValue)] = [], overwrite: Bool = true) throws {
+        try AtomicFile.checkWritable(path, overwrite: overwrite)
         var writer = GGUFWriter(metadata: [
             ("general.architecture", .string(architecture)),
             ("lancet.archive.version", .uint32(UInt32(version))),
             ("lancet.archive.ir", .string(try irJSON(model))),
             ("lancet.provenance", .array(.string, model.provenance.map { .string($0) })),
-        ] + tokenizer + extra)
+        ] + GGUFExporter.tokenizerMetadata(of: model) + extra)
         // A parameter several blocks share is written once, under its first path; the others are aliases of it.
         var aliases: [String: String] = [:]
         for group in model.sharedParameterGroups { for other in group.dropFirst() { aliases[other] = group[0] } }
@@ -43,7 +41,7 @@ public enum ModelArchive {
         try writer.add(name: "final_norm", tensor: model.finalNorm)
         if let head = model.outputHead { try writer.add(name: "output_head", tensor: head) }
         for (i, block) in model.blocks.enumerated() { try addTensors(of: block, prefix: "blocks.\(i).", skipping: aliases, to: &writer) }
-        try writer.write(to: path, overwrite: true)
+        try writer.write(to: path, overwrite: overwrite)
     }
 
     /// Reads an archive written by `write`.

@@ -49,11 +49,7 @@ public enum GGUFExporter {
         try Verifier.verify(model)
         let plan = try GGUFExportPlan(model, path: path)
 
-        var metadata = plan.metadata(type: type)
-        if let tokenizer = model.tokenizer as? Tokenizer { metadata += tokenizer.ggufMetadata }
-        if let template = (model.tokenizer?.chatTemplateText ?? model.annotations["tokenizer.chat_template"]) {
-            metadata.append(("tokenizer.chat_template", .string(template)))
-        }
+        var metadata = plan.metadata(type: type) + tokenizerMetadata(of: model)
         metadata.append(("lancet.provenance", .array(.string, model.provenance.map { .string($0) })))
         if !plan.attentionFree.isEmpty {
             metadata.append(("lancet.attention_free_blocks", .array(.int32, plan.attentionFree.map { .int32(Int32($0)) })))
@@ -71,6 +67,16 @@ public enum GGUFExporter {
         try plan.addTensors(to: &writer, type: type, source: source)
         try writer.write(to: path, overwrite: overwrite)
         return type.isQuantized ? try plan.zeroRetention(in: GGUFFile(path: path)) : nil
+    }
+
+    /// The model's tokenizer as GGUF metadata: the full `tokenizer.ggml.*` set when it is a `Tokenizer`, and the chat
+    /// template (the tokenizer's, or the one carried in the model's annotations). Also what `ModelArchive` stores.
+    static func tokenizerMetadata(of model: Model) -> [(String, GGUFValue)] {
+        var metadata = (model.tokenizer as? Tokenizer)?.ggufMetadata ?? []
+        if let template = model.tokenizer?.chatTemplateText ?? model.annotations["tokenizer.chat_template"] {
+            metadata.append(("tokenizer.chat_template", .string(template)))
+        }
+        return metadata
     }
 
     /// Pruned weights through quantisation: a symmetric format (Q8_0, Q4_0, Q5_0, Q6_K) keeps every exact zero;

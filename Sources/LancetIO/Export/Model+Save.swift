@@ -1,4 +1,3 @@
-import Foundation
 import LancetIR
 
 extension Model {
@@ -20,14 +19,13 @@ extension Model {
     public func save(to path: String, ggufType: GGUFFileType = .f32, safetensorsType: SafetensorsDType = .f32,
                      source: String? = nil, extraMetadata: [String: String] = [:], overwrite: Bool = false,
                      keepFactors: Bool = false) throws -> GGUFExporter.ZeroRetention? {
+        let extra = extraMetadata.keys.sorted().map { ($0, GGUFValue.string(extraMetadata[$0]!)) }
         switch ModelOutputFormat(path: path) {
         case .archive:
             guard ggufType == .f32 else { throw ModelExportError(path, "a Lancet archive holds F32 tensors only, not \(ggufType)") }
-            if !overwrite, FileManager.default.fileExists(atPath: path) { throw ModelExportError(path, "already exists") }
-            try ModelArchive.write(self, to: path, extra: extraMetadata.keys.sorted().map { ($0, GGUFValue.string(extraMetadata[$0]!)) })
+            try ModelArchive.write(self, to: path, extra: extra, overwrite: overwrite)
             return nil
         case .gguf:
-            let extra = extraMetadata.keys.sorted().map { ($0, GGUFValue.string(extraMetadata[$0]!)) }
             let file = try source.flatMap { $0.lowercased().hasSuffix(".gguf") && ggufType.isQuantized ? try GGUFFile(path: $0) : nil }
             return try GGUFExporter.write(self, to: path, type: ggufType, source: file, extraMetadata: extra, overwrite: overwrite)
         case .huggingFace:

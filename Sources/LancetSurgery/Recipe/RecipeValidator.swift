@@ -143,14 +143,14 @@ public enum RecipeValidator {
         let at = recipe.location(of: "output")
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
-        let isGGUF = ModelOutputFormat(path: output).isFile
-        if !isGGUF && !RecipePaths.isFolder(output) {
+        let isFile = ModelOutputFormat(path: output).isFile
+        if !isFile && !RecipePaths.isFolder(output) {
             return [RecipeError(at, path: "output", "must be a .gguf file, a .lancet archive or a folder (for safetensors + config.json), got '\((output as NSString).lastPathComponent)'")]
         }
         if let model = recipe.model, RecipePaths.normalize(model) == RecipePaths.normalize(output) {
             return [RecipeError(at, path: "output", "is the input model; write the result to another path")]
         }
-        if isGGUF, fm.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
+        if isFile, fm.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
             return [RecipeError(at, path: "output", "is an existing folder, not a file: \(output)")]
         }
         var ancestor = (RecipePaths.normalize(output) as NSString).deletingLastPathComponent

@@ -109,29 +109,44 @@ func halfMatrixVector(_ w: UnsafePointer<UInt16>, format: HalfFormat, rows: Int,
                       y: UnsafeMutablePointer<Float>, threads: Int = processorCount) {
     splitRows(rows, threads: threads) { range in
         switch format {
-        case .f16: halfRows(w, format: .f16, columns: columns, x: x, y: y, rows: range)
-        case .bf16: halfRows(w, format: .bf16, columns: columns, x: x, y: y, rows: range)
+        case .f16: halfRows(w, format: .f16, matrixRows: rows, columns: columns, x: x, y: y, rows: range)
+        case .bf16: halfRows(w, format: .bf16, matrixRows: rows, columns: columns, x: x, y: y, rows: range)
         }
     }
 }
 
+/// `matrixVectorRows` over 16-bit rows, the tail of a row masked the same way (or widened by a copy at the matrix's
+/// end).
 @inline(__always)
-func halfRows(_ w: UnsafePointer<UInt16>, format: HalfFormat, columns: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-              rows range: Range<Int>) {
+func halfRows(_ w: UnsafePointer<UInt16>, format: HalfFormat, matrixRows: Int, columns: Int, x: UnsafePointer<Float>,
+              y: UnsafeMutablePointer<Float>, rows range: Range<Int>) {
+    let body = columns & ~15, tail = columns - body
+    let xTail = tail > 0 ? loadPartial16(x + body, tail) : SIMD16<Float>()
+    let mask = laneMask16(tail)
+    let end = w + matrixRows * columns
     for r in range {
         let wr = w + r * columns
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         var j = 0
-        while j + 64 <= columns {
+        while j + 64 <= body {
             a0.addProduct(loadHalf16(wr + j, format: format), load16(x + j))
             a1.addProduct(loadHalf16(wr + j + 16, format: format), load16(x + j + 16))
             a2.addProduct(loadHalf16(wr + j + 32, format: format), load16(x + j + 32))
             a3.addProduct(loadHalf16(wr + j + 48, format: format), load16(x + j + 48))
             j += 64
         }
-        while j + 16 <= columns { a0.addProduct(loadHalf16(wr + j, format: format), load16(x + j)); j += 16 }
-        var tail = Float(0)
-        while j < columns { tail += format.value(wr[j]) * x[j]; j += 1 }
-        y[r] = ((a0 + a1) + (a2 + a3)).sum() + tail
+        while j < body { a0.addProduct(loadHalf16(wr + j, format: format), load16(x + j)); j += 16 }
+        if tail > 0 {
+            let wt: SIMD16<Float>
+            if wr + body + 16 <= end {
+                wt = masked16(loadHalf16(wr + body, format: format), mask)
+            } else {
+                var widened = SIMD16<Float>()
+                for i in 0..<tail { widened[i] = format.value(wr[body + i]) }
+                wt = widened
+            }
+            a1.addProduct(wt, xTail)
+        }
+        y[r] = ((a0 + a1) + (a2 + a3)).sum()
     }
 }

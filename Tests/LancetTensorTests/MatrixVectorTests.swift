@@ -23,6 +23,31 @@ final class MatrixVectorTests: XCTestCase {
         }
     }
 
+    /// A row's tail is read with a load that runs into the next row and is masked: infinities and NaN at the start of
+    /// the next row stay out of the row's sum (in Float and in both 16-bit formats), and the rows holding them still
+    /// get them.
+    func testARowsTailIgnoresWhatTheNextRowHolds() {
+        let (rows, columns) = (6, 37)
+        var w = randomMatrix(rows, columns, seed: 11)
+        let x = randomMatrix(1, columns, seed: 12)
+        let clean = naiveMatmul(x, w, transposeB: true)
+        for r in [1, 3] { for c in 0..<16 { w[r, c] = c % 2 == 0 ? .infinity : .nan } }
+        var y = [Float](repeating: 0, count: rows)
+        w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            matrixVector(weight: wp.baseAddress!, rows: rows, columns: columns, x: xp.baseAddress!, y: yp.baseAddress!)
+        }}}
+        for format in HalfFormat.allCases {
+            let h = HalfMatrix(w, format: format)
+            let half = h.multiply(x), want = naiveMatmul(x, h.widened(), transposeB: true)
+            for r in [0, 2] {
+                XCTAssertEqual(half[0, r], want[0, r], accuracy: 1e-5, "\(format) row \(r)")
+                XCTAssertTrue(half[0, r + 1].isNaN, "\(format) row \(r + 1) holds NaN")
+            }
+        }
+        for r in [0, 2, 4, 5] { XCTAssertEqual(y[r], clean[0, r], accuracy: 1e-5, "row \(r)") }
+        XCTAssertTrue(y[1].isNaN && y[3].isNaN)
+    }
+
     /// One thread or all: the same rows give the same sums (each row's sum does not depend on the split).
     func testTheSplitOverThreadsDoesNotChangeAnyRow() {
         let (rows, columns) = (777, 300)

@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure sgemm GFLOP/s (the roofline) and, given a model, prefill and decode speed.")
 
-    @Argument(help: "A GGUF file or Hugging Face folder; without it only the sgemm roofline is measured.")
+    @Argument(help: "A GGUF file, a Lancet archive (.lancet) or a Hugging Face folder; without it only the sgemm roofline is measured.")
     var model: String?
 
     @Option(parsing: .upToNextOption, help: "Prefill lengths to measure.")

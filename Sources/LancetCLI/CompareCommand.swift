@@ -17,7 +17,7 @@ struct CompareCommand: ParsableCommand {
             block counts match, else for the final normed states only.
             """)
 
-    @Argument(help: "The reference model (GGUF or Hugging Face folder).")
+    @Argument(help: "The reference model (GGUF, Lancet archive or Hugging Face folder).")
     var a: String
 
     @Argument(help: "The model compared with it.")
@@ -203,7 +203,8 @@ struct CompareCommand: ParsableCommand {
         var counts: [ModelComparison.BlockShape: Int] = [:]
         for s in shapes { counts[s, default: 0] += 1 }
         let described = counts.sorted { $0.value > $1.value }.prefix(2).map { s, n in
-            (s.heads > 0 ? "\(s.heads)/\(s.kvHeads)h" : "no attn") + (s.ffnWidth > 0 ? " ffn \(s.ffnWidth)" : " no mlp") + (counts.count > 1 ? " ×\(n)" : "")
+            (s.heads > 0 ? "\(s.heads)/\(s.kvHeads)h" : "no attn") + (s.ffnWidth > 0 ? " ffn \(s.ffnWidth)" : " no mlp")
+                + (s.lowRankLinears > 0 ? ", \(s.lowRankLinears) low-rank" : "") + (counts.count > 1 ? " ×\(n)" : "")
         }
         return described.joined(separator: ", ") + (counts.count > 2 ? ", +\(counts.count - 2) more" : "")
     }

@@ -14,7 +14,7 @@ struct EvalCommand: ParsableCommand {
             Every output names the protocol, model, data, context and windows.
             """)
 
-    @Argument(help: "A GGUF file or a Hugging Face model folder.")
+    @Argument(help: "A GGUF file, a Lancet archive (.lancet) or a Hugging Face model folder.")
     var model: String
 
     @Option(help: "Evaluation text: plain UTF-8 read as is, or JSON lines with a 'text' field (documents joined by a blank line); gzip allowed.")

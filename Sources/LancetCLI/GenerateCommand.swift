@@ -6,7 +6,7 @@ import Lancet
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generate text from a prompt, streamed to standard output.")
 
-    @Argument(help: "A GGUF file or a Hugging Face model folder.")
+    @Argument(help: "A GGUF file, a Lancet archive (.lancet) or a Hugging Face model folder.")
     var model: String
 
     @Option(help: "The prompt.")

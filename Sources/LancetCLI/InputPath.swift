@@ -7,7 +7,7 @@ import Foundation
 enum InputPath {
     /// What an input must be.
     enum Kind {
-        /// A model: a GGUF file or a Hugging Face folder.
+        /// A model: a GGUF file (a Lancet archive is one) or a Hugging Face folder.
         case model
         /// A file (text, data, a recipe).
         case file

@@ -15,7 +15,7 @@ struct InspectCommand: ParsableCommand {
         abstract: "Show a model file's type, sizes, zero weights, architecture, tokenizer and surgery provenance on one screen.",
         discussion: "Exits non-zero when the model would not load, after printing what the file's header describes.")
 
-    @Argument(help: "A GGUF file or a Hugging Face model folder (config.json + safetensors).")
+    @Argument(help: "A GGUF file, a Lancet archive (.lancet) or a Hugging Face model folder (config.json + safetensors).")
     var model: String
 
     @Flag(help: "Print JSON instead of text (every tensor and provenance record included).")

@@ -12,11 +12,15 @@ public enum ModelComparison {
         public var heads: Int
         /// Key/value heads.
         public var kvHeads: Int
-        /// FFN width (gate/up rows).
+        /// FFN width (gate/up rows), dense or low-rank.
         public var ffnWidth: Int
+        /// Linears held as low-rank factors.
+        public var lowRankLinears: Int
 
         /// A block shape from its sizes.
-        public init(heads: Int, kvHeads: Int, ffnWidth: Int) { (self.heads, self.kvHeads, self.ffnWidth) = (heads, kvHeads, ffnWidth) }
+        public init(heads: Int, kvHeads: Int, ffnWidth: Int, lowRankLinears: Int = 0) {
+            (self.heads, self.kvHeads, self.ffnWidth, self.lowRankLinears) = (heads, kvHeads, ffnWidth, lowRankLinears)
+        }
     }
 
     /// Size facts of one model.
@@ -43,12 +47,17 @@ public enum ModelComparison {
 
     /// The summary of `model`.
     public static func summary(of model: Model) -> Summary {
-        var tensors = [model.embedding, model.finalNorm] + model.blocks.flatMap { $0.parameters.values }
+        var tensors = [model.embedding, model.finalNorm]
+        // A tensor several blocks share (a cross-layer factor) counts once, as in `parameterCount`.
+        for t in model.blocks.flatMap({ $0.parameters.values }) where !tensors.contains(where: { $0.count == t.count && $0.sharesStorage(with: t) }) {
+            tensors.append(t)
+        }
         if let head = model.outputHead { tensors.append(head) }
         let zeros = tensors.reduce(0) { $0 + ZeroWeightCount.zeros(in: $1) }
         let shapes = model.blocks.map { b in
             let a = LlamaBlock.attentionSizes(of: b)
-            return BlockShape(heads: a?.heads ?? 0, kvHeads: a?.kvHeads ?? 0, ffnWidth: LlamaBlock.ffnWidth(of: b) ?? 0)
+            return BlockShape(heads: a?.heads ?? 0, kvHeads: a?.kvHeads ?? 0, ffnWidth: LlamaBlock.gateWidth(of: b) ?? 0,
+                              lowRankLinears: LlamaBlock.lowRankLinearCount(of: b))
         }
         return Summary(parameters: model.parameterCount, nonZeroParameters: model.parameterCount - zeros, blockShapes: shapes)
     }

@@ -80,4 +80,14 @@ public enum LlamaBlock {
 
     /// The FFN width of a block built by `make` (rows of `mlp.gate.weight`), or nil without an MLP.
     public static func ffnWidth(of block: Block) -> Int? { block.parameters["mlp.gate.weight"]?.shape[0] }
+
+    /// The FFN width of a block built by `make` whose `mlp.gate` may be dense or low-rank (the rows of its weight or of
+    /// its outer factor), or nil without an MLP.
+    public static func gateWidth(of block: Block) -> Int? {
+        guard let gate = block.node("mlp.gate")?.op as? LinearOp, let rows = gate.weight ?? gate.factors?.b else { return nil }
+        return block.parameters[rows]?.shape[0]
+    }
+
+    /// The number of linears of `block` held as low-rank factors.
+    public static func lowRankLinearCount(of block: Block) -> Int { block.nodes(of: LinearOp.self).filter { $0.op.factors != nil }.count }
 }

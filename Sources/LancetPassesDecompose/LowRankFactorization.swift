@@ -65,6 +65,12 @@ public struct LowRankFactors: Sendable {
     /// Every singular value of the weighted weight W·S, descending (the kept ones first).
     public var spectrum: [Float]
 
+    /// Factors made elsewhere (`b [out, rank]` after `a [rank, in]`), with the spectrum they were cut from, if any.
+    public init(a: Tensor, b: Tensor, spectrum: [Float] = []) {
+        precondition(a.rank == 2 && b.rank == 2 && b.shape[1] == a.shape[0], "LowRankFactors: \(b.shape) does not follow \(a.shape)")
+        (self.a, self.b, self.spectrum) = (a, b, spectrum)
+    }
+
     /// The rank kept.
     public var rank: Int { a.shape[0] }
 

@@ -85,6 +85,29 @@ final class TensorizeTests: XCTestCase {
             return total + (group.count - 1) * model.blocks[Int(parts[1])!].parameters[String(parts[2])]!.count * 4
         }
         XCTAssertEqual(try XCTUnwrap(FileSize.bytes(at: copies)) - (try XCTUnwrap(FileSize.bytes(at: archive))), sharedA, accuracy: 4096)
+        // `lancet inspect`'s summary reads the architecture back from the archived IR.
+        let summary = try ModelLoader.summary(archive)
+        XCTAssertEqual(summary.format, "lancet")
+        XCTAssertEqual(summary.architecture, model.config.architecture)
+        XCTAssertEqual(summary.blocks, model.blocks.count)
+        XCTAssertEqual(summary.hiddenSize, model.config.hiddenSize)
+        XCTAssertEqual(summary.ffnWidth, [try XCTUnwrap(LlamaBlock.gateWidth(of: Self.dense.blocks[0]))])
+        XCTAssertEqual(summary.heads, [try XCTUnwrap(LlamaBlock.attentionSizes(of: Self.dense.blocks[0])).heads])
+        XCTAssertEqual(summary.lowRankLinears, 7 * model.blocks.count)
+        XCTAssertEqual(summary.sharedTensors, model.sharedParameterGroups.count)
+        XCTAssertEqual(summary.parameterCount, model.parameterCount, "shared tensors are stored, and counted, once")
+        XCTAssertTrue(summary.render().contains("Lancet archive"))
+        // A non-finite weight in an archive is refused like in any other model file, naming the tensor.
+        var broken = model
+        broken.blocks[2].parameters["mlp.down.b"]![1, 0] = .nan
+        let brokenPath = dir.appendingPathComponent("broken.lancet").path
+        try broken.save(to: brokenPath)
+        XCTAssertThrowsError(try ModelLoader.load(brokenPath, options: LoadOptions())) { error in
+            XCTAssertTrue("\(error)".contains("blocks.2.mlp.down.b"), "\(error)")
+        }
+        var reporting = LoadOptions()
+        reporting.nonFiniteWeights = .report
+        XCTAssertEqual(try ModelLoader.load(brokenPath, options: reporting).nonFiniteTensors.count, 1)
         // GGUF and Hugging Face exports multiply the shared factor into every block's weight.
         let tokens: [Int32] = [3, 1, 4, 1, 5, 9, 2, 6]
         let expected = try ModelRunner(model: model).logits(tokens, context: ExecutionContext(batch: 1, length: tokens.count)).scalars

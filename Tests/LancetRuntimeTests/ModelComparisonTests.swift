@@ -21,6 +21,24 @@ final class ModelComparisonTests: XCTestCase {
         XCTAssertEqual(s.blockShapes, Array(repeating: ModelComparison.BlockShape(heads: 4, kvHeads: 2, ffnWidth: 96), count: 2))
     }
 
+    /// Low-rank linears keep their block's FFN width and are counted; a factor two blocks share counts once, in the
+    /// parameters and in the zeros.
+    func testSummaryOfFactorisedBlocksKeepsTheirWidthsAndCountsSharedFactorsOnce() {
+        var model = TinyLlama.make(seed: 4)
+        let gate = model.blocks[0].parameters["mlp.gate.weight"]!
+        var inner = Tensor(zeros: [8, gate.shape[1]])
+        for j in 0..<gate.shape[1] { inner[j % 8, j] = j < 8 ? 0 : 1 }  // every row has zeros
+        let zerosOfInner = inner.scalars.filter { $0 == 0 }.count
+        for i in 0..<2 {
+            let outer = Tensor(shape: [gate.shape[0], 8], (0..<(gate.shape[0] * 8)).map { Float($0 % 7) + 1 })
+            model.blocks[i].factorise(linear: "mlp.gate", into: LowRankFactors(a: inner, b: outer, spectrum: []))
+        }
+        let s = ModelComparison.summary(of: model)
+        XCTAssertEqual(s.parameters, model.parameterCount)
+        XCTAssertEqual(s.parameters - s.nonZeroParameters, zerosOfInner)
+        XCTAssertEqual(s.blockShapes, Array(repeating: ModelComparison.BlockShape(heads: 4, kvHeads: 2, ffnWidth: 96, lowRankLinears: 1), count: 2))
+    }
+
     func testDriftIsZeroBeforeTheChangedBlockAndPositiveFromIt() throws {
         var sizes = TinyLlama.Sizes()
         sizes.blocks = 4

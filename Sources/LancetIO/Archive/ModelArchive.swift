@@ -44,8 +44,9 @@ public enum ModelArchive {
         try writer.write(to: path, overwrite: overwrite)
     }
 
-    /// Reads an archive written by `write`.
-    public static func read(_ path: String) throws -> (model: Model, file: GGUFFile) {
+    /// Reads an archive written by `write`. Every stored tensor goes through `weights` (the loaders' check for NaN and
+    /// ±infinity) when one is given.
+    public static func read(_ path: String, weights: NonFiniteWeightCheck? = nil) throws -> (model: Model, file: GGUFFile) {
         let file = try GGUFFile(path: path)
         func fail(_ reason: String) -> ModelImportError { ModelImportError(path, reason) }
         guard file.int("lancet.archive.version") == version, let json = file.string("lancet.archive.ir") else {
@@ -80,6 +81,15 @@ public enum ModelArchive {
         let provenance = file.metadata["lancet.provenance"]?.arrayValue?.compactMap(\.stringValue) ?? []
         var model = Model(config: config, embedding: try file.tensor("embedding"), blocks: blocks, finalNorm: try file.tensor("final_norm"),
                           outputHead: head, provenance: provenance)
+        if let weights {
+            var stored: [(String, Tensor)] = [("embedding", model.embedding), ("final_norm", model.finalNorm)] + (head.map { [("output_head", $0)] } ?? [])
+            for (i, block) in blocks.enumerated() {
+                for name in block.parameters.keys.sorted() where aliases["blocks.\(i).\(name)"] == nil {
+                    stored.append(("blocks.\(i).\(name)", block.parameters[name]!))
+                }
+            }
+            for (name, t) in stored { try weights.check(t, name: name, file: path, importPath: path) }
+        }
         if file.metadata["tokenizer.ggml.model"] != nil {
             do { model.tokenizer = try Tokenizer(gguf: file) } catch { throw fail("its tokenizer metadata: \(error)") }
         }

@@ -47,7 +47,7 @@ public enum ModelLoader {
         switch try format(of: path) {
         case .gguf:
             let file = try GGUFFile(path: path)
-            if ModelArchive.isArchive(file) { return LoadResult(model: try ModelArchive.read(path).model, nonFiniteTensors: []) }
+            if ModelArchive.isArchive(file) { return LoadResult(model: try ModelArchive.read(path, weights: weights).model, nonFiniteTensors: weights.findings) }
             var model = try GGUFLlamaImporter.load(file, weights: weights)
             if file.metadata["tokenizer.ggml.model"] != nil {
                 model.tokenizer = try Tokenizer(gguf: file)
@@ -67,10 +67,12 @@ public enum ModelLoader {
         }
     }
 
-    /// A summary of the file at `path` without loading weights.
+    /// A summary of the file at `path` without loading weights (a Lancet archive excepted: its IR is read back).
     public static func summary(_ path: String) throws -> ModelFileSummary {
         switch try format(of: path) {
-        case .gguf: return ModelFileSummary(gguf: try GGUFFile(path: path))
+        case .gguf:
+            let file = try GGUFFile(path: path)
+            return ModelArchive.isArchive(file) ? try ModelFileSummary(archive: file) : ModelFileSummary(gguf: file)
         case .huggingFace: return try ModelFileSummary(huggingFaceFolder: path)
         }
     }

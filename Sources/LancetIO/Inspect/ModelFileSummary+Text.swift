@@ -1,13 +1,17 @@
 import Foundation
 
 extension ModelFileSummary {
+    /// How the first line names each format.
+    static let formatNames = ["gguf": "GGUF", "lancet": "Lancet archive", "safetensors": "safetensors"]
+
     /// The human-readable report: one screen of facts (under 30 lines for a Llama-family model), and with
     /// `tensorTable` every tensor in natural order (`TensorNameOrder`) with aligned columns. `provenanceLine`
     /// replaces the default "N record(s)" description of the provenance.
+
     public func render(tensorTable: Bool = false, provenanceLine: String? = nil) -> String {
         var lines: [String] = []
         func add(_ label: String, _ value: String) { lines.append((label + ":").padding(15) + value) }
-        add("file", "\(path) (\(format == "gguf" ? "GGUF" : format)\(fileBytes.map { ", " + Self.humanBytes($0) } ?? ""))")
+        add("file", "\(path) (\(Self.formatNames[format] ?? format)\(fileBytes.map { ", " + Self.humanBytes($0) } ?? ""))")
         add("architecture", architecture + (name.map { "  (\($0))" } ?? ""))
         add("file type", (fileType ?? "unknown") + String(format: ", %.2f bits per weight", bitsPerWeight)
             + " (\(Self.humanBytes(tensorBytes)) of tensor data)")
@@ -23,6 +27,8 @@ extension ModelFileSummary {
             add("KV heads", Self.perBlock(kvHeads))
         }
         add("FFN width", Self.perBlock(ffnWidth))
+        if let lowRankLinears, lowRankLinears > 0 { add("low-rank", "\(lowRankLinears) linears held as two factors") }
+        if let sharedTensors, sharedTensors > 0 { add("shared", "\(sharedTensors) tensors shared by several blocks, stored once") }
         add("vocabulary", String(vocabularySize))
         if let c = contextLength { add("context", String(c)) }
         if let ropeTheta { add("RoPE θ", String(format: "%g", ropeTheta)) }

@@ -29,7 +29,7 @@ public struct ModelFileSummary: Sendable, Encodable {
         public var text: String?
     }
 
-    /// `gguf` or `safetensors`.
+    /// `gguf`, `lancet` (Lancet's archive, a GGUF container of the IR) or `safetensors`.
     public var format: String
     /// The file or folder.
     public var path: String
@@ -80,6 +80,10 @@ public struct ModelFileSummary: Sendable, Encodable {
     public var chatTemplateFamily: String? = nil
     /// Whether the output projection reuses the token embedding (no separate output matrix stored).
     public var tiedEmbeddings: Bool? = nil
+    /// Linears held as low-rank factors, over all blocks (Lancet archives; nil for other formats).
+    public var lowRankLinears: Int? = nil
+    /// Tensors that several blocks share and the file stores once (Lancet archives; nil for other formats).
+    public var sharedTensors: Int? = nil
 
     /// Bytes of all tensors' data.
     public var tensorBytes: Int { tensors.reduce(0) { $0 + $1.bytes } }
@@ -113,6 +117,7 @@ public struct ModelFileSummary: Sendable, Encodable {
         case fileType = "file_type", fileBytes = "file_bytes", tensorBytes = "tensor_bytes", bitsPerWeight = "bits_per_weight"
         case ropeTheta = "rope_theta", rmsEpsilon = "rms_epsilon", bos, eos, addsBOS = "adds_bos"
         case chatTemplateFamily = "chat_template", tiedEmbeddings = "tied_embeddings"
+        case lowRankLinears = "low_rank_linears", sharedTensors = "shared_tensors"
         case blockMatrixZeros = "block_matrix_zeros", blockMatrixElements = "block_matrix_elements"
         case zeros, unreadTensors = "unread_tensors"
     }
@@ -147,6 +152,8 @@ public struct ModelFileSummary: Sendable, Encodable {
         try c.encodeIfPresent(addsBOS, forKey: .addsBOS)
         try c.encodeIfPresent(chatTemplateFamily, forKey: .chatTemplateFamily)
         try c.encodeIfPresent(tiedEmbeddings, forKey: .tiedEmbeddings)
+        try c.encodeIfPresent(lowRankLinears, forKey: .lowRankLinears)
+        try c.encodeIfPresent(sharedTensors, forKey: .sharedTensors)
         let block = blockMatrixZeros
         try c.encode(block.zeros, forKey: .blockMatrixZeros)
         try c.encode(block.elements, forKey: .blockMatrixElements)

@@ -5,7 +5,7 @@ public enum TensorNameOrder {
     /// The block index of a tensor name (`blk.12.attn_q.weight`, `model.layers.12.mlp.up_proj.weight`), if any.
     public static func blockIndex(_ name: String) -> Int? {
         let parts = name.split(separator: ".")
-        for (i, part) in parts.enumerated().dropLast() where part == "blk" || part == "layers" {
+        for (i, part) in parts.enumerated().dropLast() where part == "blk" || part == "layers" || part == "blocks" {
             if let n = Int(parts[i + 1]) { return n }
         }
         return nil

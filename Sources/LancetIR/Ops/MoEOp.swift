@@ -121,8 +121,7 @@ public struct MoEOp: Op {
             out.withUnsafeMutableBufferPointer { o in
                 ye.withUnsafeBufferPointer { y in
                     for (r, a) in list.enumerated() {
-                        let w = routing.weights[a.token * topK + a.slot]
-                        for c in 0..<h { o[a.token * h + c] += w * y[r * h + c] }
+                        axpy(alpha: routing.weights[a.token * topK + a.slot], y.baseAddress! + r * h, o.baseAddress! + a.token * h, count: h)
                     }
                 }
             }
@@ -145,10 +144,9 @@ public struct MoEOp: Op {
             var dye = Tensor(zeros: ye.shape)
             dy.withUnsafeBufferPointer { g in ye.withUnsafeBufferPointer { y in dye.withUnsafeMutableBufferPointer { dp in
                 for (r, a) in list.enumerated() {
-                    let w = routing.weights[a.token * topK + a.slot]
-                    var dot: Float = 0
-                    for c in 0..<h { dp[r * h + c] = w * g[a.token * h + c]; dot += g[a.token * h + c] * y[r * h + c] }
-                    dWeights[a.token * topK + a.slot] = dot
+                    let gRow = g.baseAddress! + a.token * h
+                    scale(gRow, by: routing.weights[a.token * topK + a.slot], count: h, out: dp.baseAddress! + r * h)
+                    dWeights[a.token * topK + a.slot] = dot(gRow, y.baseAddress! + r * h, count: h)
                 }
             }}}
             let dxe = try SwiGLU.backward(xe, dye, names: expertNames(e), parameters: parameters, gradients: &parameterGradients)
@@ -191,51 +189,61 @@ public struct MoEOp: Op {
     }
 }
 
-/// The SwiGLU feed-forward `down(silu(gate·x) ⊙ up·x)` used by experts, with its VJP.
+/// The SwiGLU feed-forward `down(silu(gate·x) ⊙ up·x)` used by experts, with its VJP: gemms for the three
+/// products, the vectorised `swiglu` kernels between them, and row copies for the gather and scatter.
 enum SwiGLU {
-    struct Activations { var gate: Tensor; var up: Tensor; var output: Tensor }
+    struct Activations { var gate: Tensor; var up: Tensor; var gated: Tensor; var output: Tensor }
 
     static func forward(_ x: Tensor, names: (gate: String, up: String, down: String), parameters: ParameterLookup,
                         half: HalfWeights? = nil) throws -> Activations {
         let g = Linear.apply(x, weight: try parameters.require(names.gate), half: half)
         let u = Linear.apply(x, weight: try parameters.require(names.up), half: half)
-        let a = Elementwise.zip(g, u) { gv, uv in gv / (1 + Elementwise.exp(-gv)) * uv }
-        return Activations(gate: g, up: u, output: Linear.apply(a, weight: try parameters.require(names.down), half: half))
+        var a = Tensor(uninitializedShape: g.shape)
+        a.withUnsafeMutableBufferPointer { ap in g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in
+            if let out = ap.baseAddress { swiglu(gate: gp.baseAddress!, up: up.baseAddress!, count: ap.count, out: out) }
+        }}}
+        return Activations(gate: g, up: u, gated: a, output: Linear.apply(a, weight: try parameters.require(names.down), half: half))
     }
 
     static func backward(_ x: Tensor, _ dy: Tensor, names: (gate: String, up: String, down: String), parameters: ParameterLookup,
                          gradients: inout [String: Tensor]) throws -> Tensor {
         let act = try forward(x, names: names, parameters: parameters)
-        let a = Elementwise.zip(act.gate, act.up) { gv, uv in gv / (1 + Elementwise.exp(-gv)) * uv }
-        Linear.accumulate(&gradients[names.down], Linear.weightGradient(dy, a))
+        Linear.accumulate(&gradients[names.down], Linear.weightGradient(dy, act.gated))
         let da = Linear.inputGradient(dy, weight: try parameters.require(names.down))
-        let dGate = Elementwise.zip(Elementwise.zip(da, act.up, *), act.gate) { g, gv in
-            let s = 1 / (1 + Elementwise.exp(-gv))
-            return g * s * (1 + gv * (1 - s))
-        }
-        let dUp = Elementwise.zip(da, act.gate) { g, gv in g * gv / (1 + Elementwise.exp(-gv)) }
+        var dGate = Tensor(uninitializedShape: act.gate.shape), dUp = Tensor(uninitializedShape: act.up.shape)
+        dGate.withUnsafeMutableBufferPointer { dg in dUp.withUnsafeMutableBufferPointer { du in
+            act.gate.withUnsafeBufferPointer { g in act.up.withUnsafeBufferPointer { u in da.withUnsafeBufferPointer { d in
+                if let dgp = dg.baseAddress {
+                    swigluBackward(gate: g.baseAddress!, up: u.baseAddress!, dOut: d.baseAddress!, count: dg.count, dGate: dgp, dUp: du.baseAddress!)
+                }
+            }}}
+        }}
         Linear.accumulate(&gradients[names.gate], Linear.weightGradient(dGate, x))
         Linear.accumulate(&gradients[names.up], Linear.weightGradient(dUp, x))
         var dx = Linear.inputGradient(dGate, weight: try parameters.require(names.gate))
         let dxUp = Linear.inputGradient(dUp, weight: try parameters.require(names.up))
-        dx.withUnsafeMutableBufferPointer { d in dxUp.withUnsafeBufferPointer { u in for i in 0..<d.count { d[i] += u[i] } } }
+        dx.withUnsafeMutableBufferPointer { d in dxUp.withUnsafeBufferPointer { u in
+            if let dp = d.baseAddress { add(dp, u.baseAddress!, count: d.count, out: dp) }
+        }}
         return dx
     }
 
+    /// The rows `rows` of `x`, in that order.
     static func gather(_ x: Tensor, rows: [Int]) -> Tensor {
         let h = x.shape[1]
         return Tensor(shape: [rows.count, h]) { out in
             x.withUnsafeBufferPointer { xp in
-                for (r, row) in rows.enumerated() { for c in 0..<h { out[r * h + c] = xp[row * h + c] } }
+                for (r, row) in rows.enumerated() { (out.baseAddress! + r * h).update(from: xp.baseAddress! + row * h, count: h) }
             }
         }
     }
 
+    /// x[rows[r]] += values[r] for every r.
     static func scatterAdd(_ values: Tensor, into x: inout Tensor, rows: [Int]) {
         let h = x.shape[1]
         x.withUnsafeMutableBufferPointer { xp in
             values.withUnsafeBufferPointer { vp in
-                for (r, row) in rows.enumerated() { for c in 0..<h { xp[row * h + c] += vp[r * h + c] } }
+                for (r, row) in rows.enumerated() { axpy(alpha: 1, vp.baseAddress! + r * h, xp.baseAddress! + row * h, count: h) }
             }
         }
     }

@@ -44,8 +44,9 @@ let package = Package(
         .target(name: "LancetPassesPrune", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "LancetPassesCollapse", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "LancetPassesDecompose", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
+        .target(name: "LancetPassesMoE", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIR", "LancetRuntime", "LancetIO", "LancetData", "LancetSurgery",
-                                               "LancetPassesPrune", "LancetPassesCollapse", "LancetPassesDecompose"]),
+                                               "LancetPassesPrune", "LancetPassesCollapse", "LancetPassesDecompose", "LancetPassesMoE"]),
         .executableTarget(
             name: "LancetCLI",
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -66,6 +67,7 @@ let package = Package(
         .testTarget(name: "LancetPassesPruneTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetPassesCollapseTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetPassesDecomposeTests", dependencies: ["Lancet"]),
+        .testTarget(name: "LancetPassesMoETests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetFuzzTests", dependencies: ["LancetFuzz"]),
         .testTarget(name: "LancetCLITests", dependencies: ["Lancet", "LancetFuzz"]),
         .plugin(

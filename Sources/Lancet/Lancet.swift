@@ -4,6 +4,7 @@
 @_exported import LancetIR
 @_exported import LancetPassesCollapse
 @_exported import LancetPassesDecompose
+@_exported import LancetPassesMoE
 @_exported import LancetPassesPrune
 @_exported import LancetRuntime
 @_exported import LancetSurgery
@@ -14,7 +15,7 @@
 /// and scripts use `registry()`; a name registered twice is a start-up error.
 public enum BuiltinPasses {
     /// The tables of the in-tree pass targets.
-    public static let tables: [[any SurgeryPass.Type]] = [PrunePasses.all, CollapsePasses.all, DecomposePasses.all]
+    public static let tables: [[any SurgeryPass.Type]] = [PrunePasses.all, CollapsePasses.all, DecomposePasses.all, MoEPasses.all]
 
     /// A registry of the built-in tables plus `extra` tables (passes a caller or a test adds); throws
     /// `RegistryError` for empty, malformed or duplicate names.

@@ -70,6 +70,12 @@ struct ExportBlock {
             guard !op.hasSharedExpert else {
                 throw fail("mixture of experts '\(node.name)' has a shared expert, which llama.cpp's llama architecture cannot express")
             }
+            guard op.router == .linear else {
+                throw fail("mixture of experts '\(node.name)' has a \(op.router.rawValue) router; llama.cpp's llama architecture routes by one linear layer (fit a linear router first)")
+            }
+            guard op.weighting == .softmax else {
+                throw fail("mixture of experts '\(node.name)' weights its chosen experts by \(op.weighting.rawValue); llama.cpp's llama architecture weights them by the router's softmax")
+            }
             guard op.normalizeTopK else {
                 throw fail("mixture of experts '\(node.name)' does not renormalise its top-\(op.topK) weights; llama.cpp's llama architecture always does")
             }

@@ -1,14 +1,16 @@
 import LancetTensor
 
-/// A mixture of SwiGLU experts with a linear router and top-k routing, and an optional shared expert.
+/// A mixture of SwiGLU experts with a router and top-k routing, and an optional shared expert.
 ///
-/// Parameters, under the node's prefix `p`: `p.router.weight` `[experts, hidden]`; for each expert `e`,
+/// Parameters, under the node's prefix `p`: the router (see `MoERouter`); for each expert `e`,
 /// `p.experts.e.gate.weight` and `p.experts.e.up.weight` `[width_e, hidden]` and `p.experts.e.down.weight`
 /// `[hidden, width_e]` (experts may differ in width); with a shared expert, `p.shared.{gate,up,down}.weight`.
-/// Each token's output is `Σ_{e ∈ top-k} w_e · expert_e(x)` with `w = softmax(router·x)` restricted to the
-/// top k (renormalised to sum to 1 when `normalizeTopK`), plus `shared(x)`. Only routed tokens are computed
-/// by each expert: the compute is sparse, not a multiplication by zeros. The chosen experts of every token
-/// are recorded in `context.routing[node]` (k ids per token).
+/// The router scores every expert, `probabilities = softmax(scores)`, and each token goes to the k most probable
+/// experts. Its output is `Σ_{e ∈ top-k} w_e · expert_e(x)` plus `shared(x)`, with `w` as `weighting` says: the
+/// probabilities of the chosen experts (renormalised to sum to 1 when `normalizeTopK`), or 1 for each (`unit`,
+/// CMoE's training-free mixture). Only routed tokens are computed by each expert: the compute is sparse, not a
+/// multiplication by zeros. The chosen experts of every token are recorded in `context.routing[node]` (k ids per
+/// token).
 public struct MoEOp: Op {
     public static let kind = "moe"
     /// The parameter prefix (the node's name).
@@ -17,22 +19,38 @@ public struct MoEOp: Op {
     public var experts: Int
     /// Experts per token.
     public var topK: Int
-    /// Whether the top-k weights are renormalised to sum to one.
+    /// Whether the top-k weights are renormalised to sum to one (`softmax` weighting).
     public var normalizeTopK: Bool
     /// Whether a shared expert is applied to every token.
     public var hasSharedExpert: Bool
+    /// How experts are scored.
+    public var router: MoERouter
+    /// How the chosen experts' outputs are weighted.
+    public var weighting: MoEWeighting
 
     /// Creates the op.
-    public init(prefix: String, experts: Int, topK: Int, normalizeTopK: Bool = true, hasSharedExpert: Bool = false) {
+    public init(prefix: String, experts: Int, topK: Int, normalizeTopK: Bool = true, hasSharedExpert: Bool = false,
+                router: MoERouter = .linear, weighting: MoEWeighting = .softmax) {
         self.prefix = prefix
         self.experts = experts
         self.topK = topK
         self.normalizeTopK = normalizeTopK
         self.hasSharedExpert = hasSharedExpert
+        self.router = router
+        self.weighting = weighting
     }
 
-    /// The parameter names of one SwiGLU expert (`gate`, `up`, `down`).
-    func expertNames(_ e: Int?) -> (gate: String, up: String, down: String) {
+    /// The router's parameter names: `p.router.weight` (linear) or `p.router.gate.weight` and `p.router.up.weight`
+    /// (swiglu), each `[experts, hidden]`.
+    public var routerNames: [String] {
+        switch router {
+        case .linear: return [prefix + ".router.weight"]
+        case .swiglu: return [prefix + ".router.gate.weight", prefix + ".router.up.weight"]
+        }
+    }
+
+    /// The parameter names of one SwiGLU expert (`gate`, `up`, `down`), or of the shared expert for nil.
+    public func expertNames(_ e: Int?) -> (gate: String, up: String, down: String) {
         let base = e.map { "\(prefix).experts.\($0)" } ?? "\(prefix).shared"
         return (base + ".gate.weight", base + ".up.weight", base + ".down.weight")
     }
@@ -41,7 +59,7 @@ public struct MoEOp: Op {
     public var fittableParameters: [String] { parameterNames }
 
     public var parameterNames: [String] {
-        var names = [prefix + ".router.weight"]
+        var names = routerNames
         for e in 0..<experts { let n = expertNames(e); names += [n.gate, n.up, n.down] }
         if hasSharedExpert { let n = expertNames(nil); names += [n.gate, n.up, n.down] }
         return names
@@ -53,18 +71,32 @@ public struct MoEOp: Op {
         topK = try a.int("top_k")
         normalizeTopK = try a.bool("normalize_top_k")
         hasSharedExpert = try a.bool("shared_expert")
+        // Absent in models written before routers had kinds: a linear router with softmax weights.
+        let routerName = a["router"]?.string ?? MoERouter.linear.rawValue
+        guard let r = MoERouter(rawValue: routerName) else {
+            throw OpShapeError("moe router '\(routerName)' is not one of \(MoERouter.allCases.map(\.rawValue))")
+        }
+        let weightingName = a["weighting"]?.string ?? MoEWeighting.softmax.rawValue
+        guard let w = MoEWeighting(rawValue: weightingName) else {
+            throw OpShapeError("moe weighting '\(weightingName)' is not one of \(MoEWeighting.allCases.map(\.rawValue))")
+        }
+        router = r
+        weighting = w
     }
 
     public var attributes: [String: OpAttribute] {
-        ["prefix": .string(prefix), "experts": .int(experts), "top_k": .int(topK), "normalize_top_k": .bool(normalizeTopK), "shared_expert": .bool(hasSharedExpert)]
+        ["prefix": .string(prefix), "experts": .int(experts), "top_k": .int(topK), "normalize_top_k": .bool(normalizeTopK),
+         "shared_expert": .bool(hasSharedExpert), "router": .string(router.rawValue), "weighting": .string(weighting.rawValue)]
     }
 
     public func outputFeatures(inputs: [Int], parameters: ParameterLookup) throws -> [Int] {
         guard inputs.count == 1 else { throw OpShapeError("moe takes 1 input, got \(inputs.count)") }
         guard experts >= 1, (1...experts).contains(topK) else { throw OpShapeError("top_k \(topK) must be in 1...\(experts)") }
         let h = inputs[0]
-        let router = try parameters.require(prefix + ".router.weight")
-        guard router.shape == [experts, h] else { throw OpShapeError("router has shape \(router.shape), expected [\(experts), \(h)]") }
+        for name in routerNames {
+            let r = try parameters.require(name)
+            guard r.shape == [experts, h] else { throw OpShapeError("router '\(name)' has shape \(r.shape), expected [\(experts), \(h)]") }
+        }
         for e in (0..<experts).map { Optional($0) } + (hasSharedExpert ? [nil] : []) {
             let n = expertNames(e)
             let g = try parameters.require(n.gate), u = try parameters.require(n.up), d = try parameters.require(n.down)
@@ -75,15 +107,32 @@ public struct MoEOp: Op {
         return [h]
     }
 
-    /// Chosen experts and their weights per token, plus the full router probabilities.
+    /// Chosen experts and their weights per token, plus the router's scores and probabilities.
     struct Routing {
         var chosen: [Int32]      // [tokens, topK]
         var weights: [Float]     // [tokens, topK]
         var probabilities: Tensor // [tokens, experts]
+        /// swiglu router: the gate and up products of every expert's representative row, [tokens, experts] each.
+        var routerGate: Tensor?
+        var routerUp: Tensor?
     }
 
     func route(_ x: Tensor, parameters: ParameterLookup, half: HalfWeights? = nil) throws -> Routing {
-        var probs = Linear.apply(x, weight: try parameters.require(prefix + ".router.weight"), half: half)
+        var probs: Tensor
+        var routerGate: Tensor?, routerUp: Tensor?
+        switch router {
+        case .linear:
+            probs = Linear.apply(x, weight: try parameters.require(routerNames[0]), half: half)
+        case .swiglu:
+            let g = Linear.apply(x, weight: try parameters.require(routerNames[0]), half: half)
+            let u = Linear.apply(x, weight: try parameters.require(routerNames[1]), half: half)
+            probs = Tensor(uninitializedShape: g.shape)
+            probs.withUnsafeMutableBufferPointer { sp in g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in
+                if let out = sp.baseAddress { swiglu(gate: gp.baseAddress!, up: up.baseAddress!, count: sp.count, out: out) }
+                for i in sp.indices { sp[i] = abs(sp[i]) }
+            }}}
+            (routerGate, routerUp) = (g, u)
+        }
         let t = x.shape[0]
         var chosen = [Int32](repeating: 0, count: t * topK), weights = [Float](repeating: 0, count: t * topK)
         probs.withUnsafeMutableBufferPointer { p in
@@ -94,11 +143,14 @@ public struct MoEOp: Op {
                 let total = order.reduce(Float(0)) { $0 + row[$1] }
                 for (j, e) in order.enumerated() {
                     chosen[i * topK + j] = Int32(e)
-                    weights[i * topK + j] = normalizeTopK ? row[e] / total : row[e]
+                    switch weighting {
+                    case .softmax: weights[i * topK + j] = normalizeTopK ? row[e] / total : row[e]
+                    case .unit: weights[i * topK + j] = 1
+                    }
                 }
             }
         }
-        return Routing(chosen: chosen, weights: weights, probabilities: probs)
+        return Routing(chosen: chosen, weights: weights, probabilities: probs, routerGate: routerGate, routerUp: routerUp)
     }
 
     /// Tokens routed to each expert, with the slot (0..<topK) they chose it in.
@@ -152,9 +204,11 @@ public struct MoEOp: Op {
             let dxe = try SwiGLU.backward(xe, dye, names: expertNames(e), parameters: parameters, gradients: &parameterGradients)
             SwiGLU.scatterAdd(dxe, into: &dx, rows: rows)
         }
-        // Through the top-k weights and the router softmax to the router logits.
-        var dLogits = Tensor(zeros: [t, experts])
-        routing.probabilities.withUnsafeBufferPointer { p in dLogits.withUnsafeMutableBufferPointer { dl in
+        // Unit weights do not depend on the router: it gets no gradient (its choice is discrete).
+        guard weighting == .softmax else { return [dx] }
+        // Through the top-k weights and the router softmax to the router's scores.
+        var dScores = Tensor(zeros: [t, experts])
+        routing.probabilities.withUnsafeBufferPointer { p in dScores.withUnsafeMutableBufferPointer { dl in
             for i in 0..<t {
                 var dp = [Float](repeating: 0, count: experts)
                 let slots = (0..<topK).map { i * topK + $0 }
@@ -170,10 +224,36 @@ public struct MoEOp: Op {
                 for e in 0..<experts { dl[i * experts + e] = p[i * experts + e] * (dp[e] - dot) }
             }
         }}
-        let router = try parameters.require(prefix + ".router.weight")
-        Linear.accumulate(&parameterGradients[prefix + ".router.weight"], Linear.weightGradient(dLogits, x))
-        let dxRouter = Linear.inputGradient(dLogits, weight: router)
-        dx.withUnsafeMutableBufferPointer { d in dxRouter.withUnsafeBufferPointer { r in for i in 0..<d.count { d[i] += r[i] } } }
+        // From the scores to the router's weights and the input.
+        let routerGradients: [(name: String, dProducts: Tensor)]
+        switch router {
+        case .linear:
+            routerGradients = [(routerNames[0], dScores)]
+        case .swiglu:
+            // score = |u·silu(g)|: d/du = sign·silu(g), d/dg = sign·u·silu'(g).
+            let g = routing.routerGate!, u = routing.routerUp!
+            var product = Tensor(uninitializedShape: g.shape)
+            product.withUnsafeMutableBufferPointer { pp in g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in
+                if let out = pp.baseAddress { swiglu(gate: gp.baseAddress!, up: up.baseAddress!, count: pp.count, out: out) }
+            }}}
+            let signed = Elementwise.zip(dScores, product) { d, a in a < 0 ? -d : (a > 0 ? d : 0) }
+            var dGate = Tensor(uninitializedShape: g.shape), dUp = Tensor(uninitializedShape: u.shape)
+            dGate.withUnsafeMutableBufferPointer { dg in dUp.withUnsafeMutableBufferPointer { du in
+                g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in signed.withUnsafeBufferPointer { d in
+                    if let dgp = dg.baseAddress {
+                        swigluBackward(gate: gp.baseAddress!, up: up.baseAddress!, dOut: d.baseAddress!, count: dg.count, dGate: dgp, dUp: du.baseAddress!)
+                    }
+                }}}
+            }}
+            routerGradients = [(routerNames[0], dGate), (routerNames[1], dUp)]
+        }
+        for (name, d) in routerGradients {
+            Linear.accumulate(&parameterGradients[name], Linear.weightGradient(d, x))
+            let dxRouter = Linear.inputGradient(d, weight: try parameters.require(name))
+            dx.withUnsafeMutableBufferPointer { dxp in dxRouter.withUnsafeBufferPointer { r in
+                if let out = dxp.baseAddress { add(out, r.baseAddress!, count: dxp.count, out: out) }
+            }}
+        }
         return [dx]
     }
 
@@ -183,10 +263,28 @@ public struct MoEOp: Op {
         let routed = (0..<experts).map { width($0) }
         let meanWidth = routed.reduce(0, +) / Double(max(experts, 1))
         let shared = hasSharedExpert ? width(nil) : 0
-        let perToken = 2 * h * Double(experts) + 6 * h * (Double(topK) * meanWidth + shared)
-        let bytes = 4 * (h * Double(experts) + 3 * h * (routed.reduce(0, +) + shared))
+        let routerRows = Double(experts * routerNames.count)
+        let perToken = 2 * h * routerRows + 6 * h * (Double(topK) * meanWidth + shared)
+        let bytes = 4 * (h * routerRows + 3 * h * (routed.reduce(0, +) + shared))
         return OpCost(flops: Double(tokens) * perToken, parameterBytes: bytes)
     }
+}
+
+/// How a mixture scores its experts.
+public enum MoERouter: String, Sendable, CaseIterable {
+    /// `scores = W_router·x` (`p.router.weight`), as Mixtral and llama.cpp do.
+    case linear
+    /// `scores_e = |(u_e·x)·silu(g_e·x)|` (`p.router.gate.weight`, `p.router.up.weight`): the SwiGLU activation of a
+    /// representative channel of each expert, CMoE's analytical router.
+    case swiglu
+}
+
+/// How a mixture weights the outputs of the experts it chose.
+public enum MoEWeighting: String, Sendable, CaseIterable {
+    /// The chosen experts' router probabilities (renormalised when `normalizeTopK`).
+    case softmax
+    /// 1 for every chosen expert: the router only chooses (CMoE's training-free mixture).
+    case unit
 }
 
 /// The SwiGLU feed-forward `down(silu(gate·x) ⊙ up·x)` used by experts, with its VJP: gemms for the three

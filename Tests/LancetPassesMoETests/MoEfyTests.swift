@@ -1,0 +1,135 @@
+import Foundation
+import Lancet
+@testable import LancetPassesMoE
+import XCTest
+
+/// Dense → mixture of experts: the balanced assignment is optimal, the markers count what they mark, CMoE's carving
+/// keeps every channel exactly once in experts of equal size, and the carved mixture computes what its definition says
+/// (every expert chosen: the dense MLP; otherwise the shared expert plus the chosen experts, each with weight 1).
+final class MoEfyTests: XCTestCase {
+    static let dense: Model = {
+        var sizes = TinyLlama.Sizes()
+        sizes.blocks = 2
+        return TinyLlama.make(sizes, seed: 31)
+    }()
+
+    static func windows(_ count: Int, length: Int = 16, seed: UInt64 = 5) -> [[Int32]] {
+        var g = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in (0..<length).map { _ in Int32(g.nextIndex(below: dense.config.vocabularySize)) } }
+    }
+
+    static func run(_ options: [(String, String)]) throws -> (Model, [PassReport]) {
+        var model = dense
+        let values = OptionValue.object(options.map { (key: $0.0, value: OptionValue.scalar($0.1, quoted: false, location: nil), location: nil) })
+        let recipe = Recipe(stages: [Stage(name: "moe", passes: [PassInvocation(name: "moefy", options: values)])])
+        let report = try Pipeline(recipe: recipe, registry: try BuiltinPasses.registry()).run(on: &model, calibration: CalibrationSet(windows: windows(4), seed: 9))
+        try Verifier.verify(model)
+        return (model, report.passes)
+    }
+
+    func testTheBalancedAssignmentIsOptimalAndBalanced() {
+        var g = SeededGenerator(seed: 3)
+        for (n, k) in [(6, 2), (6, 3), (8, 2), (9, 3)] {
+            for _ in 0..<20 {
+                let cost = (0..<n).map { _ in (0..<k).map { _ in g.nextIndex(below: 20) } }
+                let group = BalancedAssignment.solve(cost: cost, groups: k)
+                XCTAssertEqual((0..<k).map { c in group.filter { $0 == c }.count }, Array(repeating: n / k, count: k))
+                XCTAssertEqual(BalancedAssignment.totalCost(cost, group), Self.bruteForceMinimum(cost, groups: k), "n \(n) k \(k)")
+            }
+        }
+    }
+
+    /// The least total cost over every balanced assignment, by enumeration.
+    static func bruteForceMinimum(_ cost: [[Int]], groups k: Int) -> Int {
+        let n = cost.count, capacity = n / k
+        var best = Int.max, used = [Int](repeating: 0, count: k)
+        func place(_ i: Int, _ total: Int) {
+            if i == n { best = min(best, total); return }
+            for g in 0..<k where used[g] < capacity {
+                used[g] += 1
+                place(i + 1, total + cost[i][g])
+                used[g] -= 1
+            }
+        }
+        place(0, 0)
+        return best
+    }
+
+    func testMarkersCountHammingAndMerge() {
+        var a = MarkerMatrix(tokens: 70, channels: 3)
+        for t in [0, 5, 64, 69] { a.mark(token: t, channel: 1) }
+        a.mark(token: 5, channel: 1)
+        for t in [5, 66] { a.mark(token: t, channel: 2) }
+        XCTAssertEqual(a.counts, [0, 4, 2])
+        XCTAssertEqual(a.activeTokens(1), [0, 5, 64, 69])
+        XCTAssertEqual(a.hammingDistance(1, 2), 4)
+        XCTAssertEqual(a.hammingDistance(0, 2), 2)
+        var b = MarkerMatrix(tokens: 2, channels: 3)
+        b.mark(token: 1, channel: 0)
+        a.merge(b)
+        XCTAssertEqual(a.tokens, 72)
+        XCTAssertEqual(a.activeTokens(0), [71])
+        XCTAssertEqual(a.counts, [1, 4, 2])
+        XCTAssertEqual(ActivationMarkers.largestMagnitudes([0.5, -3, 2, 3, -0.1], count: 3), [1, 3, 2], "ties: lower index first")
+    }
+
+    func testCMoEPutsTheMostActiveChannelsInTheSharedGroupAndSplitsTheRestEvenly() {
+        var markers = MarkerMatrix(tokens: 40, channels: 12)
+        var g = SeededGenerator(seed: 8)
+        for c in 0..<12 { for t in 0..<40 where g.nextIndex(below: 12) < (c == 7 || c == 2 ? 11 : 3) { markers.mark(token: t, channel: c) } }
+        let p = ExpertPartition.cmoe(markers: markers, experts: 5, sharedChannels: 2)
+        XCTAssertEqual(Set(p.shared), [2, 7])
+        XCTAssertEqual(p.experts.map(\.count), Array(repeating: 2, count: 5))
+        XCTAssertEqual((p.shared + p.experts.flatMap { $0 }).sorted(), Array(0..<12))
+        for (e, r) in zip(p.experts, p.representatives) { XCTAssertTrue(e.contains(r)) }
+    }
+
+    func testEveryExpertChosenReproducesTheDenseMLP() throws {
+        let (model, reports) = try Self.run([("experts", "4"), ("top_k", "4"), ("windows", "2"), ("k_act", "3")])
+        XCTAssertEqual(reports.count, 2)
+        let tokens = Self.windows(1, length: 12, seed: 77)[0]
+        let context = ExecutionContext(batch: 1, length: tokens.count)
+        let want = try ModelRunner(model: Self.dense).logits(tokens, context: context).scalars
+        let got = try ModelRunner(model: model).logits(tokens, context: ExecutionContext(batch: 1, length: tokens.count)).scalars
+        XCTAssertLessThan(zip(want, got).map { abs($0 - $1) }.max()!, 1e-4)
+        XCTAssertTrue(model.blocks.allSatisfy { $0.node("mlp.moe")?.op is MoEOp && $0.node("mlp.gate") == nil })
+    }
+
+    func testEachTokenGetsTheSharedExpertPlusItsChosenExpertsWithWeightOne() throws {
+        let (model, reports) = try Self.run([("experts", "4"), ("shared", "1"), ("top_k", "1"), ("windows", "2"), ("k_act", "3")])
+        XCTAssertEqual(reports[0].metrics["active_ffn_share"], 0.5)
+        let block = model.blocks[0]
+        let op = try XCTUnwrap(block.node("mlp.moe")?.op as? MoEOp)
+        XCTAssertEqual(op.experts, 3)
+        var g = SeededGenerator(seed: 4)
+        let x = Tensor.randomNormal(shape: [5, Self.dense.config.hiddenSize], std: 1, generator: &g)
+        let context = ExecutionContext(batch: 1, length: 5)
+        context.nodeName = "mlp.moe"
+        let y = try op.forward([x], parameters: block, context: context)[0]
+        let chosen = try XCTUnwrap(context.routing["mlp.moe"])
+        func expert(_ e: Int?, _ row: Tensor) throws -> Tensor {
+            let n = op.expertNames(e)
+            let gate = matmul(row, block.parameters[n.gate]!, transposeB: true), up = matmul(row, block.parameters[n.up]!, transposeB: true)
+            let act = Tensor(shape: gate.shape, zip(gate.scalars, up.scalars).map { $0 / (1 + Foundation.exp(-$0)) * $1 })
+            return matmul(act, block.parameters[n.down]!, transposeB: true)
+        }
+        for t in 0..<5 {
+            let row = x.slicingRows(t..<(t + 1))
+            var want = try expert(nil, row).scalars
+            let e = Int(chosen[t])
+            for (i, v) in try expert(e, row).scalars.enumerated() { want[i] += v }
+            // The chosen expert has the highest representative-channel score.
+            let router = block.parameters["mlp.moe.router.gate.weight"]!, routerUp = block.parameters["mlp.moe.router.up.weight"]!
+            let gs = matmul(row, router, transposeB: true).scalars, us = matmul(row, routerUp, transposeB: true).scalars
+            let scores = zip(gs, us).map { abs($0 / (1 + Foundation.exp(-$0)) * $1) }
+            XCTAssertEqual(scores[e], scores.max()!)
+            for (a, b) in zip(y.slicingRows(t..<(t + 1)).scalars, want) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+        }
+    }
+
+    func testOptionsAreCheckedAndAWidthThatDoesNotSplitIsRefused() throws {
+        XCTAssertThrowsError(try Self.run([("experts", "4"), ("top_k", "4"), ("shared", "1")])) { XCTAssertTrue("\($0)".contains("top_k"), "\($0)") }
+        XCTAssertThrowsError(try Self.run([("method", "kmeans")])) { XCTAssertTrue("\($0)".contains("cmoe, random"), "\($0)") }
+        XCTAssertThrowsError(try Self.run([("experts", "5"), ("top_k", "1")])) { XCTAssertTrue("\($0)".contains("not a multiple of 5"), "\($0)") }
+    }
+}

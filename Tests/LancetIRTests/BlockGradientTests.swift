@@ -49,15 +49,29 @@ final class BlockGradientTests: XCTestCase {
             try GradientCheck.check(block, input: x, context: { ExecutionContext(batch: 1, length: 6) }, epsilon: 2e-3, tolerance: 3e-2)
         }
     }
+
+    /// CMoE's SwiGLU router (|u·x · silu(g·x)|) differentiated through softmax weights; with unit weights the router
+    /// gets no gradient and the experts' gradients still match.
+    func testSwiGLURouterGradientsMatchFiniteDifferences() throws {
+        for weighting in MoEWeighting.allCases {
+            let block = MoEFixture.block(experts: 4, topK: 2, normalize: true, shared: true, seed: 13, router: .swiglu, weighting: weighting)
+            var g = SeededGenerator(seed: 14)
+            let x = Tensor.randomNormal(shape: [6, MoEFixture.hidden], std: 1, generator: &g)
+            try GradientCheck.check(block, input: x, context: { ExecutionContext(batch: 1, length: 6) }, epsilon: 2e-3, tolerance: 3e-2)
+        }
+    }
 }
 
 enum MoEFixture {
     static let hidden = 12
 
-    static func block(experts: Int, topK: Int, normalize: Bool, shared: Bool, seed: UInt64) -> Block {
+    static func block(experts: Int, topK: Int, normalize: Bool, shared: Bool, seed: UInt64, router: MoERouter = .linear,
+                      weighting: MoEWeighting = .softmax) -> Block {
         var g = SeededGenerator(seed: seed)
         func w(_ r: Int, _ c: Int) -> Tensor { Tensor.randomNormal(shape: [r, c], std: 1 / Float(c).squareRoot(), generator: &g) }
-        var params: [String: Tensor] = ["moe.router.weight": w(experts, hidden)]
+        let op = MoEOp(prefix: "moe", experts: experts, topK: topK, normalizeTopK: normalize, hasSharedExpert: shared, router: router, weighting: weighting)
+        var params: [String: Tensor] = [:]
+        for name in op.routerNames { params[name] = w(experts, hidden) }
         for e in 0..<experts {
             let width = 8 + 2 * e
             params["moe.experts.\(e).gate.weight"] = w(width, hidden)
@@ -70,8 +84,7 @@ enum MoEFixture {
             params["moe.shared.down.weight"] = w(hidden, 6)
         }
         return Block(output: "y", nodes: [
-            Node("moe", MoEOp(prefix: "moe", experts: experts, topK: topK, normalizeTopK: normalize, hasSharedExpert: shared),
-                 inputs: ["x"], outputs: ["moe_out"]),
+            Node("moe", op, inputs: ["x"], outputs: ["moe_out"]),
             Node("residual", AddOp(), inputs: ["x", "moe_out"], outputs: ["y"]),
         ], parameters: params)
     }

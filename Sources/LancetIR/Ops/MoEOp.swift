@@ -204,8 +204,11 @@ public struct MoEOp: Op {
             let dxe = try SwiGLU.backward(xe, dye, names: expertNames(e), parameters: parameters, gradients: &parameterGradients)
             SwiGLU.scatterAdd(dxe, into: &dx, rows: rows)
         }
-        // Unit weights do not depend on the router: it gets no gradient (its choice is discrete).
-        guard weighting == .softmax else { return [dx] }
+        // Unit weights do not depend on the router: its gradient is zero (its choice is discrete).
+        guard weighting == .softmax else {
+            for name in routerNames { Linear.accumulate(&parameterGradients[name], Tensor(zeros: try parameters.require(name).shape)) }
+            return [dx]
+        }
         // Through the top-k weights and the router softmax to the router's scores.
         var dScores = Tensor(zeros: [t, experts])
         routing.probabilities.withUnsafeBufferPointer { p in dScores.withUnsafeMutableBufferPointer { dl in

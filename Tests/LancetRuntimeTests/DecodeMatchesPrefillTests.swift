@@ -4,7 +4,7 @@ import XCTest
 
 /// Decoding token by token through the KV cache (one-row matrix–vector products, one-query attention) gives,
 /// at every position, the logits that prefilling the whole sequence gives at that position: for dense blocks,
-/// blocks of different widths and without attention, mixture-of-experts blocks, and the real model.
+/// blocks of different widths and without attention, low-rank linears, mixture-of-experts blocks, and the real model.
 final class DecodeMatchesPrefillTests: XCTestCase {
     /// Sizes large enough that the decode products split their rows over every core.
     static let sizes: TinyLlama.Sizes = {
@@ -52,6 +52,21 @@ final class DecodeMatchesPrefillTests: XCTestCase {
     }
 
     /// Block 1's MLP replaced by 4 routed experts of 96 channels (top 2) and a shared one.
+    /// Every linear factorised (ragged ranks, some below a worker's share of the one-hand-off low-rank kernel).
+    func testLowRankBlocks() throws {
+        var model = TinyLlama.make(Self.sizes, seed: 34)
+        for b in model.blocks.indices {
+            for (k, name) in ["attn.q", "attn.k", "attn.v", "attn.o", "mlp.gate", "mlp.up", "mlp.down"].enumerated() {
+                let w = model.blocks[b].parameters[name + ".weight"]!
+                let factors = try LowRankFactors.truncate(w, weighting: .none, rank: 19 + 13 * k + 7 * b)
+                model.blocks[b].factorise(linear: name, into: factors)
+            }
+        }
+        try Verifier.verify(model)
+        let worst = try worstRelativeError(model, tokens: tokens(40, vocabulary: 512, seed: 4))
+        XCTAssertLessThanOrEqual(worst.error, 1e-4, "position \(worst.position)")
+    }
+
     func testMixtureOfExpertsBlocks() throws {
         var model = TinyLlama.make(Self.sizes, seed: 33)
         var g = SeededGenerator(seed: 3)

@@ -48,9 +48,10 @@ public enum ModelComparison {
     /// The summary of `model`.
     public static func summary(of model: Model) -> Summary {
         var tensors = [model.embedding, model.finalNorm]
-        // A tensor several blocks share (a cross-layer factor) counts once, as in `parameterCount`.
-        for t in model.blocks.flatMap({ $0.parameters.values }) where !tensors.contains(where: { $0.count == t.count && $0.sharesStorage(with: t) }) {
-            tensors.append(t)
+        // A tensor several blocks share (a cross-layer factor) counts once, under its first path, as in `parameterCount`.
+        let aliases = Set(model.sharedParameterGroups.flatMap { $0.dropFirst() })
+        for (i, block) in model.blocks.enumerated() {
+            for (name, t) in block.parameters where !aliases.contains(Model.path(block: i, name)) { tensors.append(t) }
         }
         if let head = model.outputHead { tensors.append(head) }
         let zeros = tensors.reduce(0) { $0 + ZeroWeightCount.zeros(in: $1) }

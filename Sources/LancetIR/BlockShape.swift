@@ -62,9 +62,7 @@ public struct BlockShape: Sendable, Equatable {
             shape.ffn = .moe(node: node.name, experts: op.experts, topK: op.topK, widths: widths, sharedExpert: op.hasSharedExpert,
                              normalizeTopK: op.normalizeTopK)
         } else if hasMLP {
-            let gate = block.node("mlp.gate")?.op as? LinearOp
-            let width = gate?.weight.flatMap { block.parameters[$0]?.shape[0] } ?? gate?.factors.flatMap { block.parameters[$0.b]?.shape[0] } ?? 0
-            shape.ffn = .dense(width: width)
+            shape.ffn = .dense(width: LlamaBlock.gateWidth(of: block) ?? 0)
         }
         return shape
     }

@@ -33,8 +33,9 @@ public struct ActivationMarkers: BlockAnalysis {
         let value = gateNode.inputs[0]
         let result = try BlockExecutor.forward(block, index: index, input: x, context: ExecutionContext(batch: n, length: length), capture: [value])
         guard let mlpInput = result.values[value] else { throw AnalysisError(id: id, reason: "value '\(value)' was not captured") }
-        let g = matmul(Self.unitRows(mlpInput), Self.unitRows(gate), transposeB: true)
-        let u = matmul(Self.unitRows(mlpInput), Self.unitRows(up), transposeB: true)
+        let input = Self.unitRows(mlpInput)
+        let g = matmul(input, Self.unitRows(gate), transposeB: true)
+        let u = matmul(input, Self.unitRows(up), transposeB: true)
         let (tokens, channels) = (g.shape[0], g.shape[1])
         var markers = MarkerMatrix(tokens: tokens, channels: channels)
         let k = min(perToken, channels)

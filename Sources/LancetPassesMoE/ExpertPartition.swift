@@ -34,7 +34,7 @@ public struct ExpertPartition: Sendable, Equatable {
     public static func random(markers: MarkerMatrix, experts: Int, sharedChannels: Int, seed: UInt64) -> ExpertPartition {
         var g = SeededGenerator(seed: seed)
         var order = Array(0..<markers.channels)
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, g.nextIndex(below: i + 1)) }
+        order.shuffle(seededBy: &g)
         let shared = Array(order.prefix(sharedChannels)).sorted()
         let rest = Array(order.dropFirst(sharedChannels))
         let size = rest.count / experts

@@ -123,8 +123,8 @@ public struct MoEfyPass: BlockPass {
                         router: .swiglu, weighting: .unit)
         let before = gate.count + up.count + down.count
         var parameters: [String: Tensor] = [
-            moe.routerNames[0]: Self.unitRows(gate.gatheringRows(partition.representatives)),
-            moe.routerNames[1]: Self.unitRows(up.gatheringRows(partition.representatives)),
+            moe.routerNames[0]: ActivationMarkers.unitRows(BlockSlicing.gather(gate, rows: partition.representatives)),
+            moe.routerNames[1]: ActivationMarkers.unitRows(BlockSlicing.gather(up, rows: partition.representatives)),
         ]
         for (e, channels) in partition.experts.enumerated() { Self.slice(gate, up, down, channels, into: &parameters, names: moe.expertNames(e)) }
         if shared > 0 { Self.slice(gate, up, down, partition.shared, into: &parameters, names: moe.expertNames(nil)) }
@@ -133,13 +133,13 @@ public struct MoEfyPass: BlockPass {
         let input = block.nodes[at].inputs[0], output = block.node("mlp.down")!.outputs[0]
         block.nodes.removeAll { Self.mlpNodes.contains($0.name) }
         block.nodes.insert(Node(Self.node, moe, inputs: [input], outputs: [output]), at: at)
-        for name in ["mlp.gate.weight", "mlp.up.weight", "mlp.down.weight"] { block.parameters[name] = nil; block.masks[name] = nil }
+        for name in Self.mlpLinears.map({ $0 + ".weight" }) { block.parameters[name] = nil; block.masks[name] = nil }
         block.parameters.merge(parameters) { $1 }
 
         let after = parameters.values.reduce(0) { $0 + $1.count }
         report.metrics = ["experts": Double(experts - shared), "shared_channels": Double(partition.shared.count), "expert_channels": Double(size),
                           "active_ffn_share": Double(shared + topK) / Double(experts), "parameters_before": Double(before),
-                          "parameters_after": Double(after), "router_parameters": Double(2 * (experts - shared) * gate.shape[1])]
+                          "parameters_after": Double(after), "router_parameters": Double(moe.routerNames.reduce(0) { $0 + parameters[$1]!.count })]
         report.notes.append("\(method.rawValue): \(shared) shared + top-\(topK) of \(experts - shared) routed experts of \(size) channels")
         return report
     }
@@ -147,23 +147,8 @@ public struct MoEfyPass: BlockPass {
     /// An expert from the dense MLP's channels: gate and up rows, down columns.
     static func slice(_ gate: Tensor, _ up: Tensor, _ down: Tensor, _ channels: [Int], into parameters: inout [String: Tensor],
                       names: (gate: String, up: String, down: String)) {
-        parameters[names.gate] = gate.gatheringRows(channels)
-        parameters[names.up] = up.gatheringRows(channels)
-        parameters[names.down] = down.transposed().gatheringRows(channels).transposed()
-    }
-
-    /// `m` with every row scaled to unit length.
-    static func unitRows(_ m: Tensor) -> Tensor { ActivationMarkers.unitRows(m) }
-}
-
-extension Tensor {
-    /// The rows `rows` of a matrix, in that order.
-    func gatheringRows(_ rows: [Int]) -> Tensor {
-        let n = shape[1]
-        return Tensor(shape: [rows.count, n]) { out in
-            withUnsafeBufferPointer { p in
-                for (r, row) in rows.enumerated() { (out.baseAddress! + r * n).update(from: p.baseAddress! + row * n, count: n) }
-            }
-        }
+        parameters[names.gate] = BlockSlicing.gather(gate, rows: channels)
+        parameters[names.up] = BlockSlicing.gather(up, rows: channels)
+        parameters[names.down] = BlockSlicing.gather(down, columns: channels)
     }
 }

@@ -7,7 +7,6 @@ extension ModelFileSummary {
     /// The human-readable report: one screen of facts (under 30 lines for a Llama-family model), and with
     /// `tensorTable` every tensor in natural order (`TensorNameOrder`) with aligned columns. `provenanceLine`
     /// replaces the default "N record(s)" description of the provenance.
-
     public func render(tensorTable: Bool = false, provenanceLine: String? = nil) -> String {
         var lines: [String] = []
         func add(_ label: String, _ value: String) { lines.append((label + ":").padding(15) + value) }

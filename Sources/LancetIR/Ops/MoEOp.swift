@@ -112,26 +112,25 @@ public struct MoEOp: Op {
         var chosen: [Int32]      // [tokens, topK]
         var weights: [Float]     // [tokens, topK]
         var probabilities: Tensor // [tokens, experts]
-        /// swiglu router: the gate and up products of every expert's representative row, [tokens, experts] each.
+        /// swiglu router: the gate and up products of every expert's representative row and their SwiGLU activation
+        /// (the scores before |·|), [tokens, experts] each.
         var routerGate: Tensor?
         var routerUp: Tensor?
+        var routerActivation: Tensor?
     }
 
     func route(_ x: Tensor, parameters: ParameterLookup, half: HalfWeights? = nil) throws -> Routing {
         var probs: Tensor
-        var routerGate: Tensor?, routerUp: Tensor?
+        var routerGate: Tensor?, routerUp: Tensor?, routerActivation: Tensor?
         switch router {
         case .linear:
             probs = Linear.apply(x, weight: try parameters.require(routerNames[0]), half: half)
         case .swiglu:
             let g = Linear.apply(x, weight: try parameters.require(routerNames[0]), half: half)
             let u = Linear.apply(x, weight: try parameters.require(routerNames[1]), half: half)
-            probs = Tensor(uninitializedShape: g.shape)
-            probs.withUnsafeMutableBufferPointer { sp in g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in
-                if let out = sp.baseAddress { swiglu(gate: gp.baseAddress!, up: up.baseAddress!, count: sp.count, out: out) }
-                for i in sp.indices { sp[i] = abs(sp[i]) }
-            }}}
-            (routerGate, routerUp) = (g, u)
+            let activation = SwiGLU.gated(g, u)
+            probs = Elementwise.map(activation) { abs($0) }
+            (routerGate, routerUp, routerActivation) = (g, u, activation)
         }
         let t = x.shape[0]
         var chosen = [Int32](repeating: 0, count: t * topK), weights = [Float](repeating: 0, count: t * topK)
@@ -150,7 +149,8 @@ public struct MoEOp: Op {
                 }
             }
         }
-        return Routing(chosen: chosen, weights: weights, probabilities: probs, routerGate: routerGate, routerUp: routerUp)
+        return Routing(chosen: chosen, weights: weights, probabilities: probs, routerGate: routerGate, routerUp: routerUp,
+                       routerActivation: routerActivation)
     }
 
     /// Tokens routed to each expert, with the slot (0..<topK) they chose it in.
@@ -233,22 +233,10 @@ public struct MoEOp: Op {
         case .linear:
             routerGradients = [(routerNames[0], dScores)]
         case .swiglu:
-            // score = |u·silu(g)|: d/du = sign·silu(g), d/dg = sign·u·silu'(g).
-            let g = routing.routerGate!, u = routing.routerUp!
-            var product = Tensor(uninitializedShape: g.shape)
-            product.withUnsafeMutableBufferPointer { pp in g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in
-                if let out = pp.baseAddress { swiglu(gate: gp.baseAddress!, up: up.baseAddress!, count: pp.count, out: out) }
-            }}}
-            let signed = Elementwise.zip(dScores, product) { d, a in a < 0 ? -d : (a > 0 ? d : 0) }
-            var dGate = Tensor(uninitializedShape: g.shape), dUp = Tensor(uninitializedShape: u.shape)
-            dGate.withUnsafeMutableBufferPointer { dg in dUp.withUnsafeMutableBufferPointer { du in
-                g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in signed.withUnsafeBufferPointer { d in
-                    if let dgp = dg.baseAddress {
-                        swigluBackward(gate: gp.baseAddress!, up: up.baseAddress!, dOut: d.baseAddress!, count: dg.count, dGate: dgp, dUp: du.baseAddress!)
-                    }
-                }}}
-            }}
-            routerGradients = [(routerNames[0], dGate), (routerNames[1], dUp)]
+            // score = |u·silu(g)|: the activation's gradient is the score's times its sign.
+            let signed = Elementwise.zip(dScores, routing.routerActivation!) { d, a in a < 0 ? -d : (a > 0 ? d : 0) }
+            let d = SwiGLU.gatedGradients(routing.routerGate!, routing.routerUp!, signed)
+            routerGradients = [(routerNames[0], d.gate), (routerNames[1], d.up)]
         }
         for (name, d) in routerGradients {
             Linear.accumulate(&parameterGradients[name], Linear.weightGradient(d, x))
@@ -299,11 +287,30 @@ enum SwiGLU {
                         half: HalfWeights? = nil) throws -> Activations {
         let g = Linear.apply(x, weight: try parameters.require(names.gate), half: half)
         let u = Linear.apply(x, weight: try parameters.require(names.up), half: half)
+        let a = gated(g, u)
+        return Activations(gate: g, up: u, gated: a, output: Linear.apply(a, weight: try parameters.require(names.down), half: half))
+    }
+
+    /// silu(g) ⊙ u, element by element (the `swiglu` kernel).
+    static func gated(_ g: Tensor, _ u: Tensor) -> Tensor {
         var a = Tensor(uninitializedShape: g.shape)
         a.withUnsafeMutableBufferPointer { ap in g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in
             if let out = ap.baseAddress { swiglu(gate: gp.baseAddress!, up: up.baseAddress!, count: ap.count, out: out) }
         }}}
-        return Activations(gate: g, up: u, gated: a, output: Linear.apply(a, weight: try parameters.require(names.down), half: half))
+        return a
+    }
+
+    /// The gradients of `gated(g, u)` for its output gradient `d` (the `swigluBackward` kernel).
+    static func gatedGradients(_ g: Tensor, _ u: Tensor, _ d: Tensor) -> (gate: Tensor, up: Tensor) {
+        var dGate = Tensor(uninitializedShape: g.shape), dUp = Tensor(uninitializedShape: u.shape)
+        dGate.withUnsafeMutableBufferPointer { dg in dUp.withUnsafeMutableBufferPointer { du in
+            g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in d.withUnsafeBufferPointer { dp in
+                if let out = dg.baseAddress {
+                    swigluBackward(gate: gp.baseAddress!, up: up.baseAddress!, dOut: dp.baseAddress!, count: dg.count, dGate: out, dUp: du.baseAddress!)
+                }
+            }}}
+        }}
+        return (dGate, dUp)
     }
 
     static func backward(_ x: Tensor, _ dy: Tensor, names: (gate: String, up: String, down: String), parameters: ParameterLookup,
@@ -311,14 +318,7 @@ enum SwiGLU {
         let act = try forward(x, names: names, parameters: parameters)
         Linear.accumulate(&gradients[names.down], Linear.weightGradient(dy, act.gated))
         let da = Linear.inputGradient(dy, weight: try parameters.require(names.down))
-        var dGate = Tensor(uninitializedShape: act.gate.shape), dUp = Tensor(uninitializedShape: act.up.shape)
-        dGate.withUnsafeMutableBufferPointer { dg in dUp.withUnsafeMutableBufferPointer { du in
-            act.gate.withUnsafeBufferPointer { g in act.up.withUnsafeBufferPointer { u in da.withUnsafeBufferPointer { d in
-                if let dgp = dg.baseAddress {
-                    swigluBackward(gate: g.baseAddress!, up: u.baseAddress!, dOut: d.baseAddress!, count: dg.count, dGate: dgp, dUp: du.baseAddress!)
-                }
-            }}}
-        }}
+        let (dGate, dUp) = gatedGradients(act.gate, act.up, da)
         Linear.accumulate(&gradients[names.gate], Linear.weightGradient(dGate, x))
         Linear.accumulate(&gradients[names.up], Linear.weightGradient(dUp, x))
         var dx = Linear.inputGradient(dGate, weight: try parameters.require(names.gate))

@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Sequences per prefill call (calibration forwards batch 4 windows of 2048 tokens per call).")
     var batch = 1
 
-    @Flag(help: "Also print the wall time per op kind of prefill and decode (one extra, instrumented run of each).")
+    @Flag(help: "Also print the wall time per op kind of prefill and decode and the feed-forward's time per token (one extra, instrumented run of each).")
     var profile = false
 
     @Option(help: "Instead of prefill and decode: time the whole-model loss-gradient sweep over this many seeded windows and report its peak memory.")
@@ -100,8 +100,11 @@ struct BenchCommand: ParsableCommand {
         var tokens: Int; var batch: Int; var seconds: Double; var tokensPerSecond: Double; var gflops: Double; var fractionOfPeak: Double
         /// Seconds per op kind of one instrumented run (with `--profile`).
         var opSeconds: [String: Double]?
+        /// The feed-forward's (the `mlp` nodes', dense or mixture) seconds per token in that run.
+        var ffnSecondsPerToken: Double?
         enum CodingKeys: String, CodingKey { case tokens, batch, seconds, gflops
-            case tokensPerSecond = "tokens_per_second", fractionOfPeak = "fraction_of_sgemm_peak", opSeconds = "op_seconds" }
+            case tokensPerSecond = "tokens_per_second", fractionOfPeak = "fraction_of_sgemm_peak", opSeconds = "op_seconds"
+            case ffnSecondsPerToken = "ffn_seconds_per_token" }
     }
     struct DecodeRow: Encodable {
         var tokens: Int; var seconds: Double; var tokensPerSecond: Double
@@ -109,8 +112,11 @@ struct BenchCommand: ParsableCommand {
         var bytesPerToken: Double; var gigabytesPerSecond: Double; var fractionOfBandwidth: Double
         /// Seconds per op kind of one instrumented run (with `--profile`); "head" is the final norm and output head.
         var opSeconds: [String: Double]?
+        /// The feed-forward's (the `mlp` nodes', dense or mixture) seconds per decoded token in that run.
+        var ffnSecondsPerToken: Double?
         enum CodingKeys: String, CodingKey { case tokens, seconds, tokensPerSecond = "tokens_per_second", bytesPerToken = "bytes_per_token"
-            case gigabytesPerSecond = "gigabytes_per_second", fractionOfBandwidth = "fraction_of_read_bandwidth", opSeconds = "op_seconds" }
+            case gigabytesPerSecond = "gigabytes_per_second", fractionOfBandwidth = "fraction_of_read_bandwidth", opSeconds = "op_seconds"
+            case ffnSecondsPerToken = "ffn_seconds_per_token" }
     }
 
     /// Greedy decoding of `decodeTokens` tokens after a one-token prompt, best of `repetitions`; with `profile`
@@ -119,16 +125,18 @@ struct BenchCommand: ParsableCommand {
     /// the better of the two readings is the roofline (`report.readGigabytesPerSecond`): a slow first reading never
     /// flatters the fraction.
     func decode(_ runner: ModelRunner, report: inout Report) throws -> DecodeRow {
-        func run(profiled: Bool) throws -> (seconds: Double, ops: [String: Double]?) {
+        func run(profiled: Bool) throws -> (seconds: Double, ops: [String: Double]?, ffn: Double) {
             let cache = KVCache(capacity: decodeTokens + 1)
             var logits = try runner.nextTokenLogits([1], cache: cache)
             var ops: [String: Double]? = profiled ? [:] : nil
+            var ffn = 0.0
             let start = Date()
             for p in 1...decodeTokens {
                 var next = 0
                 for i in logits.indices where logits[i] > logits[next] { next = i }
                 let context = ExecutionContext(batch: 1, length: 1, startPosition: p, cache: cache)
                 context.opSeconds = profiled ? [:] : nil
+                context.regionSeconds = profiled ? [:] : nil
                 let stepStart = Date()
                 let hidden = try runner.hiddenStates([Int32(next)], context: context)
                 let headStart = Date()
@@ -137,9 +145,10 @@ struct BenchCommand: ParsableCommand {
                     for (kind, s) in step { ops![kind, default: 0] += s }
                     ops!["head", default: 0] += Date().timeIntervalSince(headStart)
                     ops!["other", default: 0] += headStart.timeIntervalSince(stepStart) - step.values.reduce(0, +)
+                    ffn += context.regionSeconds?[Self.ffnRegion] ?? 0
                 }
             }
-            return (Date().timeIntervalSince(start), ops)
+            return (Date().timeIntervalSince(start), ops, ffn)
         }
         var best = Double.infinity
         for _ in 0..<repetitions { best = min(best, try run(profiled: false).seconds) }
@@ -152,17 +161,24 @@ struct BenchCommand: ParsableCommand {
         let rate = Double(decodeTokens) / best
         var row = DecodeRow(tokens: decodeTokens, seconds: best, tokensPerSecond: rate, bytesPerToken: bytes,
                             gigabytesPerSecond: bytes * rate / 1e9, fractionOfBandwidth: bytes * rate / 1e9 / readGigabytesPerSecond)
-        if profile { row.opSeconds = try run(profiled: true).ops }
+        if profile {
+            let profiled = try run(profiled: true)
+            (row.opSeconds, row.ffnSecondsPerToken) = (profiled.ops, profiled.ffn / Double(decodeTokens))
+        }
         if !json {
             print(String(format: "decode  %5d tokens: %7.1f tokens/s  %6.1f GB/s of weights (%.0f MB per token, %.0f%% of the read bandwidth)",
                          decodeTokens, rate, row.gigabytesPerSecond, bytes / 1e6, 100 * row.fractionOfBandwidth))
-            if let ops = row.opSeconds { printProfile(ops) }
+            if let ops = row.opSeconds { printProfile(ops, ffnPerToken: row.ffnSecondsPerToken) }
         }
         return row
     }
 
-    /// Seconds per op kind, largest first, with their shares.
-    func printProfile(_ ops: [String: Double]) {
+    /// The node-name region of the feed-forward (`mlp.gate`, `mlp.moe`, …).
+    static let ffnRegion = "mlp"
+
+    /// Seconds per op kind, largest first, with their shares, then the feed-forward's time per token.
+    func printProfile(_ ops: [String: Double], ffnPerToken: Double?) {
+        defer { if let ffnPerToken { print(String(format: "    FFN (mlp nodes) %.4f ms per token", ffnPerToken * 1e3)) } }
         let total = ops.values.reduce(0, +)
         for (kind, s) in ops.sorted(by: { $0.value > $1.value }) {
             print("    " + kind.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: " %7.3f s  %5.1f%%", s, 100 * s / total))
@@ -190,24 +206,27 @@ struct BenchCommand: ParsableCommand {
             for n in context {
                 guard n <= m.config.contextLength else { throw ValidationError("--context \(n) exceeds the model's context \(m.config.contextLength)") }
                 let tokens = (0..<(n * batch)).map { _ in Int32(rng.nextIndex(below: m.config.vocabularySize)) }
-                func prefill(profiled: Bool) throws -> (seconds: Double, ops: [String: Double]?) {
+                func prefill(profiled: Bool) throws -> (seconds: Double, ops: [String: Double]?, ffn: Double) {
                     let context = ExecutionContext(batch: batch, length: n)
-                    if profiled { context.opSeconds = [:] }
+                    if profiled { (context.opSeconds, context.regionSeconds) = ([:], [:]) }
                     let start = Date()
                     _ = try runner.logits(tokens, context: context, rows: (0..<batch).map { $0 * n + n - 1 })
-                    return (Date().timeIntervalSince(start), context.opSeconds)
+                    return (Date().timeIntervalSince(start), context.opSeconds, context.regionSeconds?[Self.ffnRegion] ?? 0)
                 }
                 var best = Double.infinity
                 for _ in 0..<repetitions { best = min(best, try prefill(profiled: false).seconds) }
                 let flops = Double(batch) * CostModel.forwardCost(of: m, tokens: n, logitRows: 1).flops
                 var row = PrefillRow(tokens: n, batch: batch, seconds: best, tokensPerSecond: Double(n * batch) / best,
                                      gflops: flops / best / 1e9, fractionOfPeak: flops / best / 1e9 / report.peakGFLOPS)
-                if profile { row.opSeconds = try prefill(profiled: true).ops }
+                if profile {
+                    let profiled = try prefill(profiled: true)
+                    (row.opSeconds, row.ffnSecondsPerToken) = (profiled.ops, profiled.ffn / Double(n * batch))
+                }
                 report.prefill.append(row)
                 if !json {
                     print(String(format: "prefill %5d tokens × %d: %7.1f tokens/s  %6.1f GFLOP/s  (%.0f%% of sgemm peak)",
                                  n, batch, row.tokensPerSecond, row.gflops, 100 * row.fractionOfPeak))
-                    if let ops = row.opSeconds { printProfile(ops) }
+                    if let ops = row.opSeconds { printProfile(ops, ffnPerToken: row.ffnSecondsPerToken) }
                 }
             }
             report.decode = try decode(runner, report: &report)

@@ -24,6 +24,9 @@ public final class ExecutionContext: @unchecked Sendable {
     public var routing: [String: [Int32]] = [:]
     /// When set, the executor adds each op kind's wall time (seconds) here, for `lancet bench --profile`.
     public var opSeconds: [String: Double]?
+    /// When set, the executor adds each region's wall time (seconds) here: a node's region is its name up to the first
+    /// `.` (`mlp.gate`, `mlp.moe` → `mlp`, the feed-forward; `attn.q` → `attn`), for `lancet bench --profile`.
+    public var regionSeconds: [String: Double]?
     /// 16-bit copies of the model's matrices to multiply by instead of the Float weights (nil: Float).
     public var halfWeights: HalfWeights?
 

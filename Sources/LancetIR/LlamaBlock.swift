@@ -90,4 +90,25 @@ public enum LlamaBlock {
 
     /// The number of linears of `block` held as low-rank factors.
     public static func lowRankLinearCount(of block: Block) -> Int { block.nodes(of: LinearOp.self).filter { $0.op.factors != nil }.count }
+
+    /// The dense MLP's nodes of a block built by `make`.
+    public static let mlpNodes = ["mlp.gate", "mlp.up", "mlp.act", "mlp.mul", "mlp.down"]
+
+    /// The mixture node's name (and parameter prefix) that replaces a block's dense MLP.
+    public static let mixtureNode = "mlp.moe"
+
+    /// `block` with its dense SwiGLU MLP (`mlpNodes` and their weights) replaced by the mixture `moe`, which reads the
+    /// MLP's input and writes its output; `parameters` are the mixture's.
+    public static func replacingMLP(of block: Block, with moe: MoEOp, parameters: [String: Tensor]) throws -> Block {
+        guard let at = block.nodeIndex("mlp.gate"), let down = block.node("mlp.down") else {
+            throw OpShapeError("the block has no dense SwiGLU MLP (mlp.gate … mlp.down) to replace")
+        }
+        var out = block
+        let input = block.nodes[at].inputs[0], output = down.outputs[0]
+        out.nodes.removeAll { mlpNodes.contains($0.name) }
+        out.nodes.insert(Node(moe.prefix, moe, inputs: [input], outputs: [output]), at: at)
+        for name in ["mlp.gate", "mlp.up", "mlp.down"].map({ $0 + ".weight" }) { out.parameters[name] = nil; out.masks[name] = nil }
+        out.parameters.merge(parameters) { $1 }
+        return out
+    }
 }

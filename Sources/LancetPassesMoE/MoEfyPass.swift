@@ -1,4 +1,5 @@
 import LancetIR
+import LancetRuntime
 import LancetSurgery
 import LancetTensor
 
@@ -12,8 +13,13 @@ import LancetTensor
 /// - `method: cmoe` carves as CMoE does (`ExpertPartition.cmoe`, from `ActivationMarkers` on the first `windows`
 ///   calibration windows, `k_act` channels marked per token); `random` is the control.
 /// - `router: analytical` is CMoE's: each routed expert is scored by the SwiGLU activation of its representative
-///   channel, |(û·x)·silu(ĝ·x)| with the channel's up and gate rows scaled to unit length; the `top_k` highest scores
-///   choose, and the chosen experts' outputs are added with weight 1 (the op's `swiglu` router, `unit` weighting).
+///   channel, |(û·x)·silu(ĝ·x)| with the channel's up and gate rows scaled to unit length (the op's `swiglu` router).
+///   `centroid` and `fitted` are linear routers learned from the first `router_windows` calibration windows by
+///   `RouterFit`: centroids of the tokens each expert helps most, or a least-squares prediction of each expert's
+///   benefit to the token. The `top_k` highest scores choose.
+/// - `weighting: unit` adds the chosen experts' outputs with weight 1 (CMoE's training-free mixture; a `fit: lstsq`
+///   after the pass fits the experts' scales into their down projections); `softmax` weighs them by the router's
+///   softmax renormalised over the chosen experts (Mixtral's and llama.cpp's; a linear router only).
 ///
 /// ```yaml
 /// - moefy: {experts: 8, shared: 1, top_k: 1}
@@ -34,8 +40,12 @@ public struct MoEfyPass: BlockPass {
         public var shared = 0
         /// `cmoe` or `random`.
         public var method = "cmoe"
-        /// `analytical`.
+        /// `analytical`, `centroid` or `fitted`.
         public var router = "analytical"
+        /// `unit` or `softmax`.
+        public var weighting = "unit"
+        /// Calibration windows the learned routers read (default: all).
+        public var router_windows: Int? = nil
         /// Calibration windows the carving reads.
         public var windows = 8
         /// Channels marked active per token.
@@ -50,18 +60,26 @@ public struct MoEfyPass: BlockPass {
         "top_k": "routed experts each token runs",
         "shared": "experts every token runs (merged into one shared expert)",
         "method": "cmoe (activation-rate shared group, balanced clustering of activation patterns) or random (the control)",
-        "router": "analytical (CMoE: the SwiGLU activation of each expert's representative channel; chosen experts weigh 1)",
+        "router": "analytical (CMoE: the SwiGLU activation of each expert's representative channel), centroid or fitted (linear routers learned from calibration)",
+        "weighting": "unit (chosen experts weigh 1, CMoE) or softmax (the router's softmax renormalised over the chosen experts; centroid and fitted routers)",
+        "router_windows": "calibration windows the centroid and fitted routers learn from (default: all)",
         "windows": "calibration windows the carving reads (CMoE: 8)",
         "k_act": "channels marked active per token (CMoE: 10)",
     ]
 
     /// The carving.
     public enum Method: String, Sendable, CaseIterable { case cmoe, random }
+    /// How experts are scored.
+    public enum Router: String, Sendable, CaseIterable { case analytical, centroid, fitted }
+
 
     public let experts: Int
     public let topK: Int
     public let shared: Int
     public let method: Method
+    public let router: Router
+    public let weighting: MoEWeighting
+    public let routerWindows: Int?
     public let windows: Int
     public let perToken: Int
 
@@ -76,7 +94,17 @@ public struct MoEfyPass: BlockPass {
         guard let method = Method(rawValue: options.method) else {
             throw PassOptionError("method", "must be one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")), got '\(options.method)'")
         }
-        guard options.router == "analytical" else { throw PassOptionError("router", "must be analytical, got '\(options.router)'") }
+        guard let router = Router(rawValue: options.router) else {
+            throw PassOptionError("router", "must be one of \(Router.allCases.map(\.rawValue).joined(separator: ", ")), got '\(options.router)'")
+        }
+        guard let weighting = MoEWeighting(rawValue: options.weighting) else {
+            throw PassOptionError("weighting", "must be one of \(MoEWeighting.allCases.map(\.rawValue).joined(separator: ", ")), got '\(options.weighting)'")
+        }
+        guard !(router == .analytical && weighting == .softmax) else {
+            throw PassOptionError("weighting", "softmax needs a linear router (centroid or fitted): the analytical router's scores are not logits")
+        }
+        if let w = options.router_windows, w < 1 { throw PassOptionError("router_windows", "must be at least 1, got \(w)") }
+        (self.router, self.weighting, routerWindows) = (router, weighting, options.router_windows)
         guard options.windows >= 1 else { throw PassOptionError("windows", "must be at least 1, got \(options.windows)") }
         guard options.k_act >= 1 else { throw PassOptionError("k_act", "must be at least 1, got \(options.k_act)") }
         (experts, topK, shared, self.method, windows, perToken) = (options.experts, options.top_k, options.shared, method, options.windows, options.k_act)
@@ -84,10 +112,8 @@ public struct MoEfyPass: BlockPass {
 
     /// The MLP's linears, as the targets must select them all.
     static let mlpLinears = ["mlp.gate", "mlp.up", "mlp.down"]
-    /// The dense MLP's nodes the mixture replaces.
-    static let mlpNodes = ["mlp.gate", "mlp.up", "mlp.act", "mlp.mul", "mlp.down"]
     /// The mixture's node name and parameter prefix.
-    public static let node = "mlp.moe"
+    public static let node = LlamaBlock.mixtureNode
 
     /// Whether `block` has a dense SwiGLU MLP whose three linears the targets select.
     func carves(_ block: Block, context: BlockPassContext) -> Bool {
@@ -119,30 +145,56 @@ public struct MoEfyPass: BlockPass {
         case .random: partition = .random(markers: markers, experts: experts - shared, sharedChannels: shared * size,
                                           seed: context.seed ^ UInt64(context.blockIndex &* 0x9E37_79B9))
         }
-        let moe = MoEOp(prefix: Self.node, experts: experts - shared, topK: topK, normalizeTopK: false, hasSharedExpert: shared > 0,
-                        router: .swiglu, weighting: .unit)
+        let moe = MoEOp(prefix: Self.node, experts: experts - shared, topK: topK, normalizeTopK: weighting == .softmax, hasSharedExpert: shared > 0,
+                        router: router == .analytical ? .swiglu : .linear, weighting: weighting)
         let before = gate.count + up.count + down.count
-        var parameters: [String: Tensor] = [
-            moe.routerNames[0]: ActivationMarkers.unitRows(BlockSlicing.gather(gate, rows: partition.representatives)),
-            moe.routerNames[1]: ActivationMarkers.unitRows(BlockSlicing.gather(up, rows: partition.representatives)),
-        ]
+        var parameters: [String: Tensor] = [:]
         for (e, channels) in partition.experts.enumerated() { Self.slice(gate, up, down, channels, into: &parameters, names: moe.expertNames(e)) }
         if shared > 0 { Self.slice(gate, up, down, partition.shared, into: &parameters, names: moe.expertNames(nil)) }
 
-        let at = block.nodeIndex("mlp.gate")!
-        let input = block.nodes[at].inputs[0], output = block.node("mlp.down")!.outputs[0]
-        block.nodes.removeAll { Self.mlpNodes.contains($0.name) }
-        block.nodes.insert(Node(Self.node, moe, inputs: [input], outputs: [output]), at: at)
-        for name in Self.mlpLinears.map({ $0 + ".weight" }) { block.parameters[name] = nil; block.masks[name] = nil }
-        block.parameters.merge(parameters) { $1 }
+        let dense = block
+        let input = block.node("mlp.gate")!.inputs[0]
+        block = try LlamaBlock.replacingMLP(of: block, with: moe, parameters: parameters)
+
+        switch router {
+        case .analytical:
+            parameters[moe.routerNames[0]] = ActivationMarkers.unitRows(BlockSlicing.gather(gate, rows: partition.representatives))
+            parameters[moe.routerNames[1]] = ActivationMarkers.unitRows(BlockSlicing.gather(up, rows: partition.representatives))
+        case .centroid, .fitted:
+            let statistics = try routerStatistics(moe, carved: block, dense: dense, mlpInput: input, context: context)
+            parameters[moe.routerNames[0]] = router == .fitted ? try statistics.fitted() : statistics.centroids()
+            report.notes.append("\(router.rawValue) router learned from \(statistics.tokens) tokens")
+        }
+        for name in moe.routerNames { block.parameters[name] = parameters[name] }
 
         let after = parameters.values.reduce(0) { $0 + $1.count }
         report.metrics = ["experts": Double(experts - shared), "shared_channels": Double(partition.shared.count), "expert_channels": Double(size),
                           "active_ffn_share": Double(shared + topK) / Double(experts), "parameters_before": Double(before),
                           "parameters_after": Double(after), "router_parameters": Double(moe.routerNames.reduce(0) { $0 + parameters[$1]!.count })]
-        report.notes.append("\(method.rawValue): \(shared) shared + top-\(topK) of \(experts - shared) routed experts of \(size) channels")
+        report.notes.insert("\(method.rawValue): \(shared) shared + top-\(topK) of \(experts - shared) routed experts of \(size) channels, \(router.rawValue) router, \(weighting.rawValue) weights", at: 0)
         return report
     }
+
+    /// The statistics of the learned routers: the dense block's MLP inputs on the first `routerWindows` calibration
+    /// windows (a few windows per forward) and every routed expert's output on them.
+    func routerStatistics(_ moe: MoEOp, carved: Block, dense: Block, mlpInput value: String, context: BlockPassContext) throws -> RouterFit {
+        let calibration = context.calibration
+        let windows = min(routerWindows ?? calibration.windows, calibration.windows)
+        guard windows > 0 else { throw PassOptionError("router", "the \(router.rawValue) router needs calibration windows; the pass got none") }
+        var statistics = RouterFit(experts: moe.experts, topK: topK, hidden: calibration.inputs.shape[1])
+        for start in stride(from: 0, to: windows, by: Self.windowsPerForward) {
+            let range = start..<min(start + Self.windowsPerForward, windows)
+            let result = try BlockExecutor.forward(dense, index: context.blockIndex, input: calibration.rows(calibration.inputs, windows: range),
+                                                   context: ExecutionContext(batch: range.count, length: calibration.length),
+                                                   capture: [value], computeOutput: false)
+            let x = result.values[value]!
+            statistics.add(x, expertOutputs: try (0..<moe.experts).map { try moe.expertOutput(x, expert: $0, parameters: carved) })
+        }
+        return statistics
+    }
+
+    /// Calibration windows per forward while learning a router.
+    static let windowsPerForward = 4
 
     /// An expert from the dense MLP's channels: gate and up rows, down columns.
     static func slice(_ gate: Tensor, _ up: Tensor, _ down: Tensor, _ channels: [Int], into parameters: inout [String: Tensor],

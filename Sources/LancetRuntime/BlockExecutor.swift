@@ -32,11 +32,13 @@ public enum BlockExecutor {
                 guard let v = values[name] else { throw VerifierError(block: index, node: node.name, reason: "value '\(name)' is not available") }
                 return v
             }
-            let started = context.opSeconds == nil ? nil : ContinuousClock.now
+            let started = context.opSeconds == nil && context.regionSeconds == nil ? nil : ContinuousClock.now
             let outputs = try node.op.forward(inputs, parameters: block, context: context)
             if let started {
                 let d = ContinuousClock.now - started
-                context.opSeconds![node.kind, default: 0] += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+                let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+                context.opSeconds?[node.kind, default: 0] += seconds
+                context.regionSeconds?[node.name.split(separator: ".", maxSplits: 1).first.map(String.init) ?? node.name, default: 0] += seconds
             }
             for (name, v) in zip(node.outputs, outputs) {
                 values[name] = v

@@ -2,11 +2,12 @@ import Foundation
 import XCTest
 @testable import LancetIO
 import LancetIR
+import LancetRuntime
 import LancetTensor
 
-/// Mixture-of-experts export: equal-width experts become Mixtral-style 3-D tensors; what llama.cpp's
-/// llama architecture cannot express (shared experts, unequal widths, MoE mixed with dense) is refused
-/// with an error naming the block.
+/// Mixture-of-experts export: equal-width experts become Mixtral-style 3-D tensors that load back to the same mixture;
+/// a shared expert joins every routed expert; what llama.cpp's llama architecture cannot express (unit weights on
+/// several experts, unequal widths, MoE mixed with dense) is refused with an error naming the block.
 final class ExportMoETests: XCTestCase {
     typealias S = ExportTestSupport
 
@@ -65,15 +66,69 @@ final class ExportMoETests: XCTestCase {
         XCTAssertEqual(try file.tensor("blk.1.ffn_gate_inp.weight"), model.blocks[1].parameters["moe.router.weight"]!)
     }
 
-    func testSharedExpertIsRefusedNamingTheBlock() throws {
+    /// The logits of `model` and of `other` on the same tokens differ by at most `tolerance`.
+    private func assertSameLogits(_ model: Model, _ other: Model, tolerance: Float, file: StaticString = #filePath, line: UInt = #line) throws {
+        let tokens: [Int32] = [1, 7, 3, 22, 9, 14, 5, 30, 2, 11]
+        let want = try ModelRunner(model: model).logits(tokens, context: ExecutionContext(batch: 1, length: tokens.count)).scalars
+        let got = try ModelRunner(model: other).logits(tokens, context: ExecutionContext(batch: 1, length: tokens.count)).scalars
+        XCTAssertLessThan(zip(want, got).map { abs($0 - $1) }.max()!, tolerance, file: file, line: line)
+    }
+
+    /// A Mixtral-style GGUF loads back as the same mixture: router and every expert's tensors equal, same logits.
+    func testAMixtureExportLoadsBackToTheSameTensors() throws {
+        var model = TinyLlama.make(seed: 6)
+        for i in 0..<2 { makeMoE(&model, block: i, widths: [32, 32, 32], seed: UInt64(10 + i)) }
+        let path = S.temporaryPath("roundtrip-moe.gguf")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try GGUFExporter.write(model, to: path)
+        let loaded = try ModelLoader.load(path)
+        for (i, block) in loaded.blocks.enumerated() {
+            let op = try XCTUnwrap(block.node(LlamaBlock.mixtureNode)?.op as? MoEOp, "block \(i)")
+            XCTAssertEqual([op.experts, op.topK], [3, 2])
+            XCTAssertTrue(op.normalizeTopK && op.router == .linear && op.weighting == .softmax && !op.hasSharedExpert)
+            XCTAssertEqual(block.parameters[op.routerNames[0]], model.blocks[i].parameters["moe.router.weight"])
+            for e in 0..<3 {
+                let n = op.expertNames(e)
+                XCTAssertEqual(block.parameters[n.gate], model.blocks[i].parameters["moe.experts.\(e).gate.weight"])
+                XCTAssertEqual(block.parameters[n.up], model.blocks[i].parameters["moe.experts.\(e).up.weight"])
+                XCTAssertEqual(block.parameters[n.down], model.blocks[i].parameters["moe.experts.\(e).down.weight"])
+            }
+        }
+        try assertSameLogits(model, loaded, tolerance: 1e-4)
+    }
+
+    /// llama.cpp's llama architecture has no shared expert: its channels join every routed expert, which is exact because
+    /// the chosen experts' weights sum to one (top-2 renormalised here). The file loads back to the same logits.
+    func testASharedExpertFoldsIntoEveryRoutedExpert() throws {
         var model = TinyLlama.make(seed: 2)
-        makeMoE(&model, block: 0, widths: [32, 32], topK: 1)
-        makeMoE(&model, block: 1, widths: [32, 32], topK: 1, shared: true)
+        for i in 0..<2 { makeMoE(&model, block: i, widths: [32, 32, 32], topK: 2, shared: true, seed: UInt64(20 + i)) }
         try Verifier.verify(model)
-        XCTAssertThrowsError(try GGUFExporter.write(model, to: S.temporaryPath("shared.gguf"))) { e in
+        let path = S.temporaryPath("shared.gguf")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try GGUFExporter.write(model, to: path)
+        let file = try GGUFFile(path: path)
+        XCTAssertEqual(file.int("llama.feed_forward_length"), 48)
+        XCTAssertNil(file.info("blk.0.ffn_gate_shexp.weight"))
+        let loaded = try ModelLoader.load(path)
+        XCTAssertEqual((loaded.blocks[1].node(LlamaBlock.mixtureNode)?.op as? MoEOp)?.hasSharedExpert, false)
+        try assertSameLogits(model, loaded, tolerance: 1e-4)
+    }
+
+    /// Unit weights on more than one chosen expert are not llama.cpp's renormalised softmax: refused, naming the block.
+    func testUnitWeightsOnTwoExpertsAreRefusedNamingTheBlock() throws {
+        var model = TinyLlama.make(seed: 2)
+        for i in 0..<2 { makeMoE(&model, block: i, widths: [32, 32], topK: i == 0 ? 1 : 2) }
+        for i in 0..<2 {
+            let node = model.blocks[i].nodeIndex("moe")!
+            var op = model.blocks[i].nodes[node].op as! MoEOp
+            op.weighting = .unit
+            model.blocks[i].nodes[node].op = op
+        }
+        try Verifier.verify(model)
+        XCTAssertThrowsError(try GGUFExporter.write(model, to: S.temporaryPath("unit.gguf"))) { e in
             let error = e as? ModelExportError
             XCTAssertEqual(error?.block, 1, "\(e)")
-            XCTAssertTrue(error?.reason.contains("shared expert") == true, "\(e)")
+            XCTAssertTrue(error?.reason.contains("weight 1") == true, "\(e)")
         }
     }
 

@@ -18,10 +18,10 @@ final class MoEfyTests: XCTestCase {
         return (0..<count).map { _ in (0..<length).map { _ in Int32(g.nextIndex(below: dense.config.vocabularySize)) } }
     }
 
-    static func run(_ options: [(String, String)]) throws -> (Model, [PassReport]) {
+    static func run(_ options: [(String, String)], fit: FitSpec = FitSpec()) throws -> (Model, [PassReport]) {
         var model = dense
         let values = OptionValue.object(options.map { (key: $0.0, value: OptionValue.scalar($0.1, quoted: false, location: nil), location: nil) })
-        let recipe = Recipe(stages: [Stage(name: "moe", passes: [PassInvocation(name: "moefy", options: values)])])
+        let recipe = Recipe(stages: [Stage(name: "moe", passes: [PassInvocation(name: "moefy", options: values, fit: fit)])])
         let report = try Pipeline(recipe: recipe, registry: try BuiltinPasses.registry()).run(on: &model, calibration: CalibrationSet(windows: windows(4), seed: 9))
         try Verifier.verify(model)
         return (model, report.passes)
@@ -131,5 +131,78 @@ final class MoEfyTests: XCTestCase {
         XCTAssertThrowsError(try Self.run([("experts", "4"), ("top_k", "4"), ("shared", "1")])) { XCTAssertTrue("\($0)".contains("top_k"), "\($0)") }
         XCTAssertThrowsError(try Self.run([("method", "kmeans")])) { XCTAssertTrue("\($0)".contains("cmoe, random"), "\($0)") }
         XCTAssertThrowsError(try Self.run([("experts", "5"), ("top_k", "1")])) { XCTAssertTrue("\($0)".contains("not a multiple of 5"), "\($0)") }
+        XCTAssertThrowsError(try Self.run([("router", "learned")])) { XCTAssertTrue("\($0)".contains("analytical, centroid, fitted"), "\($0)") }
+        XCTAssertThrowsError(try Self.run([("weighting", "softmax")])) { XCTAssertTrue("\($0)".contains("linear router"), "\($0)") }
+    }
+
+    /// A mixture's output is its readout features times its down projections side by side (the least-squares fit's model).
+    func testTheReadoutFeaturesTimesTheDownProjectionsAreTheMixture() throws {
+        let (model, _) = try Self.run([("experts", "4"), ("shared", "1"), ("top_k", "2"), ("router", "fitted"), ("weighting", "softmax"),
+                                       ("windows", "2"), ("k_act", "3")])
+        let block = model.blocks[1]
+        let op = try XCTUnwrap(block.node("mlp.moe")?.op as? MoEOp)
+        XCTAssertEqual(op.router, .linear)
+        XCTAssertEqual(op.weighting, .softmax)
+        var g = SeededGenerator(seed: 8)
+        let x = Tensor.randomNormal(shape: [7, Self.dense.config.hiddenSize], std: 1, generator: &g)
+        let y = try op.forward([x], parameters: block, context: ExecutionContext(batch: 1, length: 7))[0]
+        let z = try op.readoutFeatures(x, parameters: block)
+        let w = op.readoutParameters.map { block.parameters[$0]! }
+        XCTAssertEqual(z.shape, [7, w.reduce(0) { $0 + $1.shape[1] }])
+        var column = 0
+        var sum = Tensor(zeros: y.shape)
+        for part in w {
+            let zPart = BlockSlicing.gather(z, columns: Array(column..<(column + part.shape[1])))
+            sum = Tensor(shape: y.shape, zip(sum.scalars, matmul(zPart, part, transposeB: true).scalars).map { $0 + $1 })
+            column += part.shape[1]
+        }
+        for (a, b) in zip(y.scalars, sum.scalars) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+    }
+
+    /// `fit: lstsq` refits the mixture's down projections: its objective falls, and so does the block's output error.
+    func testTheLeastSquaresFitOfTheDownProjectionsLowersTheBlockError() throws {
+        let options = [("experts", "4"), ("shared", "1"), ("top_k", "1"), ("windows", "2"), ("k_act", "3")]
+        let (_, plain) = try Self.run(options)
+        let (fitted, reports) = try Self.run(options, fit: FitSpec(method: .lstsq))
+        for (p, r) in zip(plain, reports) {
+            let before = try XCTUnwrap(r.fitObjectiveBefore), after = try XCTUnwrap(r.fitObjectiveAfter)
+            XCTAssertLessThan(after, before * 0.9, "block \(r.block)")
+            // Block 0 sees the same inputs in both runs (later blocks see the fitted block 0's outputs).
+            if r.block == 0 { XCTAssertEqual(try XCTUnwrap(r.errorAfterCut), try XCTUnwrap(p.errorAfterFit), accuracy: 1e-9) }
+            XCTAssertLessThan(try XCTUnwrap(r.errorAfterFit), try XCTUnwrap(r.errorAfterCut), "block \(r.block)")
+        }
+        XCTAssertNotEqual(fitted.blocks[0].parameters["mlp.moe.shared.down.weight"], try Self.run(options).0.blocks[0].parameters["mlp.moe.shared.down.weight"])
+    }
+
+    /// The learned routers send calibration tokens to the expert that helps them most more often than CMoE's analytical
+    /// router does, and the fitted one lowers the block error.
+    func testLearnedRoutersPickTheExpertsThatMatterMore() throws {
+        func agreement(_ router: String) throws -> (Double, Double) {
+            let (model, reports) = try Self.run([("experts", "4"), ("top_k", "1"), ("router", router), ("windows", "4"), ("k_act", "3")])
+            let block = model.blocks[0]
+            let op = try XCTUnwrap(block.node("mlp.moe")?.op as? MoEOp)
+            let tokens = Self.windows(4).joined().map { $0 }
+            let x = try ModelRunner(model: Self.dense).embed(tokens)
+            let value = try XCTUnwrap(block.node("mlp.moe")?.inputs[0])
+            let mlpInput = try BlockExecutor.forward(block, input: x, context: ExecutionContext(batch: 4, length: 16), capture: [value]).values[value]!
+            let context = ExecutionContext(batch: 4, length: 16)
+            context.nodeName = "mlp.moe"
+            _ = try op.forward([mlpInput], parameters: block, context: context)
+            let chosen = try XCTUnwrap(context.routing["mlp.moe"])
+            let outputs = try (0..<op.experts).map { try op.expertOutput(mlpInput, expert: $0, parameters: block) }
+            let h = mlpInput.shape[1]
+            var hits = 0
+            for t in 0..<mlpInput.shape[0] {
+                let ys = outputs.map { Array($0.scalars[(t * h)..<((t + 1) * h)]) }
+                let r = (0..<h).map { i in ys.reduce(Float(0)) { $0 + $1[i] } }
+                let benefit = ys.map { y in zip(r, y).reduce(Float(0)) { $0 + 2 * $1.0 * $1.1 } - y.reduce(Float(0)) { $0 + $1 * $1 } }
+                if benefit[Int(chosen[t])] == benefit.max()! { hits += 1 }
+            }
+            return (Double(hits) / Double(mlpInput.shape[0]), try XCTUnwrap(reports[0].errorAfterFit))
+        }
+        let analytical = try agreement("analytical"), fitted = try agreement("fitted"), centroid = try agreement("centroid")
+        XCTAssertGreaterThan(fitted.0, analytical.0)
+        XCTAssertGreaterThan(centroid.0, analytical.0)
+        XCTAssertLessThan(fitted.1, analytical.1)
     }
 }

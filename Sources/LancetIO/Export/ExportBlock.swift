@@ -29,7 +29,7 @@ struct ExportBlock {
         var width: Int { gate.shape[0] }
     }
 
-    /// A mixture of equal-width SwiGLU experts without a shared expert.
+    /// A mixture of equal-width SwiGLU experts (a shared expert already folded into each).
     struct MoE {
         var norm: Tensor
         var router: Tensor
@@ -67,23 +67,32 @@ struct ExportBlock {
                 qBias: block.parameters["attn.q.bias"], kBias: block.parameters["attn.k.bias"], vBias: block.parameters["attn.v.bias"])
         }
         if let (node, op) = moeNodes.first {
-            guard !op.hasSharedExpert else {
-                throw fail("mixture of experts '\(node.name)' has a shared expert, which llama.cpp's llama architecture cannot express")
-            }
             guard op.router == .linear else {
-                throw fail("mixture of experts '\(node.name)' has a \(op.router.rawValue) router; llama.cpp's llama architecture routes by one linear layer (fit a linear router first)")
+                throw fail("mixture of experts '\(node.name)' has a \(op.router.rawValue) router; llama.cpp's llama architecture routes by one linear layer (carve with a linear router: moefy router centroid or fitted)")
             }
-            guard op.weighting == .softmax else {
-                throw fail("mixture of experts '\(node.name)' weights its chosen experts by \(op.weighting.rawValue); llama.cpp's llama architecture weights them by the router's softmax")
+            // llama.cpp weighs the chosen experts by the router's softmax renormalised over them: unit weights are the same
+            // thing only for one chosen expert.
+            let renormalised = op.weighting == .softmax && op.normalizeTopK
+            guard renormalised || (op.weighting == .unit && op.topK == 1) else {
+                throw fail(op.weighting == .unit
+                           ? "mixture of experts '\(node.name)' adds its \(op.topK) chosen experts with weight 1; llama.cpp's llama architecture weights them by the router's softmax renormalised over them (carve with weighting: softmax)"
+                           : "mixture of experts '\(node.name)' does not renormalise its top-\(op.topK) weights; llama.cpp's llama architecture always does")
             }
-            guard op.normalizeTopK else {
-                throw fail("mixture of experts '\(node.name)' does not renormalise its top-\(op.topK) weights; llama.cpp's llama architecture always does")
+            var experts = try (0..<op.experts).map { e in
+                let n = op.expertNames(e)
+                return try [n.gate, n.up, n.down].map { try parameter(block, $0, fail) }
             }
-            let names = (0..<op.experts).map { e in (0..<3).map { op.parameterNames[1 + 3 * e + $0] } }
-            let experts = try names.map { n in try n.map { try parameter(block, $0, fail) } }
             let widths = experts.map { $0[0].shape[0] }
             guard Set(widths).count == 1 else {
                 throw fail("mixture of experts '\(node.name)' has experts of different widths \(widths); Mixtral-style expert tensors need equal widths")
+            }
+            // The llama architecture has no shared expert: its channels join every routed expert. The chosen experts'
+            // weights sum to one, so the shared expert is added exactly once (llama.cpp computes it once per chosen expert).
+            if op.hasSharedExpert {
+                let n = op.expertNames(nil)
+                let shared = try [n.gate, n.up, n.down].map { try parameter(block, $0, fail) }
+                experts = experts.map { [Tensor.concatenatingRows($0[0], shared[0]), Tensor.concatenatingRows($0[1], shared[1]),
+                                         Tensor.concatenatingColumns($0[2], shared[2])] }
             }
             out.ffn = .moe(MoE(norm: try parameter(block, "mlp_norm.weight", fail), router: try parameter(block, op.parameterNames[0], fail),
                                gate: experts.map { $0[0] }, up: experts.map { $0[1] }, down: experts.map { $0[2] }, topK: op.topK))

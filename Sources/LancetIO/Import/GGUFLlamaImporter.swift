@@ -136,6 +136,14 @@ public enum GGUFLlamaImporter {
             guard !bad else { throw fail("tensor '\(name)' is listed as a placeholder but is not all \(zero ? "zeros" : "ones")") }
         }
 
+        // A mixture-of-experts model (Mixtral's layout): every block's FFN is `expert_count` experts of `feed_forward_length`.
+        var experts: (count: Int, used: Int)?
+        if let count = try optionalInt("expert_count"), count > 0 {
+            guard let used = try optionalInt("expert_used_count"), (1...count).contains(used) else {
+                throw fail("metadata '\(arch).expert_used_count' must be in 1...\(count) (the experts per token) when '\(arch).expert_count' is \(count)")
+            }
+            experts = (count, used)
+        }
         var blocks: [Block] = []
         blocks.reserveCapacity(blockCount)
         for i in 0..<blockCount {
@@ -168,13 +176,28 @@ public enum GGUFLlamaImporter {
                 try placeholder(p + "ffn_norm.weight", [hidden], zero: false)
                 for name in ["ffn_gate.weight", "ffn_up.weight"] { try placeholder(p + name, [ffn[i], hidden], zero: true) }
                 try placeholder(p + "ffn_down.weight", [hidden, ffn[i]], zero: true)
-            } else if ffn[i] > 0 {
+            } else if ffn[i] > 0, experts == nil {
                 params["mlp_norm.weight"] = try tensor(p + "ffn_norm.weight", [hidden])
                 params["mlp.gate.weight"] = try tensor(p + "ffn_gate.weight", [ffn[i], hidden])
                 params["mlp.up.weight"] = try tensor(p + "ffn_up.weight", [ffn[i], hidden])
                 params["mlp.down.weight"] = try tensor(p + "ffn_down.weight", [hidden, ffn[i]])
             }
-            blocks.append(LlamaBlock.make(attention: attention, hasMLP: hasMLP, epsilon: Float(eps), rope: rope, parameters: params))
+            var block = LlamaBlock.make(attention: attention, hasMLP: hasMLP, epsilon: Float(eps), rope: rope, parameters: params)
+            if let experts, hasMLP {
+                // llama.cpp's Mixtral layout: a linear router, softmax over the experts, top-k renormalised.
+                let moe = MoEOp(prefix: LlamaBlock.mixtureNode, experts: experts.count, topK: experts.used, normalizeTopK: true)
+                var mixture = ["mlp_norm.weight": try tensor(p + "ffn_norm.weight", [hidden]),
+                               moe.routerNames[0]: try tensor(p + "ffn_gate_inp.weight", [experts.count, hidden])]
+                let gate = try tensor(p + "ffn_gate_exps.weight", [experts.count, ffn[i], hidden])
+                let up = try tensor(p + "ffn_up_exps.weight", [experts.count, ffn[i], hidden])
+                let down = try tensor(p + "ffn_down_exps.weight", [experts.count, hidden, ffn[i]])
+                for e in 0..<experts.count {
+                    let n = moe.expertNames(e)
+                    (mixture[n.gate], mixture[n.up], mixture[n.down]) = (Self.matrix(e, of: gate), Self.matrix(e, of: up), Self.matrix(e, of: down))
+                }
+                do { block = try LlamaBlock.replacingMLP(of: block, with: moe, parameters: mixture) } catch { throw fail("block \(i): \(error)") }
+            }
+            blocks.append(block)
         }
         let embedding = try tensor("token_embd.weight", [vocab, hidden])
         let norm = try tensor("output_norm.weight", [hidden])
@@ -199,6 +222,14 @@ public enum GGUFLlamaImporter {
                           provenance: provenance, annotations: annotations)
         do { try Verifier.verify(model) } catch let e as VerifierError { throw fail("the imported model does not verify: \(e)") }
         return model
+    }
+
+    /// Matrix `index` of a stack of matrices `[count, rows, columns]`.
+    static func matrix(_ index: Int, of stack: Tensor) -> Tensor {
+        let (rows, columns) = (stack.shape[1], stack.shape[2])
+        return Tensor(shape: [rows, columns]) { out in
+            stack.withUnsafeBufferPointer { s in out.baseAddress!.update(from: s.baseAddress! + index * rows * columns, count: rows * columns) }
+        }
     }
 
     /// The metadata key (or tensor) that states `field` in a GGUF file of architecture `arch`.

@@ -107,6 +107,11 @@ public struct MoEOp: Op {
         return [h]
     }
 
+    /// Expert `e`'s output on every token of `x` (`nil`: the shared expert's), whatever the router would choose.
+    public func expertOutput(_ x: Tensor, expert e: Int?, parameters: ParameterLookup) throws -> Tensor {
+        try SwiGLU.forward(x, names: expertNames(e), parameters: parameters).output
+    }
+
     /// Chosen experts and their weights per token, plus the router's scores and probabilities.
     struct Routing {
         var chosen: [Int32]      // [tokens, topK]
@@ -347,5 +352,43 @@ enum SwiGLU {
                 for (r, row) in rows.enumerated() { axpy(alpha: 1, vp.baseAddress! + r * h, xp.baseAddress! + row * h, count: h) }
             }
         }
+    }
+}
+
+extension MoEOp: LinearReadoutOp {
+    /// Every routed expert's down projection, then the shared expert's.
+    public var readoutParameters: [String] {
+        (0..<experts).map { expertNames($0).down } + (hasSharedExpert ? [expertNames(nil).down] : [])
+    }
+
+    /// Per token, each chosen expert's gated activation `silu(gate·x) ⊙ up·x` times its routing weight in that
+    /// expert's columns (zeros in the columns of experts not chosen), and the shared expert's activation in the last.
+    public func readoutFeatures(_ x: Tensor, parameters: ParameterLookup) throws -> Tensor {
+        let t = x.shape[0]
+        let widths = try readoutParameters.map { try parameters.require($0).shape[1] }
+        let offsets = widths.indices.map { widths[..<$0].reduce(0, +) }
+        let total = widths.reduce(0, +)
+        var z = Tensor(zeros: [t, total])
+        let routing = try route(x, parameters: parameters)
+        func place(_ a: Tensor, rows: [Int], weights: [Float]?, column: Int) {
+            let w = a.shape[1]
+            z.withUnsafeMutableBufferPointer { zp in a.withUnsafeBufferPointer { ap in
+                for (r, row) in rows.enumerated() {
+                    scale(ap.baseAddress! + r * w, by: weights?[r] ?? 1, count: w, out: zp.baseAddress! + row * total + column)
+                }
+            }}
+        }
+        for (e, list) in assignments(routing, tokens: t).enumerated() where !list.isEmpty {
+            let rows = list.map(\.token)
+            let n = expertNames(e), xe = SwiGLU.gather(x, rows: rows)
+            let a = SwiGLU.gated(Linear.apply(xe, weight: try parameters.require(n.gate)), Linear.apply(xe, weight: try parameters.require(n.up)))
+            place(a, rows: rows, weights: list.map { routing.weights[$0.token * topK + $0.slot] }, column: offsets[e])
+        }
+        if hasSharedExpert {
+            let n = expertNames(nil)
+            let a = SwiGLU.gated(Linear.apply(x, weight: try parameters.require(n.gate)), Linear.apply(x, weight: try parameters.require(n.up)))
+            place(a, rows: Array(0..<t), weights: nil, column: offsets[experts])
+        }
+        return z
     }
 }

@@ -339,6 +339,20 @@ public final class Pipeline {
                 before += r.before
                 after += r.after
             }
+            // Then every readout (a mixture's down projections) on its features in the block the linears' fits left.
+            for target in ReadoutFit.targets(cut: block, dense: original) {
+                guard let op = block.node(target.node)?.op as? LinearReadoutOp else { continue }
+                var s = ReadoutFit.Statistics()
+                let fitted = block
+                let cutError = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, teacher: activations.teacher,
+                                                  capture: [target.input, target.output], measureError: errorAfterCut == nil) { denseValues, cutValues in
+                    s.add(features: try op.readoutFeatures(cutValues[target.input]!, parameters: fitted), target: denseValues[target.output]!)
+                }
+                if errorAfterCut == nil { errorAfterCut = cutError }
+                let r = try ReadoutFit.fit(&block, target: target, statistics: s, damping: invocation.fit.damping)
+                before += r.before
+                after += r.after
+            }
             return FitOutcome(errorAfterCut: errorAfterCut, objectiveBefore: before, objectiveAfter: after)
         case .regional:
             let before = try RegionalFit.fit(&block, index: index, calibration: activations, spec: invocation.fit, seed: seed, sweep: sweep)

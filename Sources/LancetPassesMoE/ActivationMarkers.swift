@@ -136,6 +136,13 @@ public struct MarkerMatrix: AnalysisValue, Equatable {
         return d
     }
 
+    /// The number of tokens for which both channels are active.
+    public func coactivations(_ a: Int, _ b: Int) -> Int {
+        var n = 0
+        for w in 0..<words { n += (bits[a * words + w] & bits[b * words + w]).nonzeroBitCount }
+        return n
+    }
+
     /// Appends `other`'s tokens after this matrix's (same channels).
     public mutating func merge(_ other: MarkerMatrix) {
         precondition(other.channels == channels, "MarkerMatrix: \(other.channels) channels merged into \(channels)")

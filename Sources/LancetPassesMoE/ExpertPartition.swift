@@ -23,10 +23,66 @@ public struct ExpertPartition: Sendable, Equatable {
         let remaining = (0..<markers.channels).filter { !sharedSet.contains($0) }
         let seeds = Array(byRate.dropFirst(sharedChannels).prefix(experts))
         let cost = remaining.map { c in seeds.map { markers.hammingDistance(c, $0) } }
-        let group = BalancedAssignment.solve(cost: cost, groups: experts)
-        var members = [[Int]](repeating: [], count: experts)
-        for (i, c) in remaining.enumerated() { members[group[i]].append(c) }
+        let members = regroup(remaining, BalancedAssignment.solve(cost: cost, groups: experts), experts: experts)
         return ExpertPartition(shared: shared, experts: members, representatives: members.map { representative(of: $0, markers: markers) })
+    }
+
+    /// Balanced k-means of the routed channels on their activation patterns: CMoE's seeds and first assignment, then
+    /// rounds of (centroids as the mean patterns of the groups; the cheapest balanced assignment by L1 distance to the
+    /// centroids) until no channel moves or `rounds` rounds. The distance of a 0/1 pattern b to a centroid m is
+    /// Σ m + Σ_{t: b_t = 1} (1 − 2 m_t), in integers once scaled by the group size.
+    public static func cluster(markers: MarkerMatrix, experts: Int, sharedChannels: Int, rounds: Int = 20) -> ExpertPartition {
+        var partition = cmoe(markers: markers, experts: experts, sharedChannels: sharedChannels)
+        let routed = partition.experts.flatMap { $0 }.sorted()
+        let actives = routed.map { markers.activeTokens($0) }
+        for _ in 0..<rounds {
+            let size = partition.experts[0].count
+            var counts = [[Int]](repeating: [Int](repeating: 0, count: markers.tokens), count: experts)   // size · centroid
+            for (g, members) in partition.experts.enumerated() {
+                for c in members { for t in markers.activeTokens(c) { counts[g][t] += 1 } }
+            }
+            let totals = counts.map { $0.reduce(0, +) }
+            let cost = actives.map { tokens in (0..<experts).map { g in totals[g] + tokens.reduce(0) { $0 + size - 2 * counts[g][$1] } } }
+            let next = regroup(routed, BalancedAssignment.solve(cost: cost, groups: experts), experts: experts)
+            if next == partition.experts { break }
+            partition.experts = next
+        }
+        partition.representatives = partition.experts.map { representative(of: $0, markers: markers) }
+        return partition
+    }
+
+    /// A balanced partition of the routed channels' co-activation graph (edge weight: the tokens on which both channels
+    /// are active) that keeps co-active channels together: from CMoE's partition, rounds of the cheapest balanced
+    /// assignment with a channel's cost in a group the negated co-activation with the group's other members, until no
+    /// channel moves or `rounds` rounds.
+    public static func cooccurrence(markers: MarkerMatrix, experts: Int, sharedChannels: Int, rounds: Int = 20) -> ExpertPartition {
+        var partition = cmoe(markers: markers, experts: experts, sharedChannels: sharedChannels)
+        let routed = partition.experts.flatMap { $0 }.sorted()
+        let n = routed.count
+        var weight = [Int](repeating: 0, count: n * n)
+        for i in 0..<n {
+            for j in (i + 1)..<n {
+                let w = markers.coactivations(routed[i], routed[j])
+                (weight[i * n + j], weight[j * n + i]) = (w, w)
+            }
+        }
+        let index = Dictionary(uniqueKeysWithValues: routed.enumerated().map { ($1, $0) })
+        for _ in 0..<rounds {
+            let groups = partition.experts.map { $0.map { index[$0]! } }
+            let cost = (0..<n).map { i in groups.map { members in -members.reduce(0) { $0 + ($1 == i ? 0 : weight[i * n + $1]) } } }
+            let next = regroup(routed, BalancedAssignment.solve(cost: cost, groups: experts), experts: experts)
+            if next == partition.experts { break }
+            partition.experts = next
+        }
+        partition.representatives = partition.experts.map { representative(of: $0, markers: markers) }
+        return partition
+    }
+
+    /// Channels grouped by their assigned group, each group ascending.
+    static func regroup(_ channels: [Int], _ group: [Int], experts: Int) -> [[Int]] {
+        var members = [[Int]](repeating: [], count: experts)
+        for (i, c) in channels.enumerated() { members[group[i]].append(c) }
+        return members
     }
 
     /// The control: every channel placed at random (seeded), the shared group first, then equal routed experts; the

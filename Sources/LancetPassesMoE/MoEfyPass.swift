@@ -11,7 +11,9 @@ import LancetTensor
 /// the dense weights (gate and up rows, down columns), so with every expert chosen the mixture is the dense MLP.
 ///
 /// - `method: cmoe` carves as CMoE does (`ExpertPartition.cmoe`, from `ActivationMarkers` on the first `windows`
-///   calibration windows, `k_act` channels marked per token); `random` is the control.
+///   calibration windows, `k_act` channels marked per token); `cluster` runs the balanced clustering to convergence,
+///   `cooccurrence` partitions the channels' co-activation graph (both from CMoE's shared group and first partition);
+///   `random` is the control.
 /// - `router: analytical` is CMoE's: each routed expert is scored by the SwiGLU activation of its representative
 ///   channel, |(û·x)·silu(ĝ·x)| with the channel's up and gate rows scaled to unit length (the op's `swiglu` router).
 ///   `centroid` and `fitted` are linear routers learned from the first `router_windows` calibration windows by
@@ -38,7 +40,7 @@ public struct MoEfyPass: BlockPass {
         public var top_k = 2
         /// Experts always active (merged into one shared expert).
         public var shared = 0
-        /// `cmoe` or `random`.
+        /// `cmoe`, `cluster`, `cooccurrence` or `random`.
         public var method = "cmoe"
         /// `analytical`, `centroid` or `fitted`.
         public var router = "analytical"
@@ -59,7 +61,7 @@ public struct MoEfyPass: BlockPass {
         "experts": "experts of equal width the MLP is cut into, shared ones included (its width must be a multiple)",
         "top_k": "routed experts each token runs",
         "shared": "experts every token runs (merged into one shared expert)",
-        "method": "cmoe (activation-rate shared group, balanced clustering of activation patterns) or random (the control)",
+        "method": "cmoe (activation-rate shared group, one round of balanced clustering of activation patterns), cluster (balanced k-means of the patterns to convergence), cooccurrence (balanced partition of the co-activation graph) or random (the control)",
         "router": "analytical (CMoE: the SwiGLU activation of each expert's representative channel), centroid or fitted (linear routers learned from calibration)",
         "weighting": "unit (chosen experts weigh 1, CMoE) or softmax (the router's softmax renormalised over the chosen experts; centroid and fitted routers)",
         "router_windows": "calibration windows the centroid and fitted routers learn from (default: all)",
@@ -68,7 +70,7 @@ public struct MoEfyPass: BlockPass {
     ]
 
     /// The carving.
-    public enum Method: String, Sendable, CaseIterable { case cmoe, random }
+    public enum Method: String, Sendable, CaseIterable { case cmoe, cluster, cooccurrence, random }
     /// How experts are scored.
     public enum Router: String, Sendable, CaseIterable { case analytical, centroid, fitted }
 
@@ -84,9 +86,9 @@ public struct MoEfyPass: BlockPass {
     public let perToken: Int
 
     public init(options: Options) throws {
-        guard options.experts >= 2 else { throw PassOptionError("experts", "must be at least 2, got \(options.experts)") }
-        guard (0..<(options.experts - 1)).contains(options.shared) else {
-            throw PassOptionError("shared", "must leave at least two routed experts: 0...\(options.experts - 2), got \(options.shared)")
+        guard options.experts >= 1 else { throw PassOptionError("experts", "must be at least 1, got \(options.experts)") }
+        guard (0..<options.experts).contains(options.shared) else {
+            throw PassOptionError("shared", "must leave at least one routed expert: 0...\(options.experts - 1), got \(options.shared)")
         }
         guard (1...(options.experts - options.shared)).contains(options.top_k) else {
             throw PassOptionError("top_k", "must be in 1...\(options.experts - options.shared) (the routed experts), got \(options.top_k)")
@@ -142,6 +144,8 @@ public struct MoEfyPass: BlockPass {
         let partition: ExpertPartition
         switch method {
         case .cmoe: partition = .cmoe(markers: markers, experts: experts - shared, sharedChannels: shared * size)
+        case .cluster: partition = .cluster(markers: markers, experts: experts - shared, sharedChannels: shared * size)
+        case .cooccurrence: partition = .cooccurrence(markers: markers, experts: experts - shared, sharedChannels: shared * size)
         case .random: partition = .random(markers: markers, experts: experts - shared, sharedChannels: shared * size,
                                           seed: context.seed ^ UInt64(context.blockIndex &* 0x9E37_79B9))
         }

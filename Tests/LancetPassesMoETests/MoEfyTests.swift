@@ -129,7 +129,7 @@ final class MoEfyTests: XCTestCase {
 
     func testOptionsAreCheckedAndAWidthThatDoesNotSplitIsRefused() throws {
         XCTAssertThrowsError(try Self.run([("experts", "4"), ("top_k", "4"), ("shared", "1")])) { XCTAssertTrue("\($0)".contains("top_k"), "\($0)") }
-        XCTAssertThrowsError(try Self.run([("method", "kmeans")])) { XCTAssertTrue("\($0)".contains("cmoe, random"), "\($0)") }
+        XCTAssertThrowsError(try Self.run([("method", "kmeans")])) { XCTAssertTrue("\($0)".contains("cmoe, cluster, cooccurrence, random"), "\($0)") }
         XCTAssertThrowsError(try Self.run([("experts", "5"), ("top_k", "1")])) { XCTAssertTrue("\($0)".contains("not a multiple of 5"), "\($0)") }
         XCTAssertThrowsError(try Self.run([("router", "learned")])) { XCTAssertTrue("\($0)".contains("analytical, centroid, fitted"), "\($0)") }
         XCTAssertThrowsError(try Self.run([("weighting", "softmax")])) { XCTAssertTrue("\($0)".contains("linear router"), "\($0)") }
@@ -204,5 +204,59 @@ final class MoEfyTests: XCTestCase {
         XCTAssertGreaterThan(fitted.0, analytical.0)
         XCTAssertGreaterThan(centroid.0, analytical.0)
         XCTAssertLessThan(fitted.1, analytical.1)
+    }
+
+    /// Synthetic markers with structure: 4 planted groups of 6 channels, each active together on its own tokens.
+    static func plantedMarkers() -> MarkerMatrix {
+        var markers = MarkerMatrix(tokens: 400, channels: 26)
+        var g = SeededGenerator(seed: 12)
+        for t in 0..<400 {
+            let group = t % 4
+            for c in 0..<26 where g.nextIndex(below: 100) < (c >= 24 ? 90 : (c % 4 == group ? 70 : 5)) { markers.mark(token: t, channel: c) }
+        }
+        return markers
+    }
+
+    /// Balanced k-means and the co-activation partition keep every channel once in equal experts and do at least as
+    /// well as CMoE's one round on their own objectives; on planted groups of co-active channels both recover them.
+    func testClusterAndCooccurrencePartitionsAreBalancedAndImproveOnOneRound() {
+        let markers = Self.plantedMarkers()
+        let first = ExpertPartition.cmoe(markers: markers, experts: 4, sharedChannels: 2)
+        XCTAssertEqual(Set(first.shared), [24, 25])
+        func l1ToCentroids(_ p: ExpertPartition) -> Double {
+            p.experts.reduce(0.0) { total, members in
+                var mean = [Double](repeating: 0, count: markers.tokens)
+                for c in members { for t in markers.activeTokens(c) { mean[t] += 1 / Double(members.count) } }
+                return total + members.reduce(0.0) { sum, c in
+                    let active = Set(markers.activeTokens(c))
+                    return sum + (0..<markers.tokens).reduce(0.0) { $0 + abs((active.contains($1) ? 1 : 0) - mean[$1]) }
+                }
+            }
+        }
+        func coactivation(_ p: ExpertPartition) -> Int {
+            p.experts.reduce(0) { total, m in total + m.reduce(0) { s, a in s + m.reduce(0) { $0 + (a == $1 ? 0 : markers.coactivations(a, $1)) } } }
+        }
+        let cluster = ExpertPartition.cluster(markers: markers, experts: 4, sharedChannels: 2)
+        let graph = ExpertPartition.cooccurrence(markers: markers, experts: 4, sharedChannels: 2)
+        let planted = Set((0..<4).map { g in Set((0..<24).filter { $0 % 4 == g }) })
+        for p in [cluster, graph] {
+            XCTAssertEqual(p.shared, first.shared)
+            XCTAssertEqual(p.experts.map(\.count), [6, 6, 6, 6])
+            XCTAssertEqual((p.shared + p.experts.flatMap { $0 }).sorted(), Array(0..<26))
+            for (e, r) in zip(p.experts, p.representatives) { XCTAssertTrue(e.contains(r)) }
+            XCTAssertEqual(Set(p.experts.map(Set.init)), planted)
+        }
+        XCTAssertLessThanOrEqual(l1ToCentroids(cluster), l1ToCentroids(first) + 1e-9)
+        XCTAssertGreaterThanOrEqual(coactivation(graph), coactivation(first))
+    }
+
+    /// One expert chosen for every token with weight 1 is the dense MLP, bit for bit.
+    func testOneExpertTopOneIsTheDenseMLP() throws {
+        let (model, _) = try Self.run([("experts", "1"), ("top_k", "1"), ("windows", "2"), ("k_act", "3")])
+        let tokens = Self.windows(1, length: 12, seed: 78)[0]
+        let want = try ModelRunner(model: Self.dense).logits(tokens, context: ExecutionContext(batch: 1, length: tokens.count)).scalars
+        let got = try ModelRunner(model: model).logits(tokens, context: ExecutionContext(batch: 1, length: tokens.count)).scalars
+        XCTAssertEqual(got, want)
+        XCTAssertEqual((model.blocks[0].node("mlp.moe")?.op as? MoEOp)?.experts, 1)
     }
 }

@@ -166,10 +166,10 @@ final class MoEfyTests: XCTestCase {
         let (fitted, reports) = try Self.run(options, fit: FitSpec(method: .lstsq))
         for (p, r) in zip(plain, reports) {
             let before = try XCTUnwrap(r.fitObjectiveBefore), after = try XCTUnwrap(r.fitObjectiveAfter)
-            XCTAssertLessThan(after, before * 0.9, "block \(r.block)")
+            XCTAssertLessThan(after, before * 0.9, "block \(r.block ?? -1)")
             // Block 0 sees the same inputs in both runs (later blocks see the fitted block 0's outputs).
             if r.block == 0 { XCTAssertEqual(try XCTUnwrap(r.errorAfterCut), try XCTUnwrap(p.errorAfterFit), accuracy: 1e-9) }
-            XCTAssertLessThan(try XCTUnwrap(r.errorAfterFit), try XCTUnwrap(r.errorAfterCut), "block \(r.block)")
+            XCTAssertLessThan(try XCTUnwrap(r.errorAfterFit), try XCTUnwrap(r.errorAfterCut), "block \(r.block ?? -1)")
         }
         XCTAssertNotEqual(fitted.blocks[0].parameters["mlp.moe.shared.down.weight"], try Self.run(options).0.blocks[0].parameters["mlp.moe.shared.down.weight"])
     }

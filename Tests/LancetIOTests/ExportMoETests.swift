@@ -151,11 +151,35 @@ final class ExportMoETests: XCTestCase {
         }
     }
 
-    func testHuggingFaceExportRefusesMoE() throws {
+    /// Mixtures of experts export to Hugging Face in Mixtral's layout: config and tensor names transformers reads, a
+    /// shared expert folded into every routed expert; a mixture mixed with dense blocks is refused, naming the block.
+    func testHuggingFaceExportWritesMixtral() throws {
         var model = TinyLlama.make(seed: 5)
-        for i in 0..<2 { makeMoE(&model, block: i, widths: [32, 32]) }
-        XCTAssertThrowsError(try HuggingFaceExporter.write(model, to: S.temporaryPath("moe-hf"))) { e in
-            XCTAssertTrue("\(e)".contains("mixture of experts") && "\(e)".contains("GGUF"), "\(e)")
+        for i in 0..<2 { makeMoE(&model, block: i, widths: [32, 32, 32], topK: 2, shared: true, seed: UInt64(30 + i)) }
+        let folder = S.temporaryPath("moe-hf")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HuggingFaceExporter.write(model, to: folder)
+        let config = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/config.json"))) as? [String: Any])
+        XCTAssertEqual(config["model_type"] as? String, "mixtral")
+        XCTAssertEqual(config["architectures"] as? [String], ["MixtralForCausalLM"])
+        XCTAssertEqual(config["num_local_experts"] as? Int, 3)
+        XCTAssertEqual(config["num_experts_per_tok"] as? Int, 2)
+        XCTAssertEqual(config["intermediate_size"] as? Int, 48, "32 routed channels + 16 shared")
+        let file = try SafetensorsFile(path: folder + "/model.safetensors")
+        let block = model.blocks[1]
+        XCTAssertEqual(try file.tensor("model.layers.1.block_sparse_moe.gate.weight"), block.parameters["moe.router.weight"])
+        let w1 = try file.tensor("model.layers.1.block_sparse_moe.experts.2.w1.weight")
+        XCTAssertEqual(w1, Tensor.concatenatingRows(block.parameters["moe.experts.2.gate.weight"]!, block.parameters["moe.shared.gate.weight"]!))
+        let w2 = try file.tensor("model.layers.1.block_sparse_moe.experts.2.w2.weight")
+        XCTAssertEqual(w2, Tensor.concatenatingColumns(block.parameters["moe.experts.2.down.weight"]!, block.parameters["moe.shared.down.weight"]!))
+        XCTAssertNotNil(file.info("model.layers.0.block_sparse_moe.experts.0.w3.weight"))
+        XCTAssertNil(file.info("model.layers.0.mlp.gate_proj.weight"))
+
+        var mixed = TinyLlama.make(seed: 5)
+        makeMoE(&mixed, block: 1, widths: [32, 32])
+        XCTAssertThrowsError(try HuggingFaceExporter.write(mixed, to: S.temporaryPath("mixed-hf"))) { e in
+            XCTAssertEqual((e as? ModelExportError)?.block, 0, "\(e)")
+            XCTAssertTrue("\(e)".contains("dense MLP") && "\(e)".contains("Mixtral"), "\(e)")
         }
     }
 }

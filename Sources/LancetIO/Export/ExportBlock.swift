@@ -68,14 +68,14 @@ struct ExportBlock {
         }
         if let (node, op) = moeNodes.first {
             guard op.router == .linear else {
-                throw fail("mixture of experts '\(node.name)' has a \(op.router.rawValue) router; llama.cpp's llama architecture routes by one linear layer (carve with a linear router: moefy router centroid or fitted)")
+                throw fail("mixture of experts '\(node.name)' has a \(op.router.rawValue) router; llama.cpp's llama architecture (and transformers' Mixtral) routes by one linear layer (carve with a linear router: moefy router centroid or fitted)")
             }
             // llama.cpp weighs the chosen experts by the router's softmax renormalised over them: unit weights are the same
             // thing only for one chosen expert.
             let renormalised = op.weighting == .softmax && op.normalizeTopK
             guard renormalised || (op.weighting == .unit && op.topK == 1) else {
                 throw fail(op.weighting == .unit
-                           ? "mixture of experts '\(node.name)' adds its \(op.topK) chosen experts with weight 1; llama.cpp's llama architecture weights them by the router's softmax renormalised over them (carve with weighting: softmax)"
+                           ? "mixture of experts '\(node.name)' adds its \(op.topK) chosen experts with weight 1; llama.cpp's llama architecture (and transformers' Mixtral) weights them by the router's softmax renormalised over them (carve with weighting: softmax)"
                            : "mixture of experts '\(node.name)' does not renormalise its top-\(op.topK) weights; llama.cpp's llama architecture always does")
             }
             var experts = try (0..<op.experts).map { e in

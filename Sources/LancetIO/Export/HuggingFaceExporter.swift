@@ -8,9 +8,10 @@ import LancetTensor
 ///
 /// Only models that transformers' config can express are written: every block with both sub-layers, the
 /// same heads, KV heads, head size and FFN width, dense MLPs, and RoPE scaling that `rope_scaling` names.
-/// Anything else (pruned heads in some blocks, removed sub-layers, mixtures of experts) is a
-/// `ModelExportError` that names the block and suggests GGUF, whose `deci` architecture holds it.
-/// The `model_type` is `llama`, `mistral` when attention has a sliding window, `qwen2` when q/k/v have biases.
+/// Anything else (pruned heads in some blocks, removed sub-layers) is a `ModelExportError` that names the block and
+/// suggests GGUF, whose `deci` architecture holds it. The `model_type` is `llama`, `mistral` when attention has a
+/// sliding window, `qwen2` when q/k/v have biases, `mixtral` when every block is a mixture of experts of the same shape
+/// with a linear router and renormalised softmax weights (a shared expert folded into every routed expert, as for GGUF).
 ///
 /// Weights: masked weights as they are, low-rank linears multiplied out to dense, q/k rows (and biases)
 /// permuted from the `adjacent` RoPE pairing (GGUF) to `halves` (Hugging Face). The safetensors
@@ -40,7 +41,7 @@ public enum HuggingFaceExporter {
         try Verifier.verify(model)
         let blocks = try model.blocks.enumerated().map { try ExportBlock.read($1, index: $0, model: model, path: folder) }
         let config = try self.config(for: model, blocks: blocks, dtype: dtype, folder: folder)
-        var configData = try config.jsonData(path: folder + "/config.json")
+        var configData = try mixtralConfig(try config.jsonData(path: folder + "/config.json"), blocks: blocks, path: folder + "/config.json")
         let factors = keepFactors ? lowRankModules(model) : [:]
         if !factors.isEmpty {
             guard var object = try JSONSerialization.jsonObject(with: configData) as? [String: Any] else {
@@ -96,22 +97,37 @@ public enum HuggingFaceExporter {
             ModelExportError(folder, block: block, reason + "; transformers' config gives every block the same sizes and both sub-layers — export as GGUF (deci) instead")
         }
         guard !blocks.isEmpty else { throw fail(nil, "the model has no blocks") }
-        var layers: [(attention: ExportBlock.Attention, mlp: ExportBlock.MLP)] = []
+        var layers: [(attention: ExportBlock.Attention, mlp: (width: Int, experts: Int, topK: Int))] = []
         for (i, b) in blocks.enumerated() {
-            if case .moe? = b.ffn { throw fail(i, "is a mixture of experts") }
             guard let a = b.attention else { throw fail(i, "has no attention sub-layer") }
-            guard case let .dense(m)? = b.ffn else { throw fail(i, "has no MLP sub-layer") }
-            layers.append((a, m))
+            switch b.ffn {
+            case let .dense(m)?: layers.append((a, (m.width, 0, 0)))
+            case let .moe(m)?: layers.append((a, (m.width, m.gate.count, m.topK)))
+            case nil: throw fail(i, "has no MLP sub-layer")
+            }
+        }
+        // Mixtral's config (the experts of every block alike) when the blocks are mixtures: all of them, with no biases.
+        if let first = layers.firstIndex(where: { $0.mlp.experts > 0 }) {
+            if let dense = layers.firstIndex(where: { $0.mlp.experts == 0 }) {
+                throw fail(dense, "has a dense MLP while block \(first) is a mixture of experts (Mixtral's config makes every block one)")
+            }
+            if layers[first].attention.qBias != nil || layers[first].attention.window != nil {
+                throw fail(first, "is a mixture of experts with q/k/v biases or a sliding window, which Mixtral's config does not express")
+            }
         }
         // The sizes most blocks have; a block that differs from them is the one named.
-        func shape(_ l: (attention: ExportBlock.Attention, mlp: ExportBlock.MLP)) -> [Int] {
-            [l.attention.heads, l.attention.kvHeads, l.attention.headDimensions, l.mlp.width, l.attention.qBias == nil ? 0 : 1, l.attention.window ?? 0]
+        func shape(_ l: (attention: ExportBlock.Attention, mlp: (width: Int, experts: Int, topK: Int))) -> [Int] {
+            [l.attention.heads, l.attention.kvHeads, l.attention.headDimensions, l.mlp.width, l.attention.qBias == nil ? 0 : 1, l.attention.window ?? 0,
+             l.mlp.experts, l.mlp.topK]
         }
         let counts = Dictionary(layers.map { (shape($0), 1) }, uniquingKeysWith: +)
         let common = counts.max { $0.value != $1.value ? $0.value < $1.value : $0.key.lexicographicallyPrecedes($1.key) }!.key
         let (a0, m0) = layers.first { shape($0) == common }!
         for (i, (a, m)) in layers.enumerated() where shape((a, m)) != common {
             if m.width != m0.width { throw fail(i, "has FFN width \(m.width), the other blocks \(m0.width)") }
+            if m.experts != m0.experts || m.topK != m0.topK {
+                throw fail(i, "has \(m.experts) experts (top \(m.topK)), the other blocks \(m0.experts) (top \(m0.topK))")
+            }
             if (a.qBias != nil) != (a0.qBias != nil) || a.window != a0.window { throw fail(i, "differs from the other blocks in q/k/v biases or sliding window") }
             throw fail(i, "has \(a.heads) heads / \(a.kvHeads) KV heads of size \(a.headDimensions), the other blocks \(a0.heads) / \(a0.kvHeads) of size \(a0.headDimensions)")
         }
@@ -147,6 +163,32 @@ public enum HuggingFaceExporter {
             torchDtype: ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype.name], slidingWindow: a0.window)
         if type == .qwen2 { config.useSlidingWindow = false }
         return config
+    }
+
+    /// Experts per block and per token when every block is a mixture of experts (checked by `config(for:)`), else nil.
+    static func mixture(of blocks: [ExportBlock]) -> (experts: Int, topK: Int)? {
+        guard case let .moe(m)? = blocks.first?.ffn else { return nil }
+        return (m.gate.count, m.topK)
+    }
+
+    /// `config.json` as Mixtral's when the blocks are mixtures of experts: `model_type` `mixtral`, `intermediate_size`
+    /// the experts' width, `num_local_experts`, `num_experts_per_tok` (transformers' Mixtral weighs the chosen experts by
+    /// the router's softmax renormalised over them, as the exported mixtures do); otherwise unchanged.
+    static func mixtralConfig(_ data: Data, blocks: [ExportBlock], path: String) throws -> Data {
+        guard let (experts, topK) = mixture(of: blocks) else { return data }
+        guard var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ModelExportError(path, "config.json did not encode as a JSON object")
+        }
+        object["model_type"] = "mixtral"
+        object["architectures"] = ["MixtralForCausalLM"]
+        object["num_local_experts"] = experts
+        object["num_experts_per_tok"] = topK
+        object["output_router_logits"] = false
+        object["sliding_window"] = NSNull()
+        for key in ["attention_bias", "mlp_bias"] { object[key] = nil }
+        var out = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        out.append(UInt8(ascii: "\n"))
+        return out
     }
 
     /// The low-rank linears of `model` by Hugging Face module path (`model.layers.3.self_attn.q_proj`): their factors.
@@ -185,7 +227,7 @@ public enum HuggingFaceExporter {
         }
         w.add(N.embedding, model.embedding, as: dtype)
         for (i, b) in blocks.enumerated() {
-            guard let a = b.attention, case let .dense(m)? = b.ffn else { continue }  // `config(for:)` rejected these
+            guard let a = b.attention, let ffn = b.ffn else { continue }  // `config(for:)` rejected these
             let d = a.headDimensions
             w.add(N.attentionNorm(i), a.norm, as: dtype)
             linear(N.attention(i, .query), a.q) { halves($0, a.heads, d) }
@@ -197,10 +239,23 @@ public enum HuggingFaceExporter {
                 w.add(N.attention(i, .key, bias: true), halves(kb, a.kvHeads, d), as: dtype)
                 w.add(N.attention(i, .value, bias: true), vb, as: dtype)
             }
-            w.add(N.mlpNorm(i), m.norm, as: dtype)
-            linear(N.mlp(i, .gate), m.gate)
-            linear(N.mlp(i, .up), m.up)
-            linear(N.mlp(i, .down), m.down)
+            switch ffn {
+            case let .dense(m):
+                w.add(N.mlpNorm(i), m.norm, as: dtype)
+                linear(N.mlp(i, .gate), m.gate)
+                linear(N.mlp(i, .up), m.up)
+                linear(N.mlp(i, .down), m.down)
+            case let .moe(m):
+                // Mixtral's names: the router `gate`, each expert's w1 (gate), w2 (down), w3 (up).
+                w.add(N.mlpNorm(i), m.norm, as: dtype)
+                let moe = "model.layers.\(i).block_sparse_moe"
+                w.add(moe + ".gate.weight", m.router, as: dtype)
+                for e in m.gate.indices {
+                    w.add("\(moe).experts.\(e).w1.weight", m.gate[e], as: dtype)
+                    w.add("\(moe).experts.\(e).w2.weight", m.down[e], as: dtype)
+                    w.add("\(moe).experts.\(e).w3.weight", m.up[e], as: dtype)
+                }
+            }
         }
         w.add(N.finalNorm, model.finalNorm, as: dtype)
         if let head = model.outputHead { w.add(N.outputHead, head, as: dtype) }

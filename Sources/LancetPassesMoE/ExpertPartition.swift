@@ -35,11 +35,12 @@ public struct ExpertPartition: Sendable, Equatable {
         var partition = cmoe(markers: markers, experts: experts, sharedChannels: sharedChannels)
         let routed = partition.experts.flatMap { $0 }.sorted()
         let actives = routed.map { markers.activeTokens($0) }
+        let active = Dictionary(uniqueKeysWithValues: zip(routed, actives))
         for _ in 0..<rounds {
             let size = partition.experts[0].count
             var counts = [[Int]](repeating: [Int](repeating: 0, count: markers.tokens), count: experts)   // size · centroid
             for (g, members) in partition.experts.enumerated() {
-                for c in members { for t in markers.activeTokens(c) { counts[g][t] += 1 } }
+                for c in members { for t in active[c]! { counts[g][t] += 1 } }
             }
             let totals = counts.map { $0.reduce(0, +) }
             let cost = actives.map { tokens in (0..<experts).map { g in totals[g] + tokens.reduce(0) { $0 + size - 2 * counts[g][$1] } } }

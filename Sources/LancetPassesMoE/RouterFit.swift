@@ -49,12 +49,10 @@ struct RouterFit {
             }
         }}
         accumulateGram(x, into: &gram)
-        cross = Elementwise.zip(cross, matmul(x, benefits, transposeA: true)) { $0 + $1 }
+        cross.add(matmul(x, benefits, transposeA: true))
         centroidSums.withUnsafeMutableBufferPointer { c in x.withUnsafeBufferPointer { xp in benefits.withUnsafeBufferPointer { b in
             for i in 0..<t {
-                let row = Array(UnsafeBufferPointer(start: b.baseAddress! + i * experts, count: experts))
-                let best = (0..<experts).sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 }.prefix(topK)
-                for e in best { LancetTensor.add(c.baseAddress! + e * h, xp.baseAddress! + i * h, count: h, out: c.baseAddress! + e * h) }
+                for e in MoEOp.topIndices(b.baseAddress! + i * experts, count: experts, k: topK) { LancetTensor.add(c.baseAddress! + e * h, xp.baseAddress! + i * h, count: h, out: c.baseAddress! + e * h) }
             }
         }}}
         tokens += t
@@ -62,11 +60,8 @@ struct RouterFit {
 
     /// The least-squares router `[experts, hidden]`.
     func fitted() throws -> Tensor {
-        let h = gram.shape[0]
-        var g = gram
-        let mean = g.withUnsafeBufferPointer { p in (0..<h).reduce(0.0) { $0 + Double(p[$1 * h + $1]) } } / Double(max(h, 1))
-        g.withUnsafeMutableBufferPointer { p in for i in 0..<h { p[i * h + i] += Float(max(1e-3 * mean, 1e-8)) } }
-        return try solveSPD(g, cross).transposed()
+        let mean = gram.diagonalSum / Double(max(gram.shape[0], 1))
+        return try solveSPD(gram.addingToDiagonal(max(1e-3 * mean, 1e-8)), cross).transposed()
     }
 
     /// The centroid router `[experts, hidden]` (an expert no token preferred keeps a zero row).

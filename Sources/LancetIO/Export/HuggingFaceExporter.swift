@@ -44,12 +44,7 @@ public enum HuggingFaceExporter {
         var configData = try mixtralConfig(try config.jsonData(path: folder + "/config.json"), blocks: blocks, path: folder + "/config.json")
         let factors = keepFactors ? lowRankModules(model) : [:]
         if !factors.isEmpty {
-            guard var object = try JSONSerialization.jsonObject(with: configData) as? [String: Any] else {
-                throw ModelExportError(folder, "config.json did not encode as a JSON object")
-            }
-            object["lancet_low_rank"] = factors.mapValues { $0.rank }
-            configData = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            configData.append(UInt8(ascii: "\n"))
+            configData = try editingJSON(configData, path: folder + "/config.json") { $0["lancet_low_rank"] = factors.mapValues { $0.rank } }
         }
 
         var files: [(name: String, data: Data)] = [("config.json", configData)]
@@ -176,16 +171,23 @@ public enum HuggingFaceExporter {
     /// the router's softmax renormalised over them, as the exported mixtures do); otherwise unchanged.
     static func mixtralConfig(_ data: Data, blocks: [ExportBlock], path: String) throws -> Data {
         guard let (experts, topK) = mixture(of: blocks) else { return data }
+        return try editingJSON(data, path: path) { object in
+            object["model_type"] = "mixtral"
+            object["architectures"] = ["MixtralForCausalLM"]
+            object["num_local_experts"] = experts
+            object["num_experts_per_tok"] = topK
+            object["output_router_logits"] = false
+            object["sliding_window"] = NSNull()
+            for key in ["attention_bias", "mlp_bias"] { object[key] = nil }
+        }
+    }
+
+    /// The JSON object `data` with `edit` applied, pretty-printed with sorted keys and a final newline.
+    static func editingJSON(_ data: Data, path: String, _ edit: (inout [String: Any]) -> Void) throws -> Data {
         guard var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ModelExportError(path, "config.json did not encode as a JSON object")
         }
-        object["model_type"] = "mixtral"
-        object["architectures"] = ["MixtralForCausalLM"]
-        object["num_local_experts"] = experts
-        object["num_experts_per_tok"] = topK
-        object["output_router_logits"] = false
-        object["sliding_window"] = NSNull()
-        for key in ["attention_bias", "mlp_bias"] { object[key] = nil }
+        edit(&object)
         var out = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         out.append(UInt8(ascii: "\n"))
         return out

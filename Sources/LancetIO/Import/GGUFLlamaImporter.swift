@@ -193,7 +193,9 @@ public enum GGUFLlamaImporter {
                 let down = try tensor(p + "ffn_down_exps.weight", [experts.count, hidden, ffn[i]])
                 for e in 0..<experts.count {
                     let n = moe.expertNames(e)
-                    (mixture[n.gate], mixture[n.up], mixture[n.down]) = (Self.matrix(e, of: gate), Self.matrix(e, of: up), Self.matrix(e, of: down))
+                    (mixture[n.gate], mixture[n.up], mixture[n.down]) = (gate.slicingRows(e..<(e + 1)).reshaped([ffn[i], hidden]),
+                                                                         up.slicingRows(e..<(e + 1)).reshaped([ffn[i], hidden]),
+                                                                         down.slicingRows(e..<(e + 1)).reshaped([hidden, ffn[i]]))
                 }
                 do { block = try LlamaBlock.replacingMLP(of: block, with: moe, parameters: mixture) } catch { throw fail("block \(i): \(error)") }
             }
@@ -222,14 +224,6 @@ public enum GGUFLlamaImporter {
                           provenance: provenance, annotations: annotations)
         do { try Verifier.verify(model) } catch let e as VerifierError { throw fail("the imported model does not verify: \(e)") }
         return model
-    }
-
-    /// Matrix `index` of a stack of matrices `[count, rows, columns]`.
-    static func matrix(_ index: Int, of stack: Tensor) -> Tensor {
-        let (rows, columns) = (stack.shape[1], stack.shape[2])
-        return Tensor(shape: [rows, columns]) { out in
-            stack.withUnsafeBufferPointer { s in out.baseAddress!.update(from: s.baseAddress! + index * rows * columns, count: rows * columns) }
-        }
     }
 
     /// The metadata key (or tensor) that states `field` in a GGUF file of architecture `arch`.

@@ -143,7 +143,7 @@ public struct MoEOp: Op {
             for i in 0..<t {
                 let row = p.baseAddress! + i * experts
                 softmax(inPlace: row, count: experts)
-                let order = (0..<experts).sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 }.prefix(topK)
+                let order = Self.topIndices(UnsafePointer(row), count: experts, k: topK)
                 let total = order.reduce(Float(0)) { $0 + row[$1] }
                 for (j, e) in order.enumerated() {
                     chosen[i * topK + j] = Int32(e)
@@ -156,6 +156,12 @@ public struct MoEOp: Op {
         }
         return Routing(chosen: chosen, weights: weights, probabilities: probs, routerGate: routerGate, routerUp: routerUp,
                        routerActivation: routerActivation)
+    }
+
+    /// The indices of the `k` largest of `count` scores, largest first, ties to the lower index: how a token chooses its
+    /// experts.
+    public static func topIndices(_ scores: UnsafePointer<Float>, count: Int, k: Int) -> ArraySlice<Int> {
+        (0..<count).sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }.prefix(k)
     }
 
     /// Tokens routed to each expert, with the slot (0..<topK) they chose it in.
@@ -290,10 +296,16 @@ enum SwiGLU {
 
     static func forward(_ x: Tensor, names: (gate: String, up: String, down: String), parameters: ParameterLookup,
                         half: HalfWeights? = nil) throws -> Activations {
+        let (g, u, a) = try activation(x, names: names, parameters: parameters, half: half)
+        return Activations(gate: g, up: u, gated: a, output: Linear.apply(a, weight: try parameters.require(names.down), half: half))
+    }
+
+    /// The gate and up products of `x` and their gated activation `silu(g) ⊙ u`: the expert before its down projection.
+    static func activation(_ x: Tensor, names: (gate: String, up: String, down: String), parameters: ParameterLookup,
+                           half: HalfWeights? = nil) throws -> (gate: Tensor, up: Tensor, gated: Tensor) {
         let g = Linear.apply(x, weight: try parameters.require(names.gate), half: half)
         let u = Linear.apply(x, weight: try parameters.require(names.up), half: half)
-        let a = gated(g, u)
-        return Activations(gate: g, up: u, gated: a, output: Linear.apply(a, weight: try parameters.require(names.down), half: half))
+        return (g, u, gated(g, u))
     }
 
     /// silu(g) ⊙ u, element by element (the `swiglu` kernel).
@@ -380,13 +392,11 @@ extension MoEOp: LinearReadoutOp {
         }
         for (e, list) in assignments(routing, tokens: t).enumerated() where !list.isEmpty {
             let rows = list.map(\.token)
-            let n = expertNames(e), xe = SwiGLU.gather(x, rows: rows)
-            let a = SwiGLU.gated(Linear.apply(xe, weight: try parameters.require(n.gate)), Linear.apply(xe, weight: try parameters.require(n.up)))
+            let a = try SwiGLU.activation(SwiGLU.gather(x, rows: rows), names: expertNames(e), parameters: parameters).gated
             place(a, rows: rows, weights: list.map { routing.weights[$0.token * topK + $0.slot] }, column: offsets[e])
         }
         if hasSharedExpert {
-            let n = expertNames(nil)
-            let a = SwiGLU.gated(Linear.apply(x, weight: try parameters.require(n.gate)), Linear.apply(x, weight: try parameters.require(n.up)))
+            let a = try SwiGLU.activation(x, names: expertNames(nil), parameters: parameters).gated
             place(a, rows: Array(0..<t), weights: nil, column: offsets[experts])
         }
         return z

@@ -192,14 +192,6 @@ public enum SpanFit {
 }
 
 extension Tensor {
-    /// Adds `other` (same element count) element by element.
-    mutating func add(_ other: Tensor) {
-        precondition(count == other.count, "add: \(shape) and \(other.shape)")
-        withUnsafeMutableBufferPointer { p in
-            other.withUnsafeBufferPointer { o in LancetTensor.add(p.baseAddress!, o.baseAddress!, count: p.count, out: p.baseAddress!) }
-        }
-    }
-
     /// Subtracts `other` (same element count) element by element.
     mutating func subtract(_ other: Tensor) {
         precondition(count == other.count, "subtract: \(shape) and \(other.shape)")

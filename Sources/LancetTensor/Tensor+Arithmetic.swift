@@ -1,23 +1,21 @@
-import LancetTensor
-
 extension Tensor {
     /// `self += scale · t` (same element count).
-    mutating func add(_ t: Tensor, scale: Float = 1) {
+    public mutating func add(_ t: Tensor, scale: Float = 1) {
         precondition(count == t.count, "Tensor.add: \(shape) and \(t.shape)")
         withUnsafeMutableBufferPointer { p in t.withUnsafeBufferPointer { q in axpy(alpha: scale, q.baseAddress!, p.baseAddress!, count: p.count) } }
     }
 
     /// The sum of the diagonal of a square matrix, in Double.
-    var diagonalSum: Double {
+    public var diagonalSum: Double {
         let n = shape[0]
         return withUnsafeBufferPointer { p in (0..<n).reduce(0.0) { $0 + Double(p[$1 * n + $1]) } }
     }
 
     /// The ridge of a Gram: λ = `damping` × its mean diagonal (at least 10⁻¹²).
-    func ridgeLambda(damping: Double) -> Double { max(damping * diagonalSum / Double(max(shape[0], 1)), 1e-12) }
+    public func ridgeLambda(damping: Double) -> Double { max(damping * diagonalSum / Double(max(shape[0], 1)), 1e-12) }
 
     /// A square matrix with `lambda` added to its diagonal.
-    func addingToDiagonal(_ lambda: Double) -> Tensor {
+    public func addingToDiagonal(_ lambda: Double) -> Tensor {
         let n = shape[0]
         var r = self
         r.withUnsafeMutableBufferPointer { p in for i in 0..<n { p[i * n + i] += Float(lambda) } }
@@ -25,5 +23,5 @@ extension Tensor {
     }
 
     /// A Gram with its ridge (`ridgeLambda`) added to the diagonal.
-    func ridged(damping: Double) -> Tensor { addingToDiagonal(ridgeLambda(damping: damping)) }
+    public func ridged(damping: Double) -> Tensor { addingToDiagonal(ridgeLambda(damping: damping)) }
 }

@@ -33,9 +33,9 @@ public struct ActivationMarkers: BlockAnalysis {
         let value = gateNode.inputs[0]
         let result = try BlockExecutor.forward(block, index: index, input: x, context: ExecutionContext(batch: n, length: length), capture: [value])
         guard let mlpInput = result.values[value] else { throw AnalysisError(id: id, reason: "value '\(value)' was not captured") }
-        let input = Self.unitRows(mlpInput)
-        let g = matmul(input, Self.unitRows(gate), transposeB: true)
-        let u = matmul(input, Self.unitRows(up), transposeB: true)
+        let input = mlpInput.unitRows()
+        let g = matmul(input, gate.unitRows(), transposeB: true)
+        let u = matmul(input, up.unitRows(), transposeB: true)
         let (tokens, channels) = (g.shape[0], g.shape[1])
         var markers = MarkerMatrix(tokens: tokens, channels: channels)
         let k = min(perToken, channels)
@@ -49,20 +49,6 @@ public struct ActivationMarkers: BlockAnalysis {
             }
         }}
         return markers
-    }
-
-    /// `m` with every row scaled to unit length (rows of length below 10⁻¹² are divided by 10⁻¹², as F.normalize does).
-    static func unitRows(_ m: Tensor) -> Tensor {
-        let (rows, columns) = (m.shape[0], m.shape[1])
-        var out = m
-        out.withUnsafeMutableBufferPointer { p in
-            for r in 0..<rows {
-                let row = p.baseAddress! + r * columns
-                let norm = max(Float(sumOfSquares(row, count: columns).squareRoot()), 1e-12)
-                scale(row, by: 1 / norm, count: columns, out: row)
-            }
-        }
-        return out
     }
 
     /// The indices of the `count` entries of largest magnitude, larger first (ties: the lower index first).

@@ -15,13 +15,14 @@ public struct ExpertPartition: Sendable, Equatable {
     /// of equal size by one round of balanced clustering of their activation patterns (Hamming distance to seeds — the
     /// patterns of the `experts` most often active remaining channels —, a balanced assignment, then each group's
     /// centroid as the mean of its members' patterns); each group's representative is its member nearest (L1) to the
-    /// centroid.
-    public static func cmoe(markers: MarkerMatrix, experts: Int, sharedChannels: Int) -> ExpertPartition {
+    /// centroid. With `sharedOrder` (every channel, most important first) the shared group is its first
+    /// `sharedChannels` channels instead of the most often active ones.
+    public static func cmoe(markers: MarkerMatrix, experts: Int, sharedChannels: Int, sharedOrder: [Int]? = nil) -> ExpertPartition {
         let byRate = Array(0..<markers.channels).sorted { markers.counts[$0] != markers.counts[$1] ? markers.counts[$0] > markers.counts[$1] : $0 < $1 }
-        let shared = Array(byRate.prefix(sharedChannels))
+        let shared = Array((sharedOrder ?? byRate).prefix(sharedChannels))
         let sharedSet = Set(shared)
         let remaining = (0..<markers.channels).filter { !sharedSet.contains($0) }
-        let seeds = Array(byRate.dropFirst(sharedChannels).prefix(experts))
+        let seeds = Array(byRate.filter { !sharedSet.contains($0) }.prefix(experts))
         let cost = remaining.map { c in seeds.map { markers.hammingDistance(c, $0) } }
         let members = regroup(remaining, BalancedAssignment.solve(cost: cost, groups: experts), experts: experts)
         return ExpertPartition(shared: shared, experts: members, representatives: members.map { representative(of: $0, markers: markers) })
@@ -31,8 +32,8 @@ public struct ExpertPartition: Sendable, Equatable {
     /// rounds of (centroids as the mean patterns of the groups; the cheapest balanced assignment by L1 distance to the
     /// centroids) until no channel moves or `rounds` rounds. The distance of a 0/1 pattern b to a centroid m is
     /// Σ m + Σ_{t: b_t = 1} (1 − 2 m_t), in integers once scaled by the group size.
-    public static func cluster(markers: MarkerMatrix, experts: Int, sharedChannels: Int, rounds: Int = 20) -> ExpertPartition {
-        var partition = cmoe(markers: markers, experts: experts, sharedChannels: sharedChannels)
+    public static func cluster(markers: MarkerMatrix, experts: Int, sharedChannels: Int, sharedOrder: [Int]? = nil, rounds: Int = 20) -> ExpertPartition {
+        var partition = cmoe(markers: markers, experts: experts, sharedChannels: sharedChannels, sharedOrder: sharedOrder)
         let routed = partition.experts.flatMap { $0 }.sorted()
         let actives = routed.map { markers.activeTokens($0) }
         let active = Dictionary(uniqueKeysWithValues: zip(routed, actives))
@@ -56,8 +57,9 @@ public struct ExpertPartition: Sendable, Equatable {
     /// are active) that keeps co-active channels together: from CMoE's partition, rounds of the cheapest balanced
     /// assignment with a channel's cost in a group the negated co-activation with the group's other members, until no
     /// channel moves or `rounds` rounds.
-    public static func cooccurrence(markers: MarkerMatrix, experts: Int, sharedChannels: Int, rounds: Int = 20) -> ExpertPartition {
-        var partition = cmoe(markers: markers, experts: experts, sharedChannels: sharedChannels)
+    public static func cooccurrence(markers: MarkerMatrix, experts: Int, sharedChannels: Int, sharedOrder: [Int]? = nil,
+                                    rounds: Int = 20) -> ExpertPartition {
+        var partition = cmoe(markers: markers, experts: experts, sharedChannels: sharedChannels, sharedOrder: sharedOrder)
         let routed = partition.experts.flatMap { $0 }.sorted()
         let n = routed.count
         var weight = [Int](repeating: 0, count: n * n)

@@ -14,6 +14,9 @@ import LancetTensor
 ///   calibration windows, `k_act` channels marked per token); `cluster` runs the balanced clustering to convergence,
 ///   `cooccurrence` partitions the channels' co-activation graph (both from CMoE's shared group and first partition);
 ///   `random` is the control.
+/// - `shared_by: rate` (CMoE) fills the shared expert with the most often active channels; `importance` with the
+///   channels of largest contribution to the MLP's output, ‖act_c‖₂ · ‖down[:, c]‖₂ over the calibration tokens (the
+///   score `prune-structured` keeps FFN channels by), so that the shared expert is what a static prune would keep.
 /// - `router: analytical` is CMoE's: each routed expert is scored by the SwiGLU activation of its representative
 ///   channel, |(û·x)·silu(ĝ·x)| with the channel's up and gate rows scaled to unit length (the op's `swiglu` router).
 ///   `centroid` and `fitted` are linear routers learned from the first `router_windows` calibration windows by
@@ -42,6 +45,8 @@ public struct MoEfyPass: BlockPass {
         public var shared = 0
         /// `cmoe`, `cluster`, `cooccurrence` or `random`.
         public var method = "cmoe"
+        /// `rate` or `importance`.
+        public var shared_by = "rate"
         /// `analytical`, `centroid` or `fitted`.
         public var router = "analytical"
         /// `unit` or `softmax`.
@@ -62,6 +67,7 @@ public struct MoEfyPass: BlockPass {
         "top_k": "routed experts each token runs",
         "shared": "experts every token runs (merged into one shared expert)",
         "method": "cmoe (activation-rate shared group, one round of balanced clustering of activation patterns), cluster (balanced k-means of the patterns to convergence), cooccurrence (balanced partition of the co-activation graph) or random (the control)",
+        "shared_by": "rate (CMoE: the most often active channels form the shared expert) or importance (the channels of largest ‖act‖·‖down column‖ on calibration, as prune-structured ranks them)",
         "router": "analytical (CMoE: the SwiGLU activation of each expert's representative channel), centroid or fitted (linear routers learned from calibration)",
         "weighting": "unit (chosen experts weigh 1, CMoE) or softmax (the router's softmax renormalised over the chosen experts; centroid and fitted routers)",
         "router_windows": "calibration windows the centroid and fitted routers learn from (default: all)",
@@ -71,6 +77,8 @@ public struct MoEfyPass: BlockPass {
 
     /// The carving.
     public enum Method: String, Sendable, CaseIterable { case cmoe, cluster, cooccurrence, random }
+    /// How the shared expert's channels are chosen.
+    public enum SharedBy: String, Sendable, CaseIterable { case rate, importance }
     /// How experts are scored.
     public enum Router: String, Sendable, CaseIterable { case analytical, centroid, fitted }
 
@@ -79,6 +87,7 @@ public struct MoEfyPass: BlockPass {
     public let topK: Int
     public let shared: Int
     public let method: Method
+    public let sharedBy: SharedBy
     public let router: Router
     public let weighting: MoEWeighting
     public let routerWindows: Int?
@@ -96,6 +105,10 @@ public struct MoEfyPass: BlockPass {
         guard let method = Method(rawValue: options.method) else {
             throw PassOptionError("method", "must be one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")), got '\(options.method)'")
         }
+        guard let sharedBy = SharedBy(rawValue: options.shared_by) else {
+            throw PassOptionError("shared_by", "must be one of \(SharedBy.allCases.map(\.rawValue).joined(separator: ", ")), got '\(options.shared_by)'")
+        }
+        self.sharedBy = sharedBy
         guard let router = Router(rawValue: options.router) else {
             throw PassOptionError("router", "must be one of \(Router.allCases.map(\.rawValue).joined(separator: ", ")), got '\(options.router)'")
         }
@@ -125,7 +138,8 @@ public struct MoEfyPass: BlockPass {
     }
 
     public func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis] {
-        carves(block, context: context) ? [ActivationMarkers(windows: windows, perToken: perToken)] : []
+        guard carves(block, context: context) else { return [] }
+        return [ActivationMarkers(windows: windows, perToken: perToken)] + (sharedBy == .importance && shared > 0 ? [InputSquares(value: "act")] : [])
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {
@@ -141,11 +155,12 @@ public struct MoEfyPass: BlockPass {
         }
         let size = width / experts
         let markers = try context.statistics.value(of: ActivationMarkers(windows: windows, perToken: perToken))
+        let order = sharedBy == .importance && shared > 0 ? try Self.importanceOrder(down: down, activationNorms: context.statistics.inputNorms(of: "act")) : nil
         let partition: ExpertPartition
         switch method {
-        case .cmoe: partition = .cmoe(markers: markers, experts: experts - shared, sharedChannels: shared * size)
-        case .cluster: partition = .cluster(markers: markers, experts: experts - shared, sharedChannels: shared * size)
-        case .cooccurrence: partition = .cooccurrence(markers: markers, experts: experts - shared, sharedChannels: shared * size)
+        case .cmoe: partition = .cmoe(markers: markers, experts: experts - shared, sharedChannels: shared * size, sharedOrder: order)
+        case .cluster: partition = .cluster(markers: markers, experts: experts - shared, sharedChannels: shared * size, sharedOrder: order)
+        case .cooccurrence: partition = .cooccurrence(markers: markers, experts: experts - shared, sharedChannels: shared * size, sharedOrder: order)
         case .random: partition = .random(markers: markers, experts: experts - shared, sharedChannels: shared * size,
                                           seed: context.seed ^ UInt64(context.blockIndex &* 0x9E37_79B9))
         }
@@ -162,8 +177,8 @@ public struct MoEfyPass: BlockPass {
 
         switch router {
         case .analytical:
-            parameters[moe.routerNames[0]] = ActivationMarkers.unitRows(BlockSlicing.gather(gate, rows: partition.representatives))
-            parameters[moe.routerNames[1]] = ActivationMarkers.unitRows(BlockSlicing.gather(up, rows: partition.representatives))
+            parameters[moe.routerNames[0]] = BlockSlicing.gather(gate, rows: partition.representatives).unitRows()
+            parameters[moe.routerNames[1]] = BlockSlicing.gather(up, rows: partition.representatives).unitRows()
         case .centroid, .fitted:
             let statistics = try routerStatistics(moe, carved: block, dense: dense, mlpInput: input, context: context)
             parameters[moe.routerNames[0]] = router == .fitted ? try statistics.fitted() : statistics.centroids()
@@ -175,7 +190,7 @@ public struct MoEfyPass: BlockPass {
         report.metrics = ["experts": Double(experts - shared), "shared_channels": Double(partition.shared.count), "expert_channels": Double(size),
                           "active_ffn_share": Double(shared + topK) / Double(experts), "parameters_before": Double(before),
                           "parameters_after": Double(after), "router_parameters": Double(moe.routerNames.reduce(0) { $0 + parameters[$1]!.count })]
-        report.notes.insert("\(method.rawValue): \(shared) shared + top-\(topK) of \(experts - shared) routed experts of \(size) channels, \(router.rawValue) router, \(weighting.rawValue) weights", at: 0)
+        report.notes.insert("\(method.rawValue)\(sharedBy == .importance && shared > 0 ? " (shared by importance)" : ""): \(shared) shared + top-\(topK) of \(experts - shared) routed experts of \(size) channels, \(router.rawValue) router, \(weighting.rawValue) weights", at: 0)
         return report
     }
 
@@ -195,6 +210,17 @@ public struct MoEfyPass: BlockPass {
             statistics.add(x, expertOutputs: try (0..<moe.experts).map { try moe.expertOutput(x, expert: $0, parameters: carved) })
         }
         return statistics
+    }
+
+    /// The MLP's channels by their contribution to its output, ‖act_c‖₂ · ‖down[:, c]‖₂, largest first (ties: lower index).
+    static func importanceOrder(down: Tensor, activationNorms: [Float]) -> [Int] {
+        let (rows, width) = (down.shape[0], down.shape[1])
+        var columnSquares = [Double](repeating: 0, count: width)
+        down.withUnsafeBufferPointer { d in
+            for r in 0..<rows { for c in 0..<width { columnSquares[c] += Double(d[r * width + c]) * Double(d[r * width + c]) } }
+        }
+        let score = (0..<width).map { Double(activationNorms[$0]) * columnSquares[$0].squareRoot() }
+        return Array(0..<width).sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }
     }
 
     /// Calibration windows per forward while learning a router.

@@ -25,3 +25,20 @@ extension Tensor {
     /// A Gram with its ridge (`ridgeLambda`) added to the diagonal.
     public func ridged(damping: Double) -> Tensor { addingToDiagonal(ridgeLambda(damping: damping)) }
 }
+
+extension Tensor {
+    /// A matrix with every row scaled to unit length (rows shorter than 10⁻¹² are divided by 10⁻¹², as PyTorch's
+    /// `F.normalize` does).
+    public func unitRows() -> Tensor {
+        let (rows, columns) = (shape[0], shape[1])
+        var out = self
+        out.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows {
+                let row = p.baseAddress! + r * columns
+                let norm = max(Float(sumOfSquares(row, count: columns).squareRoot()), 1e-12)
+                scale(row, by: 1 / norm, count: columns, out: row)
+            }
+        }
+        return out
+    }
+}

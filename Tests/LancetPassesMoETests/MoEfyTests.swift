@@ -259,4 +259,44 @@ final class MoEfyTests: XCTestCase {
         XCTAssertEqual(got, want)
         XCTAssertEqual((model.blocks[0].node("mlp.moe")?.op as? MoEOp)?.experts, 1)
     }
+
+    /// After the down projections are refitted, `fit: lstsq` refits a linear router from the refitted experts' benefits
+    /// (`router_rounds`, then the down projections again): the router changes and the block error falls further.
+    func testRefittingTheRouterAfterTheReadoutLowersTheBlockError() throws {
+        let options = [("experts", "4"), ("shared", "1"), ("top_k", "1"), ("router", "fitted"), ("windows", "4"), ("k_act", "3")]
+        let (once, onceReports) = try Self.run(options, fit: FitSpec(method: .lstsq, routerRounds: 0))
+        let (refitted, refittedReports) = try Self.run(options, fit: FitSpec(method: .lstsq, routerRounds: 2))
+        XCTAssertNotEqual(once.blocks[0].parameters["mlp.moe.router.weight"], refitted.blocks[0].parameters["mlp.moe.router.weight"])
+        let a = try XCTUnwrap(onceReports[0].errorAfterFit), b = try XCTUnwrap(refittedReports[0].errorAfterFit)
+        XCTAssertLessThan(b, a)
+        // The analytical router is not linear: nothing to refit, the rounds change nothing.
+        let analytical = [("experts", "4"), ("shared", "1"), ("top_k", "1"), ("windows", "4"), ("k_act", "3")]
+        XCTAssertEqual(try Self.run(analytical, fit: FitSpec(method: .lstsq, routerRounds: 0)).0.blocks[1].parameters,
+                       try Self.run(analytical, fit: FitSpec(method: .lstsq, routerRounds: 2)).0.blocks[1].parameters)
+    }
+
+    /// `shared_by: importance` fills the shared expert with the channels of largest ‖act_c‖ · ‖down[:, c]‖ on the
+    /// calibration tokens, the rest split into equal routed experts.
+    func testSharedByImportanceKeepsTheChannelsOfLargestContribution() throws {
+        let (model, _) = try Self.run([("experts", "4"), ("shared", "1"), ("top_k", "1"), ("shared_by", "importance"), ("windows", "2"), ("k_act", "3")])
+        let dense = Self.dense.blocks[0]
+        let down = try XCTUnwrap(dense.parameters["mlp.down.weight"])
+        let x = try ModelRunner(model: Self.dense).embed(Self.windows(4).joined().map { $0 })
+        let act = try BlockExecutor.forward(dense, input: x, context: ExecutionContext(batch: 4, length: 16), capture: ["act"]).values["act"]!
+        let (width, rows, tokens) = (down.shape[1], down.shape[0], act.shape[0])
+        let score = (0..<width).map { c -> Double in
+            let a = (0..<tokens).reduce(0.0) { $0 + Double(act.scalars[$1 * width + c] * act.scalars[$1 * width + c]) }
+            let d = (0..<rows).reduce(0.0) { $0 + Double(down.scalars[$1 * width + c] * down.scalars[$1 * width + c]) }
+            return (a * d).squareRoot()
+        }
+        let want = Set(Array(0..<width).sorted { score[$0] > score[$1] }.prefix(width / 4))
+        let shared = try XCTUnwrap(model.blocks[0].parameters["mlp.moe.shared.down.weight"])
+        let got = Set((0..<shared.shape[1]).map { j in
+            (0..<width).first { c in (0..<rows).allSatisfy { down.scalars[$0 * width + c] == shared.scalars[$0 * shared.shape[1] + j] } }!
+        })
+        XCTAssertEqual(got, want)
+        XCTAssertThrowsError(try Self.run([("experts", "4"), ("shared", "1"), ("shared_by", "size")])) { e in
+            XCTAssertTrue("\(e)".contains("shared_by"), "\(e)")
+        }
+    }
 }

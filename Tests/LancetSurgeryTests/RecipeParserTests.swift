@@ -75,9 +75,11 @@ final class RecipeParserTests: XCTestCase {
     }
 
     func testFitIsABareMethodOrAMapping() throws {
-        let r = try parse("stages: [{passes: [{a: {}, fit: lstsq}, {b: {}, fit: {method: regional, steps: 20, learning_rate: 0.001, batch: 2}}]}]")
+        let r = try parse("stages: [{passes: [{a: {}, fit: lstsq}, {b: {}, fit: {method: regional, steps: 20, learning_rate: 0.001, batch: 2}}, {c: {}, fit: {method: lstsq, router_rounds: 3}}]}]")
         XCTAssertEqual(r.stages[0].passes[0].fit, FitSpec(method: .lstsq))
         XCTAssertEqual(r.stages[0].passes[1].fit, FitSpec(method: .regional, steps: 20, learningRate: 0.001, batch: 2))
+        XCTAssertEqual(r.stages[0].passes[2].fit, FitSpec(method: .lstsq, routerRounds: 3))
+        XCTAssertEqual(FitSpec(method: .lstsq, routerRounds: 0).optionValue.map { "\($0)" }?.contains("router_rounds"), true)
     }
 
     // MARK: Errors, each with its line and column
@@ -155,6 +157,7 @@ final class RecipeParserTests: XCTestCase {
         assertError(error("stages: [{passes: [{a: {}, fit: {method: lstsq, damping: -1}}]}]"), at: 1, 58, contains: ["fit.damping: must be a finite number ≥ 0, got -1.0"])
         assertError(error("stages: [{passes: [{a: {}, fit: {method: regional, steps: 0}}]}]"), at: 1, 59, contains: ["fit.steps: must be positive, got 0"])
         assertError(error("stages: [{passes: [{a: {}, fit: {method: regional, learning_rate: 0}}]}]"), at: 1, 67, contains: ["fit.learning_rate: must be a finite number > 0"])
+        assertError(error("stages: [{passes: [{a: {}, fit: {method: lstsq, router_rounds: -1}}]}]"), at: 1, 64, contains: ["fit.router_rounds:"])
     }
 
     func testInvalidYAMLIsReportedWithYamsLineAndColumn() {

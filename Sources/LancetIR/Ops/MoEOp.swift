@@ -402,3 +402,20 @@ extension MoEOp: LinearReadoutOp {
         return z
     }
 }
+
+extension MoEOp: LinearRouterOp {
+    /// The router's weight when the router is linear.
+    public var linearRouterParameter: String? { router == .linear ? routerNames[0] : nil }
+    /// The routed experts.
+    public var routedExperts: Int { experts }
+    /// Experts per token.
+    public var routedTopK: Int { topK }
+    /// Expert `expert`'s output on every token.
+    public func routedOutput(_ x: Tensor, expert: Int, parameters: ParameterLookup) throws -> Tensor {
+        try expertOutput(x, expert: expert, parameters: parameters)
+    }
+    /// The shared expert's output, when there is one.
+    public func unroutedOutput(_ x: Tensor, parameters: ParameterLookup) throws -> Tensor? {
+        hasSharedExpert ? try expertOutput(x, expert: nil, parameters: parameters) : nil
+    }
+}

@@ -339,19 +339,40 @@ public final class Pipeline {
                 before += r.before
                 after += r.after
             }
-            // Then every readout (a mixture's down projections) on its features in the block the linears' fits left.
+            // Then every readout (a mixture's down projections) on its features in the block the linears' fits left,
+            // and, for a linear router, rounds of the router refitted from the refitted experts and the readout again.
             for target in ReadoutFit.targets(cut: block, dense: original) {
-                guard let op = block.node(target.node)?.op as? LinearReadoutOp else { continue }
-                var s = ReadoutFit.Statistics()
-                let fitted = block
-                let cutError = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, teacher: activations.teacher,
-                                                  capture: [target.input, target.output], measureError: errorAfterCut == nil) { denseValues, cutValues in
-                    s.add(features: try op.readoutFeatures(cutValues[target.input]!, parameters: fitted), target: denseValues[target.output]!)
+                func refitReadout() throws -> (before: Double, after: Double) {
+                    guard let op = block.node(target.node)?.op as? LinearReadoutOp else { return (0, 0) }
+                    var s = ReadoutFit.Statistics()
+                    let fitted = block
+                    let cutError = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, teacher: activations.teacher,
+                                                      capture: [target.input, target.output], measureError: errorAfterCut == nil) { denseValues, cutValues in
+                        s.add(features: try op.readoutFeatures(cutValues[target.input]!, parameters: fitted), target: denseValues[target.output]!)
+                    }
+                    if errorAfterCut == nil { errorAfterCut = cutError }
+                    return try ReadoutFit.fit(&block, target: target, statistics: s, damping: invocation.fit.damping)
                 }
-                if errorAfterCut == nil { errorAfterCut = cutError }
-                let r = try ReadoutFit.fit(&block, target: target, statistics: s, damping: invocation.fit.damping)
+                let r = try refitReadout()
                 before += r.before
-                after += r.after
+                var last = r.after
+                if let op = block.node(target.node)?.op as? LinearRouterOp, let router = op.linearRouterParameter {
+                    for _ in 0..<invocation.fit.routerRounds {
+                        var statistics = RouterFit(experts: op.routedExperts, topK: op.routedTopK, hidden: block.parameters[router]!.shape[1])
+                        let fitted = block
+                        _ = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, teacher: activations.teacher,
+                                                capture: [target.input, target.output], measureError: false) { denseValues, cutValues in
+                            let x = cutValues[target.input]!
+                            var residual = denseValues[target.output]!
+                            if let u = try op.unroutedOutput(x, parameters: fitted) { residual.add(u, scale: -1) }
+                            statistics.add(x, residual: residual,
+                                           expertOutputs: try (0..<op.routedExperts).map { try op.routedOutput(x, expert: $0, parameters: fitted) })
+                        }
+                        block.parameters[router] = try statistics.fitted()
+                        last = try refitReadout().after
+                    }
+                }
+                after += last
             }
             return FitOutcome(errorAfterCut: errorAfterCut, objectiveBefore: before, objectiveAfter: after)
         case .regional:

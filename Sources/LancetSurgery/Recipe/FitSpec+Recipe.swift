@@ -5,16 +5,17 @@
 /// when every other setting has its default.
 extension FitSpec {
     /// The keys of the mapping form, in canonical order.
-    public static let keys = ["method", "damping", "steps", "learning_rate", "batch"]
+    public static let keys = ["method", "damping", "steps", "learning_rate", "batch", "router_rounds"]
 
     /// The settings that are out of range, as (key, reason): damping ≥ 0, steps ≥ 1,
-    /// learning_rate > 0, batch ≥ 1.
+    /// learning_rate > 0, batch ≥ 1, router_rounds ≥ 0.
     public var problems: [(key: String, reason: String)] {
         var out: [(key: String, reason: String)] = []
         if !(damping >= 0 && damping.isFinite) { out.append(("damping", "must be a finite number ≥ 0, got \(damping)")) }
         if steps < 1 { out.append(("steps", "must be at least 1, got \(steps)")) }
         if !(learningRate > 0 && learningRate.isFinite) { out.append(("learning_rate", "must be a finite number > 0, got \(learningRate)")) }
         if batch < 1 { out.append(("batch", "must be at least 1, got \(batch)")) }
+        if routerRounds < 0 { out.append(("router_rounds", "must be at least 0, got \(routerRounds)")) }
         return out
     }
 
@@ -28,6 +29,7 @@ extension FitSpec {
         if steps != d.steps { add("steps", "\(steps)") }
         if learningRate != d.learningRate { add("learning_rate", "\(learningRate)") }
         if batch != d.batch { add("batch", "\(batch)") }
+        if routerRounds != d.routerRounds { add("router_rounds", "\(routerRounds)") }
         let method = OptionValue.scalar(self.method.rawValue, quoted: false, location: nil)
         if entries.isEmpty { return self.method == d.method ? nil : method }
         return .object([("method", method, nil)] + entries)
@@ -56,6 +58,9 @@ extension FitSpec {
         if let f = fields["steps"] { if let n = diagnostics.integer(f, path: joinPath(path, "steps"), minimum: 1) { fit.steps = n } else { ok = false } }
         if let f = fields["learning_rate"] { if let x = diagnostics.number(f, path: joinPath(path, "learning_rate")) { fit.learningRate = x } else { ok = false } }
         if let f = fields["batch"] { if let n = diagnostics.integer(f, path: joinPath(path, "batch"), minimum: 1) { fit.batch = n } else { ok = false } }
+        if let f = fields["router_rounds"] {
+            if let n = diagnostics.integer(f, path: joinPath(path, "router_rounds"), minimum: 0) { fit.routerRounds = n } else { ok = false }
+        }
         guard ok else { return nil }
         let problems = fit.problems
         for p in problems { diagnostics.report(fields[p.key]?.valueLocation ?? fallback, joinPath(path, p.key), p.reason) }

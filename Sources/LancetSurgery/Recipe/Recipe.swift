@@ -178,18 +178,31 @@ public struct FitSpec: Sendable, Equatable, Codable {
     public var learningRate: Double
     /// Calibration windows per `regional` step.
     public var batch: Int
+    /// For `lstsq` on an op with a linear router (a mixture): rounds of refitting the router from the refitted
+    /// experts (`RouterFit`), each followed by a refit of the readout (the experts' down projections).
+    public var routerRounds: Int
 
     /// Creates settings; the default is no fitting.
-    public init(method: Method = .none, damping: Double = 0.01, steps: Int = 10, learningRate: Double = 1e-4, batch: Int = 4) {
+    public init(method: Method = .none, damping: Double = 0.01, steps: Int = 10, learningRate: Double = 1e-4, batch: Int = 4,
+                routerRounds: Int = 1) {
         self.method = method
         self.damping = damping
         self.steps = steps
         self.learningRate = learningRate
         self.batch = batch
+        self.routerRounds = routerRounds
     }
 
     enum CodingKeys: String, CodingKey {
         case method, damping, steps, batch
-        case learningRate = "learning_rate"
+        case learningRate = "learning_rate", routerRounds = "router_rounds"
+    }
+
+    /// Decodes settings; `router_rounds` is absent from those written before it existed (default 1).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(method: try c.decode(Method.self, forKey: .method), damping: try c.decode(Double.self, forKey: .damping),
+                  steps: try c.decode(Int.self, forKey: .steps), learningRate: try c.decode(Double.self, forKey: .learningRate),
+                  batch: try c.decode(Int.self, forKey: .batch), routerRounds: try c.decodeIfPresent(Int.self, forKey: .routerRounds) ?? 1)
     }
 }

@@ -33,6 +33,14 @@ public struct Block: Sendable {
     /// The index of the node called `name`.
     public func nodeIndex(_ name: String) -> Int? { nodes.firstIndex { $0.name == name } }
 
+    /// The value `node`'s output is summed with by a two-input `add` (the residual stream it writes into: `x` for
+    /// a Llama block's `attn.o`, `h` for its `mlp.down`), or nil when its output feeds no such sum.
+    public func residualSummand(of node: Node) -> String? {
+        guard let output = node.outputs.first,
+              let add = nodes.first(where: { $0.op is AddOp && $0.inputs.count == 2 && $0.inputs.contains(output) }) else { return nil }
+        return add.inputs.first { $0 != output }
+    }
+
     /// The nodes of one op type, in order.
     public func nodes<O: Op>(of _: O.Type) -> [(node: Node, op: O)] {
         nodes.compactMap { n in (n.op as? O).map { (n, $0) } }

@@ -98,12 +98,6 @@ struct Factorisation {
         return rounds
     }
 
-    /// The residual value `node`'s output is added to (`y = r + linear(x)`), or nil when its output feeds no two-input add.
-    static func residual(into node: Node, of block: Block) -> String? {
-        guard let add = block.nodes.first(where: { $0.op is AddOp && $0.inputs.count == 2 && $0.inputs.contains(node.outputs[0]) }) else { return nil }
-        return add.inputs.first { $0 != node.outputs[0] }
-    }
-
     /// The block's report: per linear its rank and the relative weighted truncation error, and the parameters of
     /// the targeted linears before and after.
     static func report(pass: String, factorised: [(target: Target, factors: LowRankFactors)]) -> PassReport {

@@ -124,7 +124,7 @@ public struct SVDLLMPass: BlockPass {
         let rounds = Factorisation.rounds(of: targets) { $0.node }
         // With `update: residual`, the residual value each linear writes into, by node.
         let residuals: [String: String] = update == .residual ? Dictionary(uniqueKeysWithValues: targets.compactMap { t in
-            Factorisation.residual(into: t.node, of: block).map { (t.node.name, $0) }
+            block.residualSummand(of: t.node).map { (t.node.name, $0) }
         }) : [:]
         var updated = 0
         // The dense block's values every later round reads, captured once.

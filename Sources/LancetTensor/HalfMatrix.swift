@@ -107,7 +107,7 @@ func widen(_ p: UnsafePointer<UInt16>, format: HalfFormat, count: Int, out: Unsa
 /// y = W·x with W in 16 bits: `matrixVector`'s row split and summation over 16-bit rows.
 func halfMatrixVector(_ w: UnsafePointer<UInt16>, format: HalfFormat, rows: Int, columns: Int, x: UnsafePointer<Float>,
                       y: UnsafeMutablePointer<Float>, threads: Int = processorCount) {
-    splitRows(rows, threads: threads) { range in
+    splitRows(rows, columns: columns, threads: threads) { range in
         switch format {
         case .f16: halfRows(w, format: .f16, matrixRows: rows, columns: columns, x: x, y: y, rows: range)
         case .bf16: halfRows(w, format: .bf16, matrixRows: rows, columns: columns, x: x, y: y, rows: range)

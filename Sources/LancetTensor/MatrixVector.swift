@@ -7,22 +7,24 @@
 
 /// y = W·x: `weight` is row-major `[rows, columns]`, `x` has `columns` elements, `y` gets `rows`.
 ///
-/// Rows are split over up to `threads` workers (in multiples of 16 rows, none for fewer than 64 rows per
-/// worker). Each y[r] is the dot product of row r with x, summed in 4 × 16 Float lanes with FMA and the lanes
+/// Rows are split over up to `threads` workers (in multiples of 16 rows, none for fewer than 64 rows or 16,384
+/// weights per worker). Each y[r] is the dot product of row r with x, summed in 4 × 16 Float lanes with FMA and the lanes
 /// added at the end: it differs from sgemm's sum by rounding only (a few ulp times √columns).
 public func matrixVector(weight: UnsafePointer<Float>, rows: Int, columns: Int, x: UnsafePointer<Float>,
                          y: UnsafeMutablePointer<Float>, threads: Int = processorCount) {
     precondition(rows >= 0 && columns >= 0, "matrixVector: negative extent")
-    splitRows(rows, threads: threads) { matrixVectorRows(weight, matrixRows: rows, columns: columns, x: x, y: y, rows: $0) }
+    splitRows(rows, columns: columns, threads: threads) { matrixVectorRows(weight, matrixRows: rows, columns: columns, x: x, y: y, rows: $0) }
 }
 
 /// Runs `body` on contiguous ranges of `0..<rows` on the worker pool: up to `threads` ranges, in multiples of 16
-/// rows, none for fewer than 64 rows per worker (below that the hand-off costs more than the rows).
-func splitRows(_ rows: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+/// rows, none with fewer than 64 rows unless it still holds 16,384 weights (below both the hand-off costs more
+/// than the rows). The weight count splits a few long rows too: a low-rank linear's inner factor (86–250 rows
+/// of 576 or 1,536 columns) would otherwise stream on one core while the others wait.
+func splitRows(_ rows: Int, columns: Int, threads: Int, _ body: (Range<Int>) -> Void) {
     if rows == 0 { return }
     let panel = 16
     let panels = (rows + panel - 1) / panel
-    let workers = max(1, min(threads, rows / 64))
+    let workers = max(1, min(threads, panels, max(rows / 64, rows * columns / 16_384)))
     WorkerPool.shared.run(parts: workers) { part in
         body(panels * part / workers * panel..<min(rows, panels * (part + 1) / workers * panel))
     }

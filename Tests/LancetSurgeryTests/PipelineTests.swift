@@ -55,6 +55,43 @@ final class PipelineTests: XCTestCase {
         for r in report.passes { XCTAssertLessThan(r.errorAfterFit!, r.errorAfterCut!, "block \(r.block!)") }
     }
 
+    /// The residual stream after the last block on the calibration windows.
+    func finalStates(_ model: Model) throws -> Tensor {
+        let calibration = Self.calibration(model: model)
+        return try ModelRunner(model: model).hiddenStates(Array(calibration.windows.joined()),
+                                                          context: ExecutionContext(batch: calibration.windows.count, length: calibration.length))
+    }
+
+    func testModelTeacherFitMatchesTheDenseModelRatherThanEachDenseBlock() throws {
+        var sizes = TinyLlama.Sizes()
+        sizes.blocks = 3
+        let model = TinyLlama.make(sizes, seed: 4)
+        var recipe = Self.recipe("magnitude", options: [("sparsity", "0.6")], fit: .lstsq)
+        let (blockFitted, blockReport) = try run(recipe, model: model)
+        recipe.stages[0].passes[0].fit.teacher = .model
+        let (modelFitted, modelReport) = try run(recipe, model: model)
+        try Verifier.verify(modelFitted)
+        // Block 0 reads the same inputs in both models: the same fit, bit for bit, but for the linear that writes the
+        // block's output into the residual stream (`down`), which under a model teacher also absorbs what the cut
+        // attention changed in the stream it adds to.
+        for name in model.blocks[0].parameters.keys where name != "mlp.down.weight" {
+            XCTAssertEqual(blockFitted.blocks[0].parameters[name], modelFitted.blocks[0].parameters[name], name)
+        }
+        XCTAssertNotEqual(blockFitted.blocks[0].parameters["mlp.down.weight"], modelFitted.blocks[0].parameters["mlp.down.weight"])
+        // Later blocks start from the error the blocks before them left (reported against the dense model), and
+        // are fitted to the dense model's activations, not to the dense block on the cut model's.
+        XCTAssertEqual(blockReport.passes[1].errorBefore, 0)
+        XCTAssertGreaterThan(modelReport.passes[1].errorBefore!, 0)
+        XCTAssertNotEqual(blockFitted.blocks[2].parameters["mlp.down.weight"], modelFitted.blocks[2].parameters["mlp.down.weight"])
+        // The last block's reported error is the model's: the final states against the dense model's.
+        let dense = try finalStates(model)
+        let viaModel = try finalStates(modelFitted).relativeError(to: dense)
+        XCTAssertEqual(modelReport.passes[2].errorAfterFit!, viaModel, accuracy: 1e-6 * max(1, viaModel))
+        // Matching the dense model's activations brings the final states closer to the dense model's.
+        let viaBlock = try finalStates(blockFitted).relativeError(to: dense)
+        XCTAssertLessThan(viaModel, viaBlock, "model teacher \(viaModel) vs block teacher \(viaBlock)")
+    }
+
     func testTwoRunsWithTheSameSeedAreBitIdentical() throws {
         let model = TinyLlama.make(seed: 6)
         let recipe = Self.recipe("magnitude", options: [("sparsity", "0.5")], fit: .lstsq)
@@ -66,13 +103,22 @@ final class PipelineTests: XCTestCase {
     }
 
     func testResumingFromACheckpointGivesTheSameModelAsAnUninterruptedRun() throws {
+        try assertResumingGivesTheSameModel(teacher: .block)
+    }
+
+    func testResumingAModelTeacherFitGivesTheSameModelAsAnUninterruptedRun() throws {
+        try assertResumingGivesTheSameModel(teacher: .model)
+    }
+
+    func assertResumingGivesTheSameModel(teacher: FitSpec.Teacher) throws {
         var sizes = TinyLlama.Sizes()
         sizes.blocks = 4
         let model = TinyLlama.make(sizes, seed: 7)
-        let recipe = Self.recipe("magnitude", options: [("sparsity", "0.5")], fit: .lstsq)
+        var recipe = Self.recipe("magnitude", options: [("sparsity", "0.5")], fit: .lstsq)
+        recipe.stages[0].passes[0].fit.teacher = teacher
         let (reference, _) = try run(recipe, model: model)
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lancet-ckpt-\(getpid())").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lancet-ckpt-\(getpid())-\(teacher)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var options = RunOptions()
         options.checkpointDirectory = dir

@@ -82,6 +82,22 @@ final class RecipeParserTests: XCTestCase {
         XCTAssertEqual(FitSpec(method: .lstsq, routerRounds: 0).optionValue.map { "\($0)" }?.contains("router_rounds"), true)
     }
 
+    func testFitTeacherIsParsedPrintedAndEncodedOnlyWhenNotTheDefault() throws {
+        let r = try parse("stages: [{passes: [{a: {}, fit: {method: lstsq, teacher: model}}, {b: {}, fit: {method: regional, teacher: block}}]}]")
+        XCTAssertEqual(r.stages[0].passes[0].fit, FitSpec(method: .lstsq, teacher: .model))
+        XCTAssertEqual(r.stages[0].passes[1].fit, FitSpec(method: .regional))
+        let printed = FitSpec(method: .lstsq, teacher: .model).optionValue.map { "\($0)" } ?? ""
+        XCTAssertTrue(printed.contains("teacher") && printed.contains("model"), printed)
+        XCTAssertEqual(FitSpec(method: .lstsq).optionValue.map { "\($0)" }?.contains("teacher"), false)
+        // The default teacher is left out of the encoded settings (run fingerprints of earlier recipes unchanged)
+        // and read back as the default.
+        let plain = String(decoding: try JSONEncoder().encode(FitSpec(method: .lstsq)), as: UTF8.self)
+        XCTAssertFalse(plain.contains("teacher"), plain)
+        let model = try JSONEncoder().encode(FitSpec(method: .lstsq, teacher: .model))
+        XCTAssertEqual(try JSONDecoder().decode(FitSpec.self, from: model).teacher, .model)
+        XCTAssertEqual(try JSONDecoder().decode(FitSpec.self, from: Data(plain.utf8)).teacher, .block)
+    }
+
     // MARK: Errors, each with its line and column
 
     func testUnknownTopLevelKeySuggestsTheNearestName() {
@@ -158,6 +174,8 @@ final class RecipeParserTests: XCTestCase {
         assertError(error("stages: [{passes: [{a: {}, fit: {method: regional, steps: 0}}]}]"), at: 1, 59, contains: ["fit.steps: must be positive, got 0"])
         assertError(error("stages: [{passes: [{a: {}, fit: {method: regional, learning_rate: 0}}]}]"), at: 1, 67, contains: ["fit.learning_rate: must be a finite number > 0"])
         assertError(error("stages: [{passes: [{a: {}, fit: {method: lstsq, router_rounds: -1}}]}]"), at: 1, 64, contains: ["fit.router_rounds:"])
+        assertError(error("stages: [{passes: [{a: {}, fit: {method: lstsq, teacher: modle}}]}]"), at: 1, 58,
+                    contains: ["fit.teacher: unknown fit teacher 'modle' (did you mean 'model'?); valid teachers: block, model"])
     }
 
     func testInvalidYAMLIsReportedWithYamsLineAndColumn() {

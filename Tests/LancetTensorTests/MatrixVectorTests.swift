@@ -50,16 +50,18 @@ final class MatrixVectorTests: XCTestCase {
 
     /// One thread or all: the same rows give the same sums (each row's sum does not depend on the split).
     func testTheSplitOverThreadsDoesNotChangeAnyRow() {
-        let (rows, columns) = (777, 300)
-        let w = randomMatrix(rows, columns, seed: 7), x = randomMatrix(1, columns, seed: 8)
-        func run(threads: Int) -> [Float] {
-            var y = [Float](repeating: 0, count: rows)
-            w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
-                matrixVector(weight: wp.baseAddress!, rows: rows, columns: columns, x: xp.baseAddress!, y: yp.baseAddress!, threads: threads)
-            }}}
-            return y
+        // Many rows, and few long rows (a low-rank inner factor: split by its weight count, not its rows).
+        for (rows, columns) in [(777, 300), (86, 576), (40, 1536)] {
+            let w = randomMatrix(rows, columns, seed: 7), x = randomMatrix(1, columns, seed: 8)
+            func run(threads: Int) -> [Float] {
+                var y = [Float](repeating: 0, count: rows)
+                w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+                    matrixVector(weight: wp.baseAddress!, rows: rows, columns: columns, x: xp.baseAddress!, y: yp.baseAddress!, threads: threads)
+                }}}
+                return y
+            }
+            XCTAssertEqual(run(threads: 1), run(threads: processorCount), "\(rows) × \(columns)")
         }
-        XCTAssertEqual(run(threads: 1), run(threads: processorCount))
     }
 
     func testThePoolRunsEveryPartExactlyOnce() {

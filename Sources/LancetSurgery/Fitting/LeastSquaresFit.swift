@@ -26,6 +26,19 @@ enum LeastSquaresFit {
         var inner: String? = nil
     }
 
+    /// Under a model teacher, the drift of the residual stream a linear writes into (`y = r + linear(x)`): with
+    /// Δ = r − r' the difference of the dense model's summand and the cut model's, the linear's target becomes
+    /// X W₀ᵀ + Δ, so that the cut model's sum y' matches the dense model's y and the linear absorbs (as far as a
+    /// linear map of its inputs can) the error the earlier layers left in the stream.
+    struct ResidualDrift {
+        /// X'ᵀΔ `[in, out]`.
+        var cut: Tensor
+        /// XᵀΔ `[in, out]` (for the objective's constant).
+        var dense: Tensor
+        /// ‖Δ‖².
+        var energy = 0.0
+    }
+
     /// The linears of `cut` whose weights differ from `dense`'s and whose output width is unchanged: dense ones, and
     /// low-rank ones whose node is a dense linear in `dense` (a factorised weight: its outer factor is refitted).
     static func targets(cut: Block, dense: Block) -> [Target] {
@@ -66,9 +79,10 @@ enum LeastSquaresFit {
     }
 
     /// Refits `targets` in `block` from the cross statistics; returns the summed reconstruction objective
-    /// ‖X'Wᵀ − XW₀ᵀ‖² before and after, relative to ‖XW₀ᵀ‖².
+    /// ‖X'Wᵀ − T‖² before and after, relative to ‖T‖², with T = XW₀ᵀ (+ Δ for a linear with a residual `drift`,
+    /// keyed by node).
     static func fit(_ block: inout Block, targets: [Target], cutGram: [String: Tensor], crossGram: [String: Tensor],
-                    denseGram: [String: Tensor], damping: Double) throws -> (before: Double, after: Double) {
+                    denseGram: [String: Tensor], drift: [String: ResidualDrift] = [:], damping: Double) throws -> (before: Double, after: Double) {
         var before = 0.0, after = 0.0, scale = 0.0
         for t in targets {
             guard let cutG = cutGram[t.input], let c = crossGram[t.input], let g0 = denseGram[t.input] else {
@@ -76,12 +90,16 @@ enum LeastSquaresFit {
             }
             let w = block.parameters[t.weightName]!
             var b = matmul(c, t.denseWeight, transposeB: true)          // [in', out] = C · W₀ᵀ
+            var reference = quadratic(t.denseWeight, g0)                // Σ_r w0ᵀ G w0 = ‖X W₀ᵀ‖²
+            if let d = drift[t.node] {                                  // T = X W₀ᵀ + Δ
+                b.add(d.cut)
+                reference += 2 * traceProduct(t.denseWeight, d.dense) + d.energy
+            }
             var g = cutG
             if let inner = t.inner, let a = block.parameters[inner] {   // the outer factor's input is x·Aᵀ
                 g = matmul(matmul(a, g), a, transposeB: true)           // A·G'·Aᵀ  [rank, rank]
                 b = matmul(a, b)                                        // A·C·W₀ᵀ  [rank, out]
             }
-            let reference = quadratic(t.denseWeight, g0)                // Σ_r w0ᵀ G w0 = ‖X W₀ᵀ‖²
             let constant = reference
             before += objective(w, g, b) + constant
             var fitted = try solveRows(w, mask: block.masks[t.weightName], gram: g, rhs: b, damping: damping)
@@ -109,6 +127,17 @@ enum LeastSquaresFit {
             }
         }}}
         return total
+    }
+
+    /// Σ_{o,i} W[o, i]·D[i, o] = ⟨X W₀ᵀ, Δ⟩ for D = XᵀΔ.
+    static func traceProduct(_ w: Tensor, _ d: Tensor) -> Double {
+        let (out, n) = (w.shape[0], w.shape[1])
+        precondition(d.shape == [n, out], "traceProduct: \(w.shape) against \(d.shape)")
+        return w.withUnsafeBufferPointer { wp in d.withUnsafeBufferPointer { dp in
+            var total = 0.0
+            for o in 0..<out { for i in 0..<n { total += Double(wp[o * n + i]) * Double(dp[i * out + o]) } }
+            return total
+        }}
     }
 
     /// Σ_r w_rᵀ G w_r.

@@ -67,16 +67,19 @@ public struct BlockSweep: Sendable {
     }
 
     /// Runs blocks `a` and `b` on the same windows, a few at a time, handing `visit` the captured values of
-    /// both; returns the relative error of `b`'s outputs against `teacher` (0 without `measureError`). Only the
+    /// both; returns the relative error of `b`'s outputs against `teacher` (0 without `measureError`). `a` reads
+    /// `aInputs` when given (the dense model's own inputs to the block, the same windows), else `inputs`. Only the
     /// nodes the captured values (and, for the error, `b`'s output) depend on run: capturing the input of a
     /// block's first linears costs a norm, not a block forward.
-    func runPaired(_ a: Block, _ b: Block, index: Int, inputs: Tensor, teacher: Tensor, capture: Set<String>, measureError: Bool = true,
-                   visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws -> Double {
+    func runPaired(_ a: Block, _ b: Block, index: Int, inputs: Tensor, aInputs: Tensor? = nil, teacher: Tensor, capture: Set<String>,
+                   measureError: Bool = true, visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws -> Double {
+        precondition(aInputs == nil || aInputs!.shape == inputs.shape, "runPaired: inputs \(inputs.shape) against \(aInputs!.shape)")
+        let aInputs = aInputs ?? inputs
         var sum = RelativeErrorSum()
         let taught = measureError ? teacher.shape[0] / length : 0
         try forEachCall(b, index: index, windows: inputs.shape[0] / length, input: { inputs.slicingRows(rows($0)) }, capture: capture,
                         computeOutput: { $0.lowerBound < taught }) { range, bResult in
-            let aValues = try forward(a, index: index, input: inputs.slicingRows(rows(range)), windows: range, capture: capture,
+            let aValues = try forward(a, index: index, input: aInputs.slicingRows(rows(range)), windows: range, capture: capture,
                                       computeOutput: false).values
             try visit(aValues, bResult.values)
             if range.lowerBound < taught { add(bResult.output, of: range, against: teacher, to: &sum) }

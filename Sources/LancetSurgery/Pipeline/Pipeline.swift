@@ -155,6 +155,15 @@ public final class Pipeline {
         let passes = try plan(passes, model: model, calibration: calibration, sweep: sweep, log: options.log)
         var x: Tensor
         var first = 0
+        // With a `teacher: model` fit, the dense model's own activations beside the cut model's (the model as the
+        // stage received it), one block ahead of nothing: `modelInputs` are the inputs the dense model gives block i.
+        let modelTeacher = passes.contains { $0.invocation.fit.method != .none && $0.invocation.fit.teacher == .model }
+        var modelInputs: Tensor?
+        if modelTeacher {
+            var dense = try ModelRunner(model: model).embed(Array(calibration.windows.joined()))
+            for i in 0..<(resume?.block ?? 0) { _ = try sweep.advance(model.blocks[i], index: i, inputs: &dense, teacher: Tensor(zeros: [0, model.config.hiddenSize])) }
+            modelInputs = dense
+        }
         if let resume, let stored = try store?.inputs(stage: stage) {
             for i in 0..<resume.block { model.blocks[i] = try store!.block(stage: stage, index: i) }
             x = stored
@@ -167,6 +176,10 @@ public final class Pipeline {
             let blockStart = Date()
             let dense = model.blocks[i]
             let active = passes.filter { $0.invocation.selection.selectsAnything(in: dense, index: i) }
+            // The dense model's outputs of this block (the model teacher), which are also its next inputs.
+            var modelOutputs = modelInputs
+            if modelOutputs != nil { _ = try sweep.advance(dense, index: i, inputs: &modelOutputs!, teacher: Tensor(zeros: [0, model.config.hiddenSize])) }
+            defer { modelInputs = modelOutputs }
             if active.isEmpty {
                 _ = try sweep.advance(dense, index: i, inputs: &x, teacher: Tensor(zeros: [0, model.config.hiddenSize]))
                 try store?.finishBlock(stage: stage, index: i, block: dense, inputs: x, reports: report.passes)
@@ -190,10 +203,14 @@ public final class Pipeline {
                 guard case let .block(pass) = p.pass else { return false }
                 return type(of: pass).readsDenseOutputs || p.invocation.fit.method != .none
             }
-            let (teacher, statistics) = try collector.collect(dense, index: i, inputs: x, analyses: requests,
-                                                              teacherWindows: readsTeacher ? nil : sweep.windowsPerCall)
+            let (blockTeacher, statistics) = try collector.collect(dense, index: i, inputs: x, analyses: requests,
+                                                                   teacherWindows: readsTeacher ? nil : sweep.windowsPerCall)
+            // What the fits match and the block errors are measured against: the dense block on these inputs, or
+            // with a model teacher the dense model's outputs (from the dense model's inputs, `modelInputs`).
+            let fitTeacher = modelOutputs.map { FitTeacher(inputs: modelInputs!, outputs: $0) }
+            let teacher = fitTeacher?.outputs ?? blockTeacher
             let block = try cut(dense, index: i, passes: active, blockCount: blockCount, hidden: model.config.hiddenSize, statistics: statistics, inputs: x,
-                                teacher: teacher, calibration: calibration, sweep: sweep, report: &report, options: options)
+                                teacher: blockTeacher, model: fitTeacher, calibration: calibration, sweep: sweep, report: &report, options: options)
             // The cut block's outputs replace its inputs in place (the passes' copies of the inputs are gone).
             let finalError = try sweep.advance(block, index: i, inputs: &x, teacher: teacher)
             let last = report.passes.count - 1
@@ -208,14 +225,27 @@ public final class Pipeline {
         }
     }
 
+    /// The dense model's side of a `teacher: model` fit for one block: the inputs the dense model gives the block
+    /// and the block's outputs on them, over the same calibration windows as the cut model's inputs.
+    struct FitTeacher {
+        var inputs: Tensor
+        var outputs: Tensor
+    }
+
     /// Applies the active passes of a stage to `dense` (block `index`), each followed by its local fit and
-    /// verification, appending one report per pass; returns the cut block. The block error after every pass
-    /// but the last is measured here; the caller measures the last while it computes the next block's inputs.
+    /// verification, appending one report per pass; returns the cut block. The passes read `teacher` (the dense
+    /// block on `x`); the fits and the block errors read `model` when given (a model teacher), else `teacher`.
+    /// The block error after every pass but the last is measured here; the caller measures the last while it
+    /// computes the next block's inputs.
     func cut(_ dense: Block, index i: Int, passes active: [PlannedPass], blockCount: Int, hidden: Int, statistics: BlockStatistics, inputs x: Tensor,
-             teacher: Tensor, calibration: CalibrationSet, sweep: BlockSweep, report: inout RunReport, options: RunOptions) throws -> Block {
+             teacher: Tensor, model: FitTeacher?, calibration: CalibrationSet, sweep: BlockSweep, report: inout RunReport,
+             options: RunOptions) throws -> Block {
         let activations = CalibrationActivations(inputs: x, teacher: teacher, windows: calibration.windows.count, length: calibration.length)
+        let fitActivations = model.map { CalibrationActivations(inputs: x, teacher: $0.outputs, windows: calibration.windows.count, length: calibration.length) }
+            ?? activations
         var block = dense
-        var errorBefore = 0.0
+        // The dense block's error against a model teacher: what the blocks before it changed.
+        var errorBefore = model.map { teacher.relativeError(to: $0.outputs) } ?? 0.0
         // The analyses of the block as it is now: a pass after the first reads them on the block the earlier passes
         // left, reusing every analysis whose values they did not change and computing the rest; the fits keep the
         // dense block's (`statistics`).
@@ -242,7 +272,7 @@ public final class Pipeline {
             try verifyBlock(block, index: i, hidden: hidden, pass: p.invocation.name)
             let t1 = Date()
             let fitted = try fit(&block, original: dense, index: i, invocation: p.invocation, statistics: statistics,
-                                 activations: activations, sweep: sweep, seed: calibration.seed)
+                                 activations: fitActivations, denseInputs: model?.inputs, sweep: sweep, seed: calibration.seed)
             r.fit = p.invocation.fit.method.rawValue
             r.errorAfterCut = fitted.errorAfterCut
             r.fitObjectiveBefore = fitted.objectiveBefore
@@ -250,7 +280,7 @@ public final class Pipeline {
             r.fitSeconds = Date().timeIntervalSince(t1)
             try verifyBlock(block, index: i, hidden: hidden, pass: p.invocation.name)
             if k < active.count - 1 {
-                let error = try sweep.error(block, index: i, inputs: x, teacher: teacher)
+                let error = try sweep.error(block, index: i, inputs: x, teacher: fitActivations.teacher)
                 r.errorAfterFit = error
                 if p.invocation.fit.method == .regional { r.fitObjectiveAfter = error }
                 errorBefore = error
@@ -304,77 +334,18 @@ public final class Pipeline {
         var objectiveAfter: Double?
     }
 
-    /// Fits `block` (cut from `original`, the dense block) as the invocation's `fit` says.
+    /// Fits `block` (cut from `original`, the dense block) as the invocation's `fit` says, against
+    /// `activations.teacher`; the dense block reads `denseInputs` when given (a model teacher), else the cut
+    /// block's inputs.
     func fit(_ block: inout Block, original: Block, index: Int, invocation: PassInvocation, statistics: BlockStatistics,
-             activations: CalibrationActivations, sweep: BlockSweep, seed: UInt64) throws -> FitOutcome {
+             activations: CalibrationActivations, denseInputs: Tensor?, sweep: BlockSweep, seed: UInt64) throws -> FitOutcome {
         switch invocation.fit.method {
         case .none:
             return FitOutcome()
         case .lstsq:
-            let targets = LeastSquaresFit.targets(cut: block, dense: original)
-            var errorAfterCut: Double?
-            var before = 0.0, after = 0.0
-            // Round by round: X' (cut block, earlier rounds already refitted) and X (dense block) of each
-            // fitted input, on the same windows.
-            for round in LeastSquaresFit.rounds(targets, in: block) {
-                let inputs = Set(round.map(\.input))
-                var cutGram: [String: Tensor] = [:], cross: [String: Tensor] = [:]
-                let cutError = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, teacher: activations.teacher,
-                                                  capture: inputs, measureError: errorAfterCut == nil) { denseValues, cutValues in
-                    for (name, xc) in cutValues {
-                        let xd = denseValues[name]!
-                        if cutGram[name] == nil {
-                            cutGram[name] = Tensor(zeros: [xc.shape[1], xc.shape[1]])
-                            cross[name] = Tensor(zeros: [xc.shape[1], xd.shape[1]])
-                        }
-                        accumulateGram(xc, into: &cutGram[name]!)
-                        Linear.accumulate(&cross[name], matmul(xc, xd, transposeA: true))
-                    }
-                }
-                if errorAfterCut == nil { errorAfterCut = cutError }
-                var denseGram: [String: Tensor] = [:]
-                for name in inputs { denseGram[name] = try statistics.gram(of: name) }
-                let r = try LeastSquaresFit.fit(&block, targets: round, cutGram: cutGram, crossGram: cross, denseGram: denseGram,
-                                                damping: invocation.fit.damping)
-                before += r.before
-                after += r.after
-            }
-            // Then every readout (a mixture's down projections) on its features in the block the linears' fits left,
-            // and, for a linear router, rounds of the router refitted from the refitted experts and the readout again.
-            for target in ReadoutFit.targets(cut: block, dense: original) {
-                func refitReadout() throws -> (before: Double, after: Double) {
-                    guard let op = block.node(target.node)?.op as? LinearReadoutOp else { return (0, 0) }
-                    var s = ReadoutFit.Statistics()
-                    let fitted = block
-                    let cutError = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, teacher: activations.teacher,
-                                                      capture: [target.input, target.output], measureError: errorAfterCut == nil) { denseValues, cutValues in
-                        s.add(features: try op.readoutFeatures(cutValues[target.input]!, parameters: fitted), target: denseValues[target.output]!)
-                    }
-                    if errorAfterCut == nil { errorAfterCut = cutError }
-                    return try ReadoutFit.fit(&block, target: target, statistics: s, damping: invocation.fit.damping)
-                }
-                let r = try refitReadout()
-                before += r.before
-                var last = r.after
-                if let op = block.node(target.node)?.op as? LinearRouterOp, let router = op.linearRouterParameter {
-                    for _ in 0..<invocation.fit.routerRounds {
-                        var statistics = RouterFit(experts: op.routedExperts, topK: op.routedTopK, hidden: block.parameters[router]!.shape[1])
-                        let fitted = block
-                        _ = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, teacher: activations.teacher,
-                                                capture: [target.input, target.output], measureError: false) { denseValues, cutValues in
-                            let x = cutValues[target.input]!
-                            var residual = denseValues[target.output]!
-                            if let u = try op.unroutedOutput(x, parameters: fitted) { residual.add(u, scale: -1) }
-                            statistics.add(x, residual: residual,
-                                           expertOutputs: try (0..<op.routedExperts).map { try op.routedOutput(x, expert: $0, parameters: fitted) })
-                        }
-                        block.parameters[router] = try statistics.fitted()
-                        last = try refitReadout().after
-                    }
-                }
-                after += last
-            }
-            return FitOutcome(errorAfterCut: errorAfterCut, objectiveBefore: before, objectiveAfter: after)
+            var fit = BlockLeastSquares(original: original, index: index, activations: activations, denseInputs: denseInputs,
+                                        sweep: sweep, spec: invocation.fit)
+            return try fit.fit(&block, statistics: statistics)
         case .regional:
             let before = try RegionalFit.fit(&block, index: index, calibration: activations, spec: invocation.fit, seed: seed, sweep: sweep)
             return FitOutcome(errorAfterCut: before, objectiveBefore: before)

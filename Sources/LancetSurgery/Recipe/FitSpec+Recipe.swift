@@ -5,7 +5,7 @@
 /// when every other setting has its default.
 extension FitSpec {
     /// The keys of the mapping form, in canonical order.
-    public static let keys = ["method", "damping", "steps", "learning_rate", "batch", "router_rounds"]
+    public static let keys = ["method", "damping", "steps", "learning_rate", "batch", "router_rounds", "teacher"]
 
     /// The settings that are out of range, as (key, reason): damping ≥ 0, steps ≥ 1,
     /// learning_rate > 0, batch ≥ 1, router_rounds ≥ 0.
@@ -30,6 +30,7 @@ extension FitSpec {
         if learningRate != d.learningRate { add("learning_rate", "\(learningRate)") }
         if batch != d.batch { add("batch", "\(batch)") }
         if routerRounds != d.routerRounds { add("router_rounds", "\(routerRounds)") }
+        if teacher != d.teacher { add("teacher", teacher.rawValue) }
         let method = OptionValue.scalar(self.method.rawValue, quoted: false, location: nil)
         if entries.isEmpty { return self.method == d.method ? nil : method }
         return .object([("method", method, nil)] + entries)
@@ -61,10 +62,23 @@ extension FitSpec {
         if let f = fields["router_rounds"] {
             if let n = diagnostics.integer(f, path: joinPath(path, "router_rounds"), minimum: 0) { fit.routerRounds = n } else { ok = false }
         }
+        if let f = fields["teacher"] {
+            if let name = diagnostics.string(f, path: joinPath(path, "teacher"), what: "a fit teacher"),
+               let t = teacher(name, path: joinPath(path, "teacher"), at: f.valueLocation, diagnostics) {
+                fit.teacher = t
+            } else { ok = false }
+        }
         guard ok else { return nil }
         let problems = fit.problems
         for p in problems { diagnostics.report(fields[p.key]?.valueLocation ?? fallback, joinPath(path, p.key), p.reason) }
         return problems.isEmpty ? fit : nil
+    }
+
+    static func teacher(_ name: String, path: String, at location: SourceLocation?, _ diagnostics: RecipeDiagnostics) -> Teacher? {
+        if let t = Teacher(rawValue: name) { return t }
+        let names = Teacher.allCases.map(\.rawValue)
+        diagnostics.report(location, path, "unknown fit teacher '\(name)'\(Suggestion.hint(for: name, in: names)); valid teachers: \(names.joined(separator: ", "))")
+        return nil
     }
 
     /// `none, lstsq, regional`.

@@ -168,6 +168,16 @@ public struct FitSpec: Sendable, Equatable, Codable {
         /// regional optimisation).
         case regional
     }
+    /// What a fit matches: the dense block on the inputs the cut block receives, or the dense model.
+    public enum Teacher: String, Sendable, Codable, CaseIterable {
+        /// The dense block run on the same inputs as the cut block (the inputs the blocks before it, already
+        /// cut, produce): each block repairs its own cut only.
+        case block
+        /// The dense model: the dense block run on the dense model's own inputs to it, so that a fit also absorbs
+        /// what the blocks before it changed (their error reaching this block). Costs one more dense block
+        /// forward per block and a second copy of the calibration activations.
+        case model
+    }
     /// The method.
     public var method: Method
     /// Ridge damping for `lstsq`, relative to the mean diagonal of XᵀX.
@@ -181,28 +191,46 @@ public struct FitSpec: Sendable, Equatable, Codable {
     /// For `lstsq` on an op with a linear router (a mixture): rounds of refitting the router from the refitted
     /// experts (`RouterFit`), each followed by a refit of the readout (the experts' down projections).
     public var routerRounds: Int
+    /// What the fit matches (`block`, the default, or `model`).
+    public var teacher: Teacher
 
     /// Creates settings; the default is no fitting.
     public init(method: Method = .none, damping: Double = 0.01, steps: Int = 10, learningRate: Double = 1e-4, batch: Int = 4,
-                routerRounds: Int = 1) {
+                routerRounds: Int = 1, teacher: Teacher = .block) {
         self.method = method
         self.damping = damping
         self.steps = steps
         self.learningRate = learningRate
         self.batch = batch
         self.routerRounds = routerRounds
+        self.teacher = teacher
     }
 
     enum CodingKeys: String, CodingKey {
-        case method, damping, steps, batch
+        case method, damping, steps, batch, teacher
         case learningRate = "learning_rate", routerRounds = "router_rounds"
     }
 
-    /// Decodes settings; `router_rounds` is absent from those written before it existed (default 1).
+    /// Decodes settings; `router_rounds` and `teacher` are absent from those written before they existed
+    /// (defaults 1 and `block`).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(method: try c.decode(Method.self, forKey: .method), damping: try c.decode(Double.self, forKey: .damping),
                   steps: try c.decode(Int.self, forKey: .steps), learningRate: try c.decode(Double.self, forKey: .learningRate),
-                  batch: try c.decode(Int.self, forKey: .batch), routerRounds: try c.decodeIfPresent(Int.self, forKey: .routerRounds) ?? 1)
+                  batch: try c.decode(Int.self, forKey: .batch), routerRounds: try c.decodeIfPresent(Int.self, forKey: .routerRounds) ?? 1,
+                  teacher: try c.decodeIfPresent(Teacher.self, forKey: .teacher) ?? .block)
+    }
+
+    /// Encodes settings; `teacher` only when it is not the default, so that the fingerprints and provenance of
+    /// runs that do not use it stay as they were before it existed.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(method, forKey: .method)
+        try c.encode(damping, forKey: .damping)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(batch, forKey: .batch)
+        try c.encode(routerRounds, forKey: .routerRounds)
+        if teacher != .block { try c.encode(teacher, forKey: .teacher) }
     }
 }

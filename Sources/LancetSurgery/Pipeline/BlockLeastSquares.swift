@@ -1,0 +1,132 @@
+import LancetIR
+import LancetTensor
+
+/// One block's least-squares fit (`fit: lstsq`): the linears round by round along the dataflow, then every
+/// readout (a mixture's down projections) on its features in the block the linears' fits left, and, for a
+/// linear router, rounds of the router refitted from the refitted experts followed by the readout again.
+///
+/// Every statistic comes from paired runs over the calibration windows: the cut block on the cut model's inputs
+/// beside the dense block on `denseInputs` (a model teacher) or on the same inputs.
+struct BlockLeastSquares {
+    /// The dense block the cut started from.
+    let original: Block
+    /// The block's index in the model.
+    let index: Int
+    /// The cut model's inputs to the block, and the teacher the error after the cut is measured against.
+    let activations: CalibrationActivations
+    /// The dense model's inputs to the block (a model teacher), or nil for the cut model's.
+    let denseInputs: Tensor?
+    let sweep: BlockSweep
+    let spec: FitSpec
+    /// The cut block's error against the teacher, measured during the first paired run.
+    private(set) var errorAfterCut: Double?
+
+    init(original: Block, index: Int, activations: CalibrationActivations, denseInputs: Tensor?, sweep: BlockSweep, spec: FitSpec) {
+        self.original = original
+        self.index = index
+        self.activations = activations
+        self.denseInputs = denseInputs
+        self.sweep = sweep
+        self.spec = spec
+    }
+
+    /// Fits `block`; the objectives are the layers' reconstruction errors relative to the dense outputs' energy.
+    mutating func fit(_ block: inout Block, statistics: BlockStatistics) throws -> Pipeline.FitOutcome {
+        var before = 0.0, after = 0.0
+        for round in LeastSquaresFit.rounds(LeastSquaresFit.targets(cut: block, dense: original), in: block) {
+            let r = try refitLinears(round, in: &block, statistics: statistics)
+            before += r.before
+            after += r.after
+        }
+        for target in ReadoutFit.targets(cut: block, dense: original) {
+            let r = try refitReadout(target, in: &block)
+            before += r.before
+            var last = r.after
+            if let op = block.node(target.node)?.op as? LinearRouterOp, let router = op.linearRouterParameter {
+                for _ in 0..<spec.routerRounds {
+                    block.parameters[router] = try refittedRouter(op, router: router, target: target, in: block)
+                    last = try refitReadout(target, in: &block).after
+                }
+            }
+            after += last
+        }
+        return Pipeline.FitOutcome(errorAfterCut: errorAfterCut, objectiveBefore: before, objectiveAfter: after)
+    }
+
+    /// One round of linears: X' (cut block, earlier rounds already refitted) and X (dense block) of each fitted
+    /// input on the same windows, then the closed-form solves. Under a model teacher a linear that writes into
+    /// the residual stream also carries the stream's drift (`LeastSquaresFit.ResidualDrift`).
+    private mutating func refitLinears(_ round: [LeastSquaresFit.Target], in block: inout Block,
+                                       statistics: BlockStatistics) throws -> (before: Double, after: Double) {
+        let inputs = Set(round.map(\.input))
+        let model = denseInputs != nil
+        let writers: [(target: LeastSquaresFit.Target, residual: String)] = model ? round.compactMap { t in
+            block.node(t.node).flatMap { block.residualSummand(of: $0) }.map { (t, $0) }
+        } : []
+        var cutGram: [String: Tensor] = [:], cross: [String: Tensor] = [:], modelGram: [String: Tensor] = [:]
+        var drift: [String: LeastSquaresFit.ResidualDrift] = [:]
+        try paired(block, capture: inputs.union(writers.map(\.residual))) { denseValues, cutValues in
+            for (t, r) in writers {
+                var delta = denseValues[r]!
+                delta.add(cutValues[r]!, scale: -1)
+                let xc = cutValues[t.input]!, xd = denseValues[t.input]!
+                let energy = delta.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, count: $0.count) }
+                if drift[t.node] == nil {
+                    drift[t.node] = .init(cut: Tensor(zeros: [xc.shape[1], delta.shape[1]]), dense: Tensor(zeros: [xd.shape[1], delta.shape[1]]))
+                }
+                drift[t.node]!.cut.add(matmul(xc, delta, transposeA: true))
+                drift[t.node]!.dense.add(matmul(xd, delta, transposeA: true))
+                drift[t.node]!.energy += energy
+            }
+            for name in inputs {
+                let xc = cutValues[name]!, xd = denseValues[name]!
+                if cutGram[name] == nil {
+                    cutGram[name] = Tensor(zeros: [xc.shape[1], xc.shape[1]])
+                    cross[name] = Tensor(zeros: [xc.shape[1], xd.shape[1]])
+                    if model { modelGram[name] = Tensor(zeros: [xd.shape[1], xd.shape[1]]) }
+                }
+                accumulateGram(xc, into: &cutGram[name]!)
+                Linear.accumulate(&cross[name], matmul(xc, xd, transposeA: true))
+                if model { accumulateGram(xd, into: &modelGram[name]!) }
+            }
+        }
+        // The dense layer's Gram on the inputs it reads: the block's (from the analyses) or the model's.
+        var denseGram = modelGram
+        if !model { for name in inputs { denseGram[name] = try statistics.gram(of: name) } }
+        return try LeastSquaresFit.fit(&block, targets: round, cutGram: cutGram, crossGram: cross, denseGram: denseGram, drift: drift,
+                                       damping: spec.damping)
+    }
+
+    /// Refits a readout jointly on its features in `block` against the dense block's output of the op.
+    private mutating func refitReadout(_ target: ReadoutFit.Target, in block: inout Block) throws -> (before: Double, after: Double) {
+        guard let op = block.node(target.node)?.op as? LinearReadoutOp else { return (0, 0) }
+        var s = ReadoutFit.Statistics()
+        let fitted = block
+        try paired(block, capture: [target.input, target.output]) { denseValues, cutValues in
+            s.add(features: try op.readoutFeatures(cutValues[target.input]!, parameters: fitted), target: denseValues[target.output]!)
+        }
+        return try ReadoutFit.fit(&block, target: target, statistics: s, damping: spec.damping)
+    }
+
+    /// The linear router refitted from the experts' benefits against the dense output less the unrouted part.
+    private func refittedRouter(_ op: any LinearRouterOp, router: String, target: ReadoutFit.Target, in block: Block) throws -> Tensor {
+        var statistics = RouterFit(experts: op.routedExperts, topK: op.routedTopK, hidden: block.parameters[router]!.shape[1])
+        _ = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, aInputs: denseInputs, teacher: activations.teacher,
+                                capture: [target.input, target.output], measureError: false) { denseValues, cutValues in
+            let x = cutValues[target.input]!
+            var residual = denseValues[target.output]!
+            if let u = try op.unroutedOutput(x, parameters: block) { residual.add(u, scale: -1) }
+            statistics.add(x, residual: residual, expertOutputs: try (0..<op.routedExperts).map { try op.routedOutput(x, expert: $0, parameters: block) })
+        }
+        return try statistics.fitted()
+    }
+
+    /// A paired run of the dense block and `block` capturing `capture`; the first one also measures the cut
+    /// block's error against the teacher.
+    private mutating func paired(_ block: Block, capture: Set<String>,
+                                 visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws {
+        let error = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, aInputs: denseInputs, teacher: activations.teacher,
+                                        capture: capture, measureError: errorAfterCut == nil, visit: visit)
+        if errorAfterCut == nil { errorAfterCut = error }
+    }
+}

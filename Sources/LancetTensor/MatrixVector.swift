@@ -16,17 +16,43 @@ public func matrixVector(weight: UnsafePointer<Float>, rows: Int, columns: Int, 
     splitRows(rows, columns: columns, threads: threads) { matrixVectorRows(weight, matrixRows: rows, columns: columns, x: x, y: y, rows: $0) }
 }
 
-/// Runs `body` on contiguous ranges of `0..<rows` on the worker pool: up to `threads` ranges, in multiples of 16
-/// rows, none with fewer than 64 rows unless it still holds 16,384 weights (below both the hand-off costs more
-/// than the rows). The weight count splits a few long rows too: a low-rank linear's inner factor (86–250 rows
-/// of 576 or 1,536 columns) would otherwise stream on one core while the others wait.
+/// Runs `body` on contiguous ranges of `0..<rows` on the worker pool: up to `threads` ranges (`rowWorkers`).
 func splitRows(_ rows: Int, columns: Int, threads: Int, _ body: (Range<Int>) -> Void) {
     if rows == 0 { return }
+    let workers = rowWorkers(rows, columns: columns, threads: threads)
+    WorkerPool.shared.run(parts: workers) { part in body(rowRange(part, of: workers, rows: rows)) }
+}
+
+/// How many workers share a `[rows, columns]` matrix–vector product: up to `threads`, none with fewer than 64 rows
+/// unless it still holds 16,384 weights (below both the hand-off costs more than the rows). The weight count splits a
+/// few long rows too: a low-rank linear's inner factor (86–250 rows of 576 or 1,536 columns) would otherwise stream
+/// on one core while the others wait.
+func rowWorkers(_ rows: Int, columns: Int, threads: Int) -> Int {
+    max(1, min(threads, (rows + 15) / 16, max(rows / 64, rows * columns / 16_384)))
+}
+
+/// Part `part` of `0..<rows` split into `parts` contiguous ranges in multiples of 16 rows (empty when the rows
+/// run out first).
+func rowRange(_ part: Int, of parts: Int, rows: Int) -> Range<Int> {
     let panel = 16
     let panels = (rows + panel - 1) / panel
-    let workers = max(1, min(threads, panels, max(rows / 64, rows * columns / 16_384)))
-    WorkerPool.shared.run(parts: workers) { part in
-        body(panels * part / workers * panel..<min(rows, panels * (part + 1) / workers * panel))
+    return min(rows, panels * part / parts * panel)..<min(rows, panels * (part + 1) / parts * panel)
+}
+
+/// y = B·(A·x) for one token through a low-rank linear: `a` is `[rank, columns]`, `b` is `[rows, rank]`, `z` gets
+/// the `rank` inner values. Both products share one hand-off to the worker pool, the cores splitting A's rows, then
+/// (after a barrier) B's; each value is the sum `matrixVector` computes for its row, bit for bit.
+public func lowRankMatrixVector(a: UnsafePointer<Float>, rank: Int, columns: Int, b: UnsafePointer<Float>, rows: Int,
+                                x: UnsafePointer<Float>, z: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                threads: Int = processorCount) {
+    precondition(rank >= 0 && columns >= 0 && rows >= 0, "lowRankMatrixVector: negative extent")
+    let parts = max(rowWorkers(rank, columns: columns, threads: threads), rowWorkers(rows, columns: rank, threads: threads))
+    WorkerPool.shared.run(parts: parts, phases: 2) { phase, part in
+        if phase == 0 {
+            matrixVectorRows(a, matrixRows: rank, columns: columns, x: x, y: z, rows: rowRange(part, of: parts, rows: rank))
+        } else {
+            matrixVectorRows(b, matrixRows: rows, columns: rank, x: z, y: y, rows: rowRange(part, of: parts, rows: rows))
+        }
     }
 }
 

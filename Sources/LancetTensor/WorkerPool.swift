@@ -23,6 +23,7 @@ public final class WorkerPool: @unchecked Sendable {
     public let threads: Int
 
     private let generation = Atomic<Int>(0)
+    private let arrivals = Atomic<Int>(0)
     private let remaining = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
@@ -53,6 +54,38 @@ public final class WorkerPool: @unchecked Sendable {
             for p in 0..<parts { body(p) }
             return
         }
+        dispatch(parts: parts, body)
+        busy.store(false, ordering: .releasing)
+    }
+
+    /// Runs `body(phase, part)` for every phase in order and every part in `0..<parts`: the parts of a phase run
+    /// concurrently and no part starts a phase before every part has finished the one before (a barrier). One
+    /// hand-off serves every phase, where a `run` per phase would hand off again. When the parts cannot all run at
+    /// once (more parts than threads, or the pool busy with another job), the phases run one after the other on the
+    /// caller.
+    public func run(parts: Int, phases: Int, _ body: (_ phase: Int, _ part: Int) -> Void) {
+        if parts <= 0 || phases <= 0 { return }
+        guard parts > 1, parts <= threads + 1,
+              busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for phase in 0..<phases { for p in 0..<parts { body(phase, p) } }
+            return
+        }
+        arrivals.store(0, ordering: .sequentiallyConsistent)
+        dispatch(parts: parts) { part in
+            for phase in 0..<phases {
+                if phase > 0 {
+                    arrivals.add(1, ordering: .acquiringAndReleasing)
+                    while arrivals.load(ordering: .acquiring) < phase * parts { spinPause() }
+                }
+                body(phase, part)
+            }
+        }
+        busy.store(false, ordering: .releasing)
+    }
+
+    /// Hands `body` to the workers (the pool already marked busy by the caller), runs part 0 and any parts beyond
+    /// the pool's threads on the caller, and returns when all are done.
+    private func dispatch(parts: Int, _ body: (Int) -> Void) {
         let pooled = min(parts, threads + 1)
         withoutActuallyEscaping(body) { body in
             job = body
@@ -70,7 +103,6 @@ public final class WorkerPool: @unchecked Sendable {
             while remaining.load(ordering: .acquiring) > 0 { spinPause() }
             job = nil
         }
-        busy.store(false, ordering: .releasing)
     }
 
     private func workerLoop(part: Int) {

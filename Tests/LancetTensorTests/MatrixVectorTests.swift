@@ -87,6 +87,61 @@ final class MatrixVectorTests: XCTestCase {
         XCTAssertEqual(total.value, 4 * 50 * 2 * 3)
     }
 
+    /// The phased run: every part of every phase runs once, and no part starts a phase before all parts finished
+    /// the one before; nested and concurrent phased runs (which fall back to the caller) finish too.
+    func testPhasedRunsMeetAtTheBarrier() {
+        let pool = WorkerPool(threads: 1)
+        let done = Counter(), misordered = Counter()
+        for _ in 0..<300 {
+            let finished = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+            finished.initialize(repeating: 0, count: 3)
+            let lock = NSLock()
+            pool.run(parts: 2, phases: 3) { phase, _ in
+                lock.lock()
+                if phase > 0 && finished[phase - 1] != 2 { misordered.add() }
+                lock.unlock()
+                done.add()
+                lock.lock(); finished[phase] += 1; lock.unlock()
+            }
+            finished.deallocate()
+        }
+        XCTAssertEqual(done.value, 300 * 2 * 3)
+        XCTAssertEqual(misordered.value, 0)
+        let nested = Counter()
+        DispatchQueue.concurrentPerform(iterations: 3) { _ in
+            for _ in 0..<30 { pool.run(parts: 2, phases: 2) { _, _ in pool.run(parts: 2, phases: 2) { _, _ in nested.add() } } }
+        }
+        XCTAssertEqual(nested.value, 3 * 30 * 4 * 4)
+        // More parts than threads: the phases run in turn on the caller.
+        let serial = Counter()
+        pool.run(parts: 5, phases: 2) { _, _ in serial.add() }
+        XCTAssertEqual(serial.value, 10)
+    }
+
+    /// A low-rank product in one hand-off gives the two matrix–vector products' values bit for bit, ranks below a
+    /// panel included.
+    func testLowRankProductEqualsTwoMatrixVectorProducts() {
+        for (rows, rank, columns) in [(576, 86, 576), (1536, 250, 576), (576, 7, 1536), (192, 40, 576), (30, 3, 20)] {
+            let a = randomMatrix(rank, columns, seed: 11), b = randomMatrix(rows, rank, seed: 12), x = randomMatrix(1, columns, seed: 13)
+            var z = [Float](repeating: 0, count: rank), y = [Float](repeating: 0, count: rows)
+            var zRef = z, yRef = y
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in x.withUnsafeBufferPointer { xp in
+                z.withUnsafeMutableBufferPointer { zp in y.withUnsafeMutableBufferPointer { yp in
+                    lowRankMatrixVector(a: ap.baseAddress!, rank: rank, columns: columns, b: bp.baseAddress!, rows: rows,
+                                        x: xp.baseAddress!, z: zp.baseAddress!, y: yp.baseAddress!)
+                }}
+                zRef.withUnsafeMutableBufferPointer { zp in
+                    matrixVector(weight: ap.baseAddress!, rows: rank, columns: columns, x: xp.baseAddress!, y: zp.baseAddress!)
+                    yRef.withUnsafeMutableBufferPointer { yp in
+                        matrixVector(weight: bp.baseAddress!, rows: rows, columns: rank, x: zp.baseAddress!, y: yp.baseAddress!)
+                    }
+                }
+            }}}
+            XCTAssertEqual(z, zRef, "\(rows) × \(rank) × \(columns)")
+            XCTAssertEqual(y, yRef, "\(rows) × \(rank) × \(columns)")
+        }
+    }
+
     /// A pool whose workers fell asleep (no job for longer than the spin) still wakes for the next job.
     func testSleepingWorkersWakeForTheNextJob() {
         let pool = WorkerPool(threads: 1)

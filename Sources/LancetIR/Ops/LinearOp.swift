@@ -78,8 +78,7 @@ public struct LinearOp: Op {
         if let weight {
             y = Linear.apply(x, weight: try parameters.require(weight), half: context.halfWeights)
         } else {
-            let z = Linear.apply(x, weight: try parameters.require(factors!.a), half: context.halfWeights)
-            y = Linear.apply(z, weight: try parameters.require(factors!.b), half: context.halfWeights)
+            y = Linear.applyLowRank(x, a: try parameters.require(factors!.a), b: try parameters.require(factors!.b), half: context.halfWeights)
         }
         if let bias { Linear.addBias(&y, try parameters.require(bias)) }
         return [y]
@@ -119,6 +118,24 @@ public enum Linear {
         var y = Tensor(uninitializedShape: [1, w.shape[0]])
         y.withUnsafeMutableBufferPointer { yp in x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in
             matrixVector(weight: wp.baseAddress!, rows: w.shape[0], columns: w.shape[1], x: xp.baseAddress!, y: yp.baseAddress!)
+        }}}
+        return y
+    }
+
+    /// `(x·Aᵀ)·Bᵀ`, a low-rank linear. One row (a decoded token) with 32-bit factors goes through
+    /// `lowRankMatrixVector` (both products in one hand-off to the cores), the same sums as two `apply` calls.
+    public static func applyLowRank(_ x: Tensor, a: Tensor, b: Tensor, half: HalfWeights?) -> Tensor {
+        precondition(x.shape[1] == a.shape[1] && b.shape[1] == a.shape[0], "Linear: input \(x.shape) against factors \(a.shape), \(b.shape)")
+        guard x.shape[0] == 1, a.count > 0, b.count > 0, half?.matrix(for: a) == nil, half?.matrix(for: b) == nil else {
+            return apply(apply(x, weight: a, half: half), weight: b, half: half)
+        }
+        var z = [Float](repeating: 0, count: a.shape[0])
+        var y = Tensor(uninitializedShape: [1, b.shape[0]])
+        y.withUnsafeMutableBufferPointer { yp in x.withUnsafeBufferPointer { xp in a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in z.withUnsafeMutableBufferPointer { zp in
+                lowRankMatrixVector(a: ap.baseAddress!, rank: a.shape[0], columns: a.shape[1], b: bp.baseAddress!, rows: b.shape[0],
+                                    x: xp.baseAddress!, z: zp.baseAddress!, y: yp.baseAddress!)
+            }}
         }}}
         return y
     }

@@ -109,10 +109,9 @@ struct BlockLeastSquares {
     }
 
     /// The linear router refitted from the experts' benefits against the dense output less the unrouted part.
-    private func refittedRouter(_ op: any LinearRouterOp, router: String, target: ReadoutFit.Target, in block: Block) throws -> Tensor {
+    private mutating func refittedRouter(_ op: any LinearRouterOp, router: String, target: ReadoutFit.Target, in block: Block) throws -> Tensor {
         var statistics = RouterFit(experts: op.routedExperts, topK: op.routedTopK, hidden: block.parameters[router]!.shape[1])
-        _ = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, aInputs: denseInputs, teacher: activations.teacher,
-                                capture: [target.input, target.output], measureError: false) { denseValues, cutValues in
+        try paired(block, capture: [target.input, target.output]) { denseValues, cutValues in
             let x = cutValues[target.input]!
             var residual = denseValues[target.output]!
             if let u = try op.unroutedOutput(x, parameters: block) { residual.add(u, scale: -1) }
@@ -121,8 +120,8 @@ struct BlockLeastSquares {
         return try statistics.fitted()
     }
 
-    /// A paired run of the dense block and `block` capturing `capture`; the first one also measures the cut
-    /// block's error against the teacher.
+    /// A paired run of the dense block and `block` capturing `capture`; the first one (always a run before any
+    /// refit: the linears' first round, or a readout's first) also measures the cut block's error against the teacher.
     private mutating func paired(_ block: Block, capture: Set<String>,
                                  visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws {
         let error = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, aInputs: denseInputs, teacher: activations.teacher,

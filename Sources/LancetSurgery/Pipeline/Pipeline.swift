@@ -158,10 +158,11 @@ public final class Pipeline {
         // With a `teacher: model` fit, the dense model's own activations beside the cut model's (the model as the
         // stage received it), one block ahead of nothing: `modelInputs` are the inputs the dense model gives block i.
         let modelTeacher = passes.contains { $0.invocation.fit.method != .none && $0.invocation.fit.teacher == .model }
+        let noTeacher = Tensor(zeros: [0, model.config.hiddenSize])     // advance without measuring an error
         var modelInputs: Tensor?
         if modelTeacher {
             var dense = try ModelRunner(model: model).embed(Array(calibration.windows.joined()))
-            for i in 0..<(resume?.block ?? 0) { _ = try sweep.advance(model.blocks[i], index: i, inputs: &dense, teacher: Tensor(zeros: [0, model.config.hiddenSize])) }
+            for i in 0..<(resume?.block ?? 0) { _ = try sweep.advance(model.blocks[i], index: i, inputs: &dense, teacher: noTeacher) }
             modelInputs = dense
         }
         if let resume, let stored = try store?.inputs(stage: stage) {
@@ -178,10 +179,10 @@ public final class Pipeline {
             let active = passes.filter { $0.invocation.selection.selectsAnything(in: dense, index: i) }
             // The dense model's outputs of this block (the model teacher), which are also its next inputs.
             var modelOutputs = modelInputs
-            if modelOutputs != nil { _ = try sweep.advance(dense, index: i, inputs: &modelOutputs!, teacher: Tensor(zeros: [0, model.config.hiddenSize])) }
+            if modelOutputs != nil { _ = try sweep.advance(dense, index: i, inputs: &modelOutputs!, teacher: noTeacher) }
             defer { modelInputs = modelOutputs }
             if active.isEmpty {
-                _ = try sweep.advance(dense, index: i, inputs: &x, teacher: Tensor(zeros: [0, model.config.hiddenSize]))
+                _ = try sweep.advance(dense, index: i, inputs: &x, teacher: noTeacher)
                 try store?.finishBlock(stage: stage, index: i, block: dense, inputs: x, reports: report.passes)
                 options.progress(i + 1, blockCount, "forward")
                 if options.stopRequested() { throw PipelineError.interrupted(stage: stage, block: i) }

@@ -45,8 +45,10 @@ let package = Package(
         .target(name: "LancetPassesCollapse", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "LancetPassesDecompose", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "LancetPassesMoE", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
+        .target(name: "LancetPassesDynamic", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIR", "LancetRuntime", "LancetIO", "LancetData", "LancetSurgery",
-                                               "LancetPassesPrune", "LancetPassesCollapse", "LancetPassesDecompose", "LancetPassesMoE"]),
+                                               "LancetPassesPrune", "LancetPassesCollapse", "LancetPassesDecompose", "LancetPassesMoE",
+                                               "LancetPassesDynamic"]),
         .executableTarget(
             name: "LancetCLI",
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -68,6 +70,7 @@ let package = Package(
         .testTarget(name: "LancetPassesCollapseTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetPassesDecomposeTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetPassesMoETests", dependencies: ["Lancet"]),
+        .testTarget(name: "LancetPassesDynamicTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetFuzzTests", dependencies: ["LancetFuzz"]),
         .testTarget(name: "LancetCLITests", dependencies: ["Lancet", "LancetFuzz"]),
         .plugin(

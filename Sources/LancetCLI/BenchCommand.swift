@@ -18,6 +18,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "New tokens for the decode measurement.")
     var decodeTokens = 128
 
+    @Option(help: "Tokens of the prompt prefilled before the decode measurement (an input-dependent model chooses from it).")
+    var promptTokens = 1
+
     @Option(help: "Repetitions of each measurement (the best is reported).")
     var repetitions = 3
 
@@ -43,6 +46,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if let model { try InputPath.require(model, "MODEL", kind: .model) }
+        guard promptTokens >= 1 else { throw ValidationError("--prompt-tokens must be at least 1, got \(promptTokens)") }
     }
 
     struct Report: Encodable {
@@ -119,19 +123,21 @@ struct BenchCommand: ParsableCommand {
             case ffnSecondsPerToken = "ffn_seconds_per_token" }
     }
 
-    /// Greedy decoding of `decodeTokens` tokens after a one-token prompt, best of `repetitions`; with `profile`
+    /// Greedy decoding of `decodeTokens` tokens after a prompt of `promptTokens` tokens, best of `repetitions`; with `profile`
     /// one more, instrumented run splits the time by op kind.
     /// The bandwidth a shared machine gives varies from second to second, so it is measured again after decoding and
     /// the better of the two readings is the roofline (`report.readGigabytesPerSecond`): a slow first reading never
     /// flatters the fraction.
     func decode(_ runner: ModelRunner, report: inout Report) throws -> DecodeRow {
         func run(profiled: Bool) throws -> (seconds: Double, ops: [String: Double]?, ffn: Double) {
-            let cache = KVCache(capacity: decodeTokens + 1)
-            var logits = try runner.nextTokenLogits([1], cache: cache)
+            let cache = KVCache(capacity: decodeTokens + promptTokens)
+            let vocabulary = runner.model.config.vocabularySize
+            let prompt = promptTokens == 1 ? [Int32(1)] : (0..<promptTokens).map { Int32((7 * $0 + 1) % vocabulary) }
+            var logits = try runner.nextTokenLogits(prompt, cache: cache)
             var ops: [String: Double]? = profiled ? [:] : nil
             var ffn = 0.0
             let start = Date()
-            for p in 1...decodeTokens {
+            for p in promptTokens..<(promptTokens + decodeTokens) {
                 var next = 0
                 for i in logits.indices where logits[i] > logits[next] { next = i }
                 let context = ExecutionContext(batch: 1, length: 1, startPosition: p, cache: cache)

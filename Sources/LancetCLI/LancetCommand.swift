@@ -15,13 +15,15 @@ struct LancetCommand: ParsableCommand {
         discussion: "Exit codes: 0 success; 64 usage, option or recipe error (also: an input path that does not exist); 1 failure while working.",
         version: LancetVersion.current,
         subcommands: [InspectCommand.self, TokenizeCommand.self, EvalCommand.self, GenerateCommand.self, BenchCommand.self,
-                      RunCommand.self, ApplyCommand.self, ConvertCommand.self, CompareCommand.self, ValidateCommand.self, PassesCommand.self]
+                      RunCommand.self, ApplyCommand.self, ConvertCommand.self, CompareCommand.self, ValidateCommand.self, PassesCommand.self,
+                      MasksCommand.self]
     )
 
     /// Parses and runs a subcommand; a mistyped subcommand gets a suggestion, and an error thrown while a
     /// subcommand runs is reported with that subcommand's usage (`CommandFailure`).
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
+        do { try BuiltinOps.register() } catch { CommandFailure.exit(error, in: LancetCommand.self) }
         if let message = SubcommandSuggestion.problem(arguments, subcommands: configuration.subcommands) {
             Console.error("Error: \(message)\nUsage: \(usageString())\n  See 'lancet --help' for more information.")
             Foundation.exit(ExitCode.validationFailure.rawValue)

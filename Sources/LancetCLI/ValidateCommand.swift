@@ -63,7 +63,8 @@ struct ValidateCommand: ParsableCommand {
         }
         for s in r.stages { lines.append("  stage \(s.name): \(PipelineText.render(s.passes))") }
         if let e = r.evaluate {
-            lines.append("  evaluate: \(e.data.joined(separator: ", ")), context \(e.context)" + (e.maxWindows.map { ", at most \($0) windows" } ?? ""))
+            lines.append("  evaluate: \(e.data.joined(separator: ", ")), context \(e.context)" + (e.maxWindows.map { ", at most \($0) windows" } ?? "")
+                         + (e.scoreFrom.map { ", scored from position \($0)" } ?? ""))
         }
         if let o = r.output { lines.append("  output: \(o)") }
         return lines.joined(separator: "\n")

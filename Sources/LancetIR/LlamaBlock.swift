@@ -100,13 +100,19 @@ public enum LlamaBlock {
     /// `block` with its dense SwiGLU MLP (`mlpNodes` and their weights) replaced by the mixture `moe`, which reads the
     /// MLP's input and writes its output; `parameters` are the mixture's.
     public static func replacingMLP(of block: Block, with moe: MoEOp, parameters: [String: Tensor]) throws -> Block {
+        try replacingMLP(of: block, with: moe, named: moe.prefix, parameters: parameters)
+    }
+
+    /// `block` with its dense SwiGLU MLP (`mlpNodes` and their weights) replaced by one node `name` running `op`, which
+    /// reads the MLP's input and writes its output; `parameters` are the op's.
+    public static func replacingMLP(of block: Block, with op: any Op, named name: String, parameters: [String: Tensor]) throws -> Block {
         guard let at = block.nodeIndex("mlp.gate"), let down = block.node("mlp.down") else {
             throw OpShapeError("the block has no dense SwiGLU MLP (mlp.gate … mlp.down) to replace")
         }
         var out = block
         let input = block.nodes[at].inputs[0], output = down.outputs[0]
         out.nodes.removeAll { mlpNodes.contains($0.name) }
-        out.nodes.insert(Node(moe.prefix, moe, inputs: [input], outputs: [output]), at: at)
+        out.nodes.insert(Node(name, op, inputs: [input], outputs: [output]), at: at)
         for name in ["mlp.gate", "mlp.up", "mlp.down"].map({ $0 + ".weight" }) { out.parameters[name] = nil; out.masks[name] = nil }
         out.parameters.merge(parameters) { $1 }
         return out

@@ -10,6 +10,8 @@ public final class PlanContext: @unchecked Sendable {
     public let seed: UInt64
     /// Writes a progress or diagnostic line.
     public let log: @Sendable (String) -> Void
+    /// Tokens per calibration window (the layout of the rows `denseSweep`'s analyses see).
+    public var windowLength: Int { sweep.length }
     let model: Model
     let calibration: [[Int32]]
     let sweep: BlockSweep

@@ -101,9 +101,13 @@ struct BlockLeastSquares {
     private mutating func refitReadout(_ target: ReadoutFit.Target, in block: inout Block) throws -> (before: Double, after: Double) {
         guard let op = block.node(target.node)?.op as? LinearReadoutOp else { return (0, 0) }
         var s = ReadoutFit.Statistics()
-        let fitted = block
+        let fitted = block, length = sweep.length
         try paired(block, capture: [target.input, target.output]) { denseValues, cutValues in
-            s.add(features: try op.readoutFeatures(cutValues[target.input]!, parameters: fitted), target: denseValues[target.output]!)
+            let x = cutValues[target.input]!
+            let layout = ExecutionContext(batch: x.shape[0] / length, length: length)
+            var y = denseValues[target.output]!
+            if let offset = try op.readoutOffset(x, parameters: fitted, context: layout) { y.add(offset, scale: -1) }
+            s.add(features: try op.readoutFeatures(x, parameters: fitted, context: layout), target: y)
         }
         return try ReadoutFit.fit(&block, target: target, statistics: s, damping: spec.damping)
     }

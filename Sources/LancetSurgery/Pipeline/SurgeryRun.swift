@@ -162,7 +162,9 @@ public struct SurgeryRun {
             for file in spec.data {
                 options.log("evaluating \(label): \(file)")
                 let tokens = tokenizer.encodeText(try TextCorpus(path: file).joined(), addSpecialTokens: true, parseSpecial: false)
-                let result = try PerplexityEvaluator(model: model, context: spec.context).evaluate(tokens: tokens, maxWindows: spec.maxWindows) { done, total in
+                var evaluator = PerplexityEvaluator(model: model, context: spec.context)
+                if let from = spec.scoreFrom { evaluator.scoreFrom = from }
+                let result = try evaluator.evaluate(tokens: tokens, maxWindows: spec.maxWindows) { done, total in
                     options.progress(done, total, "eval \(label)")
                 }
                 m.perplexity[file] = result

@@ -102,11 +102,15 @@ public struct EvaluateSpec: Sendable, Equatable {
     public var context: Int
     /// At most this many windows per file (all when nil).
     public var maxWindows: Int?
+    /// The first position of each window whose prediction is scored (nil: every prediction), e.g. the end of the
+    /// prompt an input-dependent op reads.
+    public var scoreFrom: Int?
     /// Creates settings.
-    public init(data: [String], context: Int = 2048, maxWindows: Int? = nil) {
+    public init(data: [String], context: Int = 2048, maxWindows: Int? = nil, scoreFrom: Int? = nil) {
         self.data = data
         self.context = context
         self.maxWindows = maxWindows
+        self.scoreFrom = scoreFrom
     }
 }
 

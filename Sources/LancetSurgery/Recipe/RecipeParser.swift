@@ -25,7 +25,7 @@ public enum RecipeParser {
     /// The keys of `calibration:`.
     public static let calibrationKeys = ["data", "samples", "context", "seed", "sampler"]
     /// The keys of `evaluate:`.
-    public static let evaluateKeys = ["data", "context", "max_windows"]
+    public static let evaluateKeys = ["data", "context", "max_windows", "score_from"]
     /// The keys of a stage.
     public static let stageKeys = ["name", "passes"]
     /// The keys of a pass entry besides the pass name.
@@ -183,6 +183,13 @@ struct RecipeReader {
             locations["evaluate.context"] = f.valueLocation
         }
         if let f = fields["max_windows"], !f.value.isNull, let n = diagnostics.integer(f, path: "evaluate.max_windows", minimum: 1) { spec.maxWindows = n }
+        if let f = fields["score_from"], !f.value.isNull, let n = diagnostics.integer(f, path: "evaluate.score_from", minimum: 0) {
+            if n < spec.context - 1 {
+                spec.scoreFrom = n
+            } else {
+                diagnostics.report(f.valueLocation, "evaluate.score_from", "must be below context − 1 (\(spec.context - 1)) so that a prediction is scored, got \(n)")
+            }
+        }
         return spec
     }
 

@@ -24,6 +24,7 @@ public enum RecipePrinter {
             let data = e.data.count == 1 ? scalar(e.data[0]) : "[" + e.data.map { scalar($0) }.joined(separator: ", ") + "]"
             var fields = ["data: " + data, "context: \(e.context)"]
             if let m = e.maxWindows { fields.append("max_windows: \(m)") }
+            if let f = e.scoreFrom { fields.append("score_from: \(f)") }
             lines.append("evaluate: {" + fields.joined(separator: ", ") + "}")
         }
         if let output = recipe.output { lines.append("output: " + scalar(output)) }

@@ -18,6 +18,9 @@ public struct BlockShape: Sendable, Equatable {
     /// The rank of every low-rank linear, by node.
     public var lowRank: [String: Int]
 
+    /// The op kinds a Llama-family block (dense or mixture) is made of.
+    static let llamaKinds: Set<String> = [RMSNormOp.kind, LinearOp.kind, RopeOp.kind, AttentionOp.kind, SiLUOp.kind, MulOp.kind, AddOp.kind, MoEOp.kind]
+
     /// Whether every linear is dense and the FFN, if any, is a dense MLP: what structured slicing cuts.
     public var isDenseLlama: Bool { lowRank.isEmpty && { if case .moe = ffn { return false }; return true }() }
 
@@ -27,6 +30,10 @@ public struct BlockShape: Sendable, Equatable {
     /// The shape of `block`, or a `BlockShapeError` naming the first node that differs from the Llama-family block of
     /// the same sizes with norm ε `epsilon` and RoPE `rope` (the model's settings).
     public static func recognize(_ block: Block, epsilon: Float, rope: RopeConfig) throws -> BlockShape {
+        if let node = block.nodes.first(where: { !llamaKinds.contains($0.kind) }) {
+            throw BlockShapeError("node '\(node.name)' is a '\(node.kind)' op, which no Llama-family format holds (llama.cpp and "
+                                  + "transformers have no such op); a Lancet archive (.lancet) keeps it")
+        }
         let moeNodes = block.nodes(of: MoEOp.self)
         guard moeNodes.count <= 1 else { throw BlockShapeError("has \(moeNodes.count) mixture-of-experts nodes; a Llama block has at most one") }
         let attention = LlamaBlock.attentionSizes(of: block)

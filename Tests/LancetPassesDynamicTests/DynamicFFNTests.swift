@@ -192,7 +192,7 @@ final class DynamicFFNTests: XCTestCase {
         XCTAssertLessThan(mlp.lossAfter, mlp.lossBefore)
     }
 
-    func testAConvertedModelSurvivesTheArchiveAndHuggingFaceExportIsRefused() throws {
+    func testAConvertedModelSurvivesTheArchiveAndLlamaFamilyExportsAreRefused() throws {
         let (model, _) = try Self.converted([("keep", "0.5"), ("prompt_tokens", "8"), ("predictor", "mlp"), ("hidden", "4"), ("steps", "20")])
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("dynamic-ffn-\(getpid()).lancet").path
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -203,8 +203,11 @@ final class DynamicFFNTests: XCTestCase {
         XCTAssertEqual(try ModelRunner(model: back).logits(tokens, context: ExecutionContext(batch: 1, length: 20)),
                        try ModelRunner(model: model).logits(tokens, context: ExecutionContext(batch: 1, length: 20)))
         let gguf = FileManager.default.temporaryDirectory.appendingPathComponent("dynamic-ffn-\(getpid()).gguf").path
-        XCTAssertThrowsError(try GGUFExporter.write(model, to: gguf)) { XCTAssertTrue("\($0)".contains("dynamic-ffn"), "\($0)") }
+        XCTAssertThrowsError(try GGUFExporter.write(model, to: gguf)) { XCTAssertTrue("\($0)".contains("'dynamic-ffn' op"), "\($0)") }
         XCTAssertFalse(FileManager.default.fileExists(atPath: gguf))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dynamic-ffn-hf-\(getpid())").path
+        XCTAssertThrowsError(try HuggingFaceExporter.write(model, to: folder)) { XCTAssertTrue("\($0)".contains("'dynamic-ffn' op"), "\($0)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder))
     }
 
     /// Imputing a dropped channel's prompt mean: after the prompt, the op's output is the FFN with the dropped channels'

@@ -110,11 +110,16 @@ public struct DynamicFFNOp: Op {
     func activations(_ x: Tensor, parameters: ParameterLookup, half: HalfWeights? = nil) throws -> (gate: Tensor, up: Tensor, gated: Tensor) {
         let g = Linear.apply(x, weight: try parameters.require(ffnNames.gate), half: half)
         let u = Linear.apply(x, weight: try parameters.require(ffnNames.up), half: half)
+        return (g, u, Self.gated(g, u))
+    }
+
+    /// `silu(g) ⊙ u`, element by element.
+    static func gated(_ g: Tensor, _ u: Tensor) -> Tensor {
         var a = Tensor(uninitializedShape: g.shape)
         a.withUnsafeMutableBufferPointer { ap in g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in
             if let out = ap.baseAddress { swiglu(gate: gp.baseAddress!, up: up.baseAddress!, count: ap.count, out: out) }
         }}}
-        return (g, u, a)
+        return a
     }
 
     /// The rows of each sequence of a call: its prompt, and the rows after it.
@@ -247,12 +252,7 @@ public struct DynamicFFNOp: Op {
     /// The gathered FFN on `x`: three products of `keep` channels (matrix–vector products for one decoded token),
     /// plus the imputed bias.
     static func gatheredForward(_ x: Tensor, choice: Choice) -> Tensor {
-        let g = Linear.apply(x, weight: choice.gate), u = Linear.apply(x, weight: choice.up)
-        var a = Tensor(uninitializedShape: g.shape)
-        a.withUnsafeMutableBufferPointer { ap in g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in
-            if let out = ap.baseAddress { swiglu(gate: gp.baseAddress!, up: up.baseAddress!, count: ap.count, out: out) }
-        }}}
-        var y = Linear.apply(a, weight: choice.down)
+        var y = Linear.apply(gated(Linear.apply(x, weight: choice.gate), Linear.apply(x, weight: choice.up)), weight: choice.down)
         if let bias = choice.bias {
             let h = bias.count
             y.withUnsafeMutableBufferPointer { yp in bias.withUnsafeBufferPointer { bp in

@@ -103,11 +103,7 @@ public struct DynamicFFNPass: BlockPass {
     static let mlpLinears = ["mlp.gate", "mlp.up", "mlp.down"]
 
     /// Whether `block` has a dense SwiGLU MLP whose three linears the targets select.
-    func converts(_ block: Block, context: BlockPassContext) -> Bool {
-        let selected = Set(context.linears(in: block).map(\.node.name))
-        return Self.mlpLinears.allSatisfy { selected.contains($0) && (block.node($0)?.op as? LinearOp)?.weight != nil }
-            && block.node("mlp.act")?.op is SiLUOp && block.node("mlp.mul")?.op is MulOp
-    }
+    func converts(_ block: Block, context: BlockPassContext) -> Bool { context.selectsWholeMLP(block) }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {
         var report = PassReport(pass: Self.name, block: context.blockIndex)

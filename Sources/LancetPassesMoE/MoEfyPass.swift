@@ -125,17 +125,11 @@ public struct MoEfyPass: BlockPass {
         (experts, topK, shared, self.method, windows, perToken) = (options.experts, options.top_k, options.shared, method, options.windows, options.k_act)
     }
 
-    /// The MLP's linears, as the targets must select them all.
-    static let mlpLinears = ["mlp.gate", "mlp.up", "mlp.down"]
     /// The mixture's node name and parameter prefix.
     public static let node = LlamaBlock.mixtureNode
 
     /// Whether `block` has a dense SwiGLU MLP whose three linears the targets select.
-    func carves(_ block: Block, context: BlockPassContext) -> Bool {
-        let selected = Set(context.linears(in: block).map(\.node.name))
-        return Self.mlpLinears.allSatisfy { selected.contains($0) && (block.node($0)?.op as? LinearOp)?.weight != nil }
-            && block.node("mlp.act")?.op is SiLUOp && block.node("mlp.mul")?.op is MulOp
-    }
+    func carves(_ block: Block, context: BlockPassContext) -> Bool { context.selectsWholeMLP(block) }
 
     public func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis] {
         guard carves(block, context: context) else { return [] }

@@ -159,6 +159,21 @@ final class DynamicFFNTests: XCTestCase {
         XCTAssertGreaterThan(overlap, 0)
     }
 
+    /// `ChannelOverlap` (what `lancet masks` prints): each prompt's choice per block, a prompt overlaps itself fully, and
+    /// the mean over pairs and blocks is the mean of the per-block Jaccard indices.
+    func testChannelOverlapAveragesJaccardOverPairsAndBlocks() throws {
+        let (model, _) = try Self.converted([("keep", "0.5"), ("prompt_tokens", "12"), ("predictor", "linear")])
+        let prompts = (0..<3).map { Self.tokens(12, seed: 50 + UInt64($0)) }
+        let choices = try ChannelOverlap.choices(model, prompts: prompts)
+        XCTAssertEqual(choices.count, 3)
+        XCTAssertEqual(Set(choices[0].keys), ["0/mlp.dynamic", "1/mlp.dynamic"])
+        XCTAssertEqual(ChannelOverlap.meanJaccard([choices[0]], [choices[0]]), 1)
+        let pair = { (a: Int, b: Int) in ["0/mlp.dynamic", "1/mlp.dynamic"].reduce(0.0) { $0 + ChannelContribution.jaccard(choices[a][$1]!, choices[b][$1]!) } / 2 }
+        XCTAssertEqual(try XCTUnwrap(ChannelOverlap.meanJaccard(choices)), (pair(0, 1) + pair(0, 2) + pair(1, 2)) / 3, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(ChannelOverlap.meanJaccard([choices[0]], [choices[1], choices[2]])), (pair(0, 1) + pair(0, 2)) / 2, accuracy: 1e-12)
+        XCTAssertNil(ChannelOverlap.meanJaccard([choices[0]]))
+    }
+
     func testThePredictorsFitsLowerTheirTrainingLoss() throws {
         for predictor in ["linear", "mlp"] {
             let (_, reports) = try Self.converted([("keep", "0.5"), ("prompt_tokens", "16"), ("predictor", predictor), ("hidden", "8"), ("steps", "200")])

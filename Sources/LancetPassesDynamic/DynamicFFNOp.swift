@@ -34,13 +34,17 @@ public struct DynamicFFNOp: Op {
     public var predictor: ChannelPredictor
     /// Whether the tokens after the prompt have their own down projection (`p.after.down.weight`).
     public var afterDown: Bool
+    /// Tokens at the start of each prompt left out of its statistics (the first position of a sequence carries the
+    /// attention sink's outsized activations, which say nothing about the text).
+    public var sinkTokens: Int
     /// Whether a dropped channel's activation after the prompt is its mean over the prompt instead of zero (a bias,
     /// `Σ_dropped mean_prompt(a_c) · down[:, c]`, made once per sequence at prefill).
     public var impute: Bool
 
     /// Creates the op.
-    public init(prefix: String, keep: Int, promptTokens: Int, predictor: ChannelPredictor, afterDown: Bool = false, impute: Bool = false) {
+    public init(prefix: String, keep: Int, promptTokens: Int, predictor: ChannelPredictor, afterDown: Bool = false, impute: Bool = false, sinkTokens: Int = 0) {
         self.impute = impute
+        self.sinkTokens = sinkTokens
         self.prefix = prefix
         self.keep = keep
         self.promptTokens = promptTokens
@@ -70,12 +74,15 @@ public struct DynamicFFNOp: Op {
         predictor = try ChannelPredictor(attributes: a)
         afterDown = a["after_down"]?.bool ?? false
         impute = a["impute"]?.bool ?? false
+        sinkTokens = a["sink_tokens"]?.int ?? 0
+        guard sinkTokens >= 0 else { throw OpShapeError("dynamic-ffn: sink_tokens must be at least 0, got \(sinkTokens)") }
         guard keep >= 1 else { throw OpShapeError("dynamic-ffn: keep must be at least 1, got \(keep)") }
         guard promptTokens >= 1 else { throw OpShapeError("dynamic-ffn: prompt_tokens must be at least 1, got \(promptTokens)") }
     }
 
     public var attributes: [String: OpAttribute] {
-        ["prefix": .string(prefix), "keep": .int(keep), "prompt_tokens": .int(promptTokens), "after_down": .bool(afterDown), "impute": .bool(impute)]
+        ["prefix": .string(prefix), "keep": .int(keep), "prompt_tokens": .int(promptTokens), "after_down": .bool(afterDown), "impute": .bool(impute),
+         "sink_tokens": .int(sinkTokens)]
             .merging(predictor.attributes) { $1 }
     }
 
@@ -128,13 +135,18 @@ public struct DynamicFFNOp: Op {
         return (start..<(start + prompt), (start + prompt)..<(start + context.length))
     }
 
+    /// The prompt rows its statistics read: all but the first `sinkTokens` (at least one row stays).
+    func statisticsRows(_ prompt: Range<Int>) -> Range<Int> {
+        (prompt.lowerBound + min(sinkTokens, max(prompt.count - 1, 0)))..<prompt.upperBound
+    }
+
     /// The channels each sequence of a whole-sequence call keeps, from its gated activations `a`.
     func choose(_ a: Tensor, context: ExecutionContext, parameters: ParameterLookup) throws -> [[Int]] {
         let down = try parameters.require(ffnNames.down)
         let columnNorms = ChannelContribution.columnNorms(down)
         return try (0..<context.batch).map { b in
             let rows = sequenceRows(b, context: context)
-            let read = predictor == .oracle && !rows.after.isEmpty ? rows.after : rows.prompt
+            let read = predictor == .oracle && !rows.after.isEmpty ? rows.after : statisticsRows(rows.prompt)
             let features = ChannelContribution.rms(a, rows: read, columnNorms: columnNorms)
             let scores = try predictor.scores(features, prefix: prefix, parameters: parameters)
             return ChannelContribution.top(scores, keep: keep)
@@ -162,7 +174,7 @@ public struct DynamicFFNOp: Op {
         guard impute else { return nil }
         let width = a.shape[1]
         return (0..<context.batch).map { b in
-            let rows = sequenceRows(b, context: context).prompt
+            let rows = statisticsRows(sequenceRows(b, context: context).prompt)
             var sums = [Double](repeating: 0, count: width)
             a.withUnsafeBufferPointer { p in for r in rows { for c in 0..<width { sums[c] += Double(p[r * width + c]) } } }
             return sums.map { Float($0 / Double(max(rows.count, 1))) }

@@ -49,6 +49,8 @@ public struct DynamicFFNPass: BlockPass {
         public var allocation = "uniform"
         /// Whether dropped channels read their prompt mean instead of zero.
         public var impute = false
+        /// Tokens at the start of each prompt its statistics leave out.
+        public var sink_tokens = 0
         /// Defaults.
         public init() {}
     }
@@ -62,6 +64,7 @@ public struct DynamicFFNPass: BlockPass {
         "ridge": "shrinkage of the linear predictor's slopes toward 0 (slope = cov / (var · (1 + ridge)))",
         "steps": "Adam steps fitting the mlp predictor",
         "windows": "calibration windows the predictor is fitted on (default: all)",
+        "sink_tokens": "tokens at the start of each prompt left out of the statistics the predictor reads (the first position's attention-sink activations say nothing about the text)",
         "impute": "true: after the prompt, a dropped channel contributes its mean activation over the prompt (a bias made once per prompt) instead of nothing",
         "allocation": "uniform (every block keeps the same share) or error (the same total, spread over the blocks to least estimated error: each block's dropped contribution energy over its output's energy on calibration text, prompt-chosen channels; costs one calibration forward)",
     ]
@@ -74,6 +77,7 @@ public struct DynamicFFNPass: BlockPass {
     public let windows: Int?
     public let allocation: Allocation
     public let impute: Bool
+    public let sinkTokens: Int
 
     /// How the active channels are spread over the blocks.
     public enum Allocation: String, Sendable, CaseIterable { case uniform, error }
@@ -93,6 +97,10 @@ public struct DynamicFFNPass: BlockPass {
         }
         self.allocation = allocation
         impute = options.impute
+        guard options.sink_tokens >= 0 && options.sink_tokens < options.prompt_tokens else {
+            throw PassOptionError("sink_tokens", "must be in 0..<prompt_tokens (\(options.prompt_tokens)), got \(options.sink_tokens)")
+        }
+        sinkTokens = options.sink_tokens
         (keep, promptTokens, self.predictor, ridge, steps, windows) = (options.keep, options.prompt_tokens, predictor, options.ridge, options.steps, options.windows)
     }
 
@@ -117,7 +125,7 @@ public struct DynamicFFNPass: BlockPass {
         let kept = max(1, min(width, planned ?? Int((keep * Double(width)).rounded())))
         // A fit after the pass gets a down projection of its own for the masked tokens after the prompt.
         let op = DynamicFFNOp(prefix: Self.node, keep: kept, promptTokens: promptTokens, predictor: predictor,
-                              afterDown: context.fit.method != .none, impute: impute)
+                              afterDown: context.fit.method != .none, impute: impute, sinkTokens: sinkTokens)
         let dense = block
         var parameters = [op.ffnNames.gate: gate, op.ffnNames.up: up, op.ffnNames.down: down]
         if op.afterDown { parameters[op.afterDownName] = down }
@@ -156,7 +164,7 @@ public struct DynamicFFNPass: BlockPass {
     public func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis] {
         // Too long a prompt is refused by `apply`, naming the option.
         guard converts(block, context: context), fitsPredictor, promptTokens < context.calibration.length,
-              let samples = PromptContinuationSamples(block: block, length: context.calibration.length, promptTokens: promptTokens) else { return [] }
+              let samples = PromptContinuationSamples(block: block, length: context.calibration.length, promptTokens: promptTokens, sinkTokens: sinkTokens) else { return [] }
         return [samples]
     }
 
@@ -166,7 +174,7 @@ public struct DynamicFFNPass: BlockPass {
         guard promptTokens < calibration.length else {
             throw PassOptionError("prompt_tokens", "must be shorter than the calibration windows (\(calibration.length) tokens) to leave a continuation to learn from, got \(promptTokens)")
         }
-        guard let analysis = PromptContinuationSamples(block: block, length: calibration.length, promptTokens: promptTokens) else {
+        guard let analysis = PromptContinuationSamples(block: block, length: calibration.length, promptTokens: promptTokens, sinkTokens: sinkTokens) else {
             throw PassOptionError("predictor", "block \(context.blockIndex) has no SwiGLU MLP to learn from")
         }
         let values = try context.statistics.value(of: analysis)
@@ -196,10 +204,10 @@ public struct DynamicFFNPass: BlockPass {
         var curves: [Int: [Double]] = [:], widths: [Int: Int] = [:]
         try context.denseSweep(requests: { i, block in
             guard Self.mlpLinears.allSatisfy({ name in context.targets.linears(in: block, index: i).contains { $0.node.name == name } }),
-                  let a = PromptContinuationSamples(block: block, length: context.windowLength, promptTokens: promptTokens) else { return [] }
+                  let a = PromptContinuationSamples(block: block, length: context.windowLength, promptTokens: promptTokens, sinkTokens: sinkTokens) else { return [] }
             return [a]
         }, visit: { i, block, statistics in
-            guard let analysis = PromptContinuationSamples(block: block, length: context.windowLength, promptTokens: promptTokens),
+            guard let analysis = PromptContinuationSamples(block: block, length: context.windowLength, promptTokens: promptTokens, sinkTokens: sinkTokens),
                   statistics.holds(analysis), let down = block.parameters["mlp.down.weight"] else { return }
             let v = try statistics.value(of: analysis)
             let norms = ChannelContribution.columnNorms(down), width = norms.count

@@ -11,17 +11,19 @@ public struct PromptContinuationSamples: BlockAnalysis {
     public let length: Int
     /// Tokens of each window's prompt.
     public let promptTokens: Int
+    /// Tokens at the start of each prompt its statistics leave out (`DynamicFFNOp.sinkTokens`).
+    public let sinkTokens: Int
     /// The gated activations (the down projection's input) and the block's output, by value name.
     public let activations: String, output: String
 
     /// Samples of windows of `length` tokens whose first `promptTokens` are the prompt, for `block`'s dense SwiGLU MLP
     /// (nil when it has none).
-    public init?(block: Block, length: Int, promptTokens: Int) {
+    public init?(block: Block, length: Int, promptTokens: Int, sinkTokens: Int = 0) {
         guard let act = block.node("mlp.down")?.inputs.first else { return nil }
-        (self.length, self.promptTokens, activations, output) = (length, promptTokens, act, block.output)
+        (self.length, self.promptTokens, self.sinkTokens, activations, output) = (length, promptTokens, sinkTokens, act, block.output)
     }
 
-    public var id: String { "prompt-continuation-samples(\(activations), \(output), \(length), \(promptTokens))" }
+    public var id: String { "prompt-continuation-samples(\(activations), \(output), \(length), \(promptTokens), \(sinkTokens))" }
 
     public func reads(in block: Block) -> Set<String> { [activations, output] }
 
@@ -51,7 +53,7 @@ public struct PromptContinuationSamples: BlockAnalysis {
         var v = value ?? Value()
         for w in 0..<(a.shape[0] / length) {
             let start = w * length
-            v.prompt.append(ChannelContribution.rms(a, rows: start..<(start + promptTokens), columnNorms: unit))
+            v.prompt.append(ChannelContribution.rms(a, rows: (start + min(sinkTokens, promptTokens - 1))..<(start + promptTokens), columnNorms: unit))
             v.rest.append(ChannelContribution.rms(a, rows: (start + promptTokens)..<(start + length), columnNorms: unit))
             let width = y.shape[1]
             let energy = y.withUnsafeBufferPointer { p in

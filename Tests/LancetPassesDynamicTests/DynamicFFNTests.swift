@@ -250,6 +250,31 @@ final class DynamicFFNTests: XCTestCase {
         }
     }
 
+    /// `sink_tokens` leaves the first prompt rows out of the choice: an outsized first row decides nothing.
+    func testSinkTokensAreLeftOutOfTheChoice() throws {
+        let (model, _) = try Self.converted([("keep", "0.25"), ("prompt_tokens", "8"), ("predictor", "prompt"), ("sink_tokens", "1")])
+        let block = model.blocks[0]
+        let node = try XCTUnwrap(block.node(DynamicFFNPass.node))
+        let op = try XCTUnwrap(node.op as? DynamicFFNOp)
+        XCTAssertEqual(op.sinkTokens, 1)
+        var g = SeededGenerator(seed: 21)
+        var x = Tensor.randomNormal(shape: [12, Self.sizes.hidden], generator: &g)
+        x.withUnsafeMutableBufferPointer { p in for c in 0..<Self.sizes.hidden { p[c] *= 50 } }
+        func chosen(_ op: DynamicFFNOp) throws -> [Int] {
+            let context = ExecutionContext(batch: 1, length: 12)
+            context.nodeName = node.name
+            _ = try op.forward([x], parameters: block, context: context)
+            return try XCTUnwrap(context.routing[node.name]).map(Int.init)
+        }
+        let a = try op.activations(x, parameters: block).gated
+        let norms = ChannelContribution.columnNorms(block.parameters[op.ffnNames.down]!)
+        XCTAssertEqual(try chosen(op), ChannelContribution.top(ChannelContribution.rms(a, rows: 1..<8, columnNorms: norms), keep: op.keep))
+        var withSink = op
+        withSink.sinkTokens = 0
+        XCTAssertEqual(try chosen(withSink), ChannelContribution.top(ChannelContribution.rms(a, rows: 0..<8, columnNorms: norms), keep: op.keep))
+        XCTAssertNotEqual(try chosen(op), try chosen(withSink))
+    }
+
     /// `allocation: error` spreads the same total over the blocks in steps of 32 channels, each block keeping at least
     /// half the uniform share.
     func testTheErrorAllocationKeepsTheTotal() throws {
@@ -274,7 +299,7 @@ final class DynamicFFNTests: XCTestCase {
 
     func testBadOptionsAreRefusedByName() throws {
         for (options, key) in [([("keep", "0")], "keep"), ([("keep", "1.5")], "keep"), ([("predictor", "psychic")], "predictor"),
-                               ([("prompt_tokens", "0")], "prompt_tokens"), ([("prompt_tokens", "48")], "prompt_tokens"), ([("hidden", "0")], "hidden"), ([("allocation", "greedy")], "allocation")] {
+                               ([("prompt_tokens", "0")], "prompt_tokens"), ([("prompt_tokens", "48")], "prompt_tokens"), ([("hidden", "0")], "hidden"), ([("allocation", "greedy")], "allocation"), ([("sink_tokens", "8"), ("prompt_tokens", "8")], "sink_tokens")] {
             XCTAssertThrowsError(try Self.converted(options)) { XCTAssertTrue("\($0)".contains(key), "\(options): \($0)") }
         }
     }

@@ -37,12 +37,15 @@ public struct DynamicFFNOp: Op {
     /// Tokens at the start of each prompt left out of its statistics (the first position of a sequence carries the
     /// attention sink's outsized activations, which say nothing about the text).
     public var sinkTokens: Int
+    /// The ridge of each prompt's own refit of its kept channels' down columns (0: none); see `repaired`.
+    public var repair: Double
     /// Whether a dropped channel's activation after the prompt is its mean over the prompt instead of zero (a bias,
     /// `Σ_dropped mean_prompt(a_c) · down[:, c]`, made once per sequence at prefill).
     public var impute: Bool
 
     /// Creates the op.
-    public init(prefix: String, keep: Int, promptTokens: Int, predictor: ChannelPredictor, afterDown: Bool = false, impute: Bool = false, sinkTokens: Int = 0) {
+    public init(prefix: String, keep: Int, promptTokens: Int, predictor: ChannelPredictor, afterDown: Bool = false, impute: Bool = false, sinkTokens: Int = 0, repair: Double = 0) {
+        self.repair = repair
         self.impute = impute
         self.sinkTokens = sinkTokens
         self.prefix = prefix
@@ -75,6 +78,8 @@ public struct DynamicFFNOp: Op {
         afterDown = a["after_down"]?.bool ?? false
         impute = a["impute"]?.bool ?? false
         sinkTokens = a["sink_tokens"]?.int ?? 0
+        repair = a["repair"]?.double ?? 0
+        guard repair >= 0 else { throw OpShapeError("dynamic-ffn: repair must be at least 0, got \(repair)") }
         guard sinkTokens >= 0 else { throw OpShapeError("dynamic-ffn: sink_tokens must be at least 0, got \(sinkTokens)") }
         guard keep >= 1 else { throw OpShapeError("dynamic-ffn: keep must be at least 1, got \(keep)") }
         guard promptTokens >= 1 else { throw OpShapeError("dynamic-ffn: prompt_tokens must be at least 1, got \(promptTokens)") }
@@ -82,7 +87,7 @@ public struct DynamicFFNOp: Op {
 
     public var attributes: [String: OpAttribute] {
         ["prefix": .string(prefix), "keep": .int(keep), "prompt_tokens": .int(promptTokens), "after_down": .bool(afterDown), "impute": .bool(impute),
-         "sink_tokens": .int(sinkTokens)]
+         "sink_tokens": .int(sinkTokens), "repair": .double(repair)]
             .merging(predictor.attributes) { $1 }
     }
 
@@ -195,13 +200,51 @@ public struct DynamicFFNOp: Op {
             throw OpShapeError("dynamic-ffn '\(context.nodeName)': the oracle predictor reads the tokens after the prompt and cannot generate")
         }
         let means = promptMeans(a, context: context)
+        let downs = repair > 0 ? try (0..<context.batch).map { b in
+            try repaired(a, rows: statisticsRows(sequenceRows(b, context: context).prompt), channels: channels[b], parameters: parameters)
+        } : nil
         if let state = context.sequenceState {
             var choice = try gathered(channels[0], parameters: parameters)
             if let means { choice.bias = try imputedBias(means[0], channels: channels[0], parameters: parameters) }
+            if let downs { choice.down = downs[0] }
             state.set(choice, block: context.blockIndex, node: context.nodeName)
         }
-        mask(&a, channels: channels, context: context, fill: means)
-        return [try readout(a, context: context, parameters: parameters)]
+        guard let downs else {
+            mask(&a, channels: channels, context: context, fill: means)
+            return [try readout(a, context: context, parameters: parameters)]
+        }
+        let sets = rowSets(context)
+        var y = Tensor(zeros: [a.shape[0], x.shape[1]])
+        if !sets.prompt.isEmpty {
+            Self.scatter(Linear.apply(a.gatherRows(sets.prompt), weight: try parameters.require(ffnNames.down), half: context.halfWeights), into: &y, rows: sets.prompt)
+        }
+        for b in 0..<context.batch {
+            let after = Array(sequenceRows(b, context: context).after)
+            guard !after.isEmpty else { continue }
+            Self.scatter(Linear.apply(BlockSlicing.gather(a, rows: after, columns: channels[b]), weight: downs[b]), into: &y, rows: after)
+        }
+        return [y]
+    }
+
+    /// The prompt's own down columns for its kept channels S, the ridge least squares over its statistics rows
+    ///
+    ///     min_X ‖A_S Xᵀ − A Dᵀ‖² + λ‖X − D₀_S‖²,   λ = repair · mean diag(A_Sᵀ A_S),
+    ///
+    /// (A the prompt's gated activations, D the dense down projection, D₀ the after-prompt one): the kept channels'
+    /// readout that best reproduces the full FFN on this prompt. It runs once per prompt at prefill (a `[keep, keep]`
+    /// Gram and solve per block), and every later token reads through it.
+    func repaired(_ a: Tensor, rows: Range<Int>, channels: [Int], parameters: ParameterLookup) throws -> Tensor {
+        let r = Array(rows)
+        let chosen = BlockSlicing.gather(a, rows: r, columns: channels)
+        let target = Linear.apply(a.gatherRows(r), weight: try parameters.require(ffnNames.down))
+        let prior = BlockSlicing.gather(try parameters.require(afterDownName), columns: channels)
+        var gram = Tensor(zeros: [channels.count, channels.count])
+        accumulateGram(chosen, into: &gram)
+        let lambda = gram.ridgeLambda(damping: repair)
+        gram = gram.addingToDiagonal(lambda)
+        var rhs = matmul(chosen, target, transposeA: true)
+        rhs.add(prior.transposed(), scale: Float(lambda))
+        return try solveSPD(gram, rhs).transposed()
     }
 
     /// The prompt rows' and the later rows' indices over the call's sequences.
@@ -345,8 +388,11 @@ extension DynamicFFNOp: LinearReadoutOp {
     }
 
     /// The gated activations of the call's sequences, each masked after its prompt with its own channels. With
-    /// `afterDown` the prompt rows are zero: they read the dense down projection, which is the offset.
+    /// `afterDown` the prompt rows are zero: they read the dense down projection, which is the offset. With `repair`,
+    /// a later row's features are `λ · a_S · (A_SᵀA_S + λI)⁻¹` in the columns S of its sequence's kept channels (the
+    /// part of the per-prompt refit that the prior D₀ sets).
     public func readoutFeatures(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> Tensor {
+        if repair > 0 { return try repairedReadout(x, parameters: parameters, context: context).features }
         var (_, _, a) = try activations(x, parameters: parameters)
         mask(&a, channels: try choose(a, context: context, parameters: parameters), context: context, fill: promptMeans(a, context: context))
         guard afterDown else { return a }
@@ -357,13 +403,47 @@ extension DynamicFFNOp: LinearReadoutOp {
         return a
     }
 
-    /// With `afterDown`, the prompt rows' output through the dense down projection (zero elsewhere); else none.
+    /// With `afterDown`, the prompt rows' output through the dense down projection (zero elsewhere), and with `repair`
+    /// also the later rows' part of the refit that does not depend on D₀, `a_S (A_SᵀA_S + λI)⁻¹ A_Sᵀ Y`; else none.
     public func readoutOffset(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> Tensor? {
+        if repair > 0 { return try repairedReadout(x, parameters: parameters, context: context).offset }
         guard afterDown else { return nil }
         let (_, _, a) = try activations(x, parameters: parameters)
         let prompt = rowSets(context).prompt
         var y = Tensor(zeros: [a.shape[0], x.shape[1]])
         if !prompt.isEmpty { Self.scatter(Linear.apply(a.gatherRows(prompt), weight: try parameters.require(ffnNames.down)), into: &y, rows: prompt) }
         return y
+    }
+
+    /// The readout of a repairing op: each sequence's later rows `a_S X_bᵀ` with `X_bᵀ = M (A_SᵀY + λ D₀_Sᵀ)`,
+    /// `M = (A_SᵀA_S + λI)⁻¹` over its prompt's statistics rows, split into features times D₀ and the offset.
+    func repairedReadout(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> (features: Tensor, offset: Tensor) {
+        guard afterDown else { throw OpShapeError("dynamic-ffn: a repairing op is fitted through its after-prompt down projection, which it lacks") }
+        let (_, _, a) = try activations(x, parameters: parameters)
+        let channels = try choose(a, context: context, parameters: parameters)
+        let down = try parameters.require(ffnNames.down)
+        let (rows, width, hidden) = (a.shape[0], a.shape[1], down.shape[0])
+        var features = Tensor(zeros: [rows, width]), offset = Tensor(zeros: [rows, hidden])
+        let prompt = rowSets(context).prompt
+        if !prompt.isEmpty { Self.scatter(Linear.apply(a.gatherRows(prompt), weight: down), into: &offset, rows: prompt) }
+        for b in 0..<context.batch {
+            let after = Array(sequenceRows(b, context: context).after)
+            guard !after.isEmpty else { continue }
+            let statistics = Array(statisticsRows(sequenceRows(b, context: context).prompt))
+            let kept = BlockSlicing.gather(a, rows: statistics, columns: channels[b])
+            var gram = Tensor(zeros: [kept.shape[1], kept.shape[1]])
+            accumulateGram(kept, into: &gram)
+            let lambda = gram.ridgeLambda(damping: repair)
+            let inverse = try spdInverse(gram.addingToDiagonal(lambda))
+            let later = matmul(BlockSlicing.gather(a, rows: after, columns: channels[b]), inverse)   // a_S M
+            let cross = matmul(kept, Linear.apply(a.gatherRows(statistics), weight: down), transposeA: true)   // A_Sᵀ Y
+            Self.scatter(matmul(later, cross), into: &offset, rows: after)
+            features.withUnsafeMutableBufferPointer { f in later.withUnsafeBufferPointer { l in
+                for (i, r) in after.enumerated() {
+                    for (j, c) in channels[b].enumerated() { f[r * width + c] = Float(lambda) * l[i * channels[b].count + j] }
+                }
+            }}
+        }
+        return (features, offset)
     }
 }

@@ -51,6 +51,8 @@ public struct DynamicFFNPass: BlockPass {
         public var impute = false
         /// Tokens at the start of each prompt its statistics leave out.
         public var sink_tokens = 0
+        /// Ridge of each prompt's own refit of its kept channels' down columns at prefill (0: none).
+        public var repair = 0.0
         /// Defaults.
         public init() {}
     }
@@ -64,6 +66,7 @@ public struct DynamicFFNPass: BlockPass {
         "ridge": "shrinkage of the linear predictor's slopes toward 0 (slope = cov / (var · (1 + ridge)))",
         "steps": "Adam steps fitting the mlp predictor",
         "windows": "calibration windows the predictor is fitted on (default: all)",
+        "repair": "ridge (relative to the Gram's mean diagonal) of each prompt's own least-squares refit, at prefill, of its kept channels' down columns against the full FFN's output on the prompt, toward the after-prompt down projection; 0 turns it off",
         "sink_tokens": "tokens at the start of each prompt left out of the statistics the predictor reads (the first position's attention-sink activations say nothing about the text)",
         "impute": "true: after the prompt, a dropped channel contributes its mean activation over the prompt (a bias made once per prompt) instead of nothing",
         "allocation": "uniform (every block keeps the same share) or error (the same total, spread over the blocks to least estimated error: each block's dropped contribution energy over its output's energy on calibration text, prompt-chosen channels; costs one calibration forward)",
@@ -78,6 +81,7 @@ public struct DynamicFFNPass: BlockPass {
     public let allocation: Allocation
     public let impute: Bool
     public let sinkTokens: Int
+    public let repairRidge: Double
 
     /// How the active channels are spread over the blocks.
     public enum Allocation: String, Sendable, CaseIterable { case uniform, error }
@@ -101,6 +105,8 @@ public struct DynamicFFNPass: BlockPass {
             throw PassOptionError("sink_tokens", "must be in 0..<prompt_tokens (\(options.prompt_tokens)), got \(options.sink_tokens)")
         }
         sinkTokens = options.sink_tokens
+        guard options.repair >= 0 else { throw PassOptionError("repair", "must be at least 0, got \(options.repair)") }
+        repairRidge = options.repair
         (keep, promptTokens, self.predictor, ridge, steps, windows) = (options.keep, options.prompt_tokens, predictor, options.ridge, options.steps, options.windows)
     }
 
@@ -125,7 +131,7 @@ public struct DynamicFFNPass: BlockPass {
         let kept = max(1, min(width, planned ?? Int((keep * Double(width)).rounded())))
         // A fit after the pass gets a down projection of its own for the masked tokens after the prompt.
         let op = DynamicFFNOp(prefix: Self.node, keep: kept, promptTokens: promptTokens, predictor: predictor,
-                              afterDown: context.fit.method != .none, impute: impute, sinkTokens: sinkTokens)
+                              afterDown: context.fit.method != .none, impute: impute, sinkTokens: sinkTokens, repair: repairRidge)
         let dense = block
         var parameters = [op.ffnNames.gate: gate, op.ffnNames.up: up, op.ffnNames.down: down]
         if op.afterDown { parameters[op.afterDownName] = down }

@@ -116,7 +116,14 @@ final class DynamicFFNTests: XCTestCase {
     /// the offset (the prompt rows' dense output) are the op's output, the lstsq fit lowers the block's error, and decoding
     /// still equals the whole-sequence run.
     func testTheFitRefitsTheAfterPromptDownProjection() throws {
-        let (model, reports) = try Self.converted([("keep", "0.5"), ("prompt_tokens", "8"), ("predictor", "linear")],
+        try fitRefitsTheAfterPromptDownProjection(repair: nil)
+        try fitRefitsTheAfterPromptDownProjection(repair: "0.3")
+    }
+
+    /// The same with each prompt refitting its kept channels' down columns (`repair`): the fit sets their prior.
+    func fitRefitsTheAfterPromptDownProjection(repair: String?) throws {
+        let (model, reports) = try Self.converted([("keep", "0.5"), ("prompt_tokens", "8"), ("predictor", "linear"), ("sink_tokens", "1")]
+                                                  + (repair.map { [("repair", $0)] } ?? []),
                                                   fit: FitSpec(method: .lstsq, damping: 0.01))
         let block = model.blocks[0]
         let op = try XCTUnwrap(block.node(DynamicFFNPass.node)?.op as? DynamicFFNOp)

@@ -16,6 +16,10 @@ import LancetTensor
 ///   up rows and down columns in the sequence's state, and every later call runs that gathered, dense FFN of `keep`
 ///   channels: fewer FLOPs and bytes per decoded token, not a multiplication by zeros.
 ///
+/// With `repair`, each prompt also refits its kept channels' down columns against the full FFN on the prompt (see
+/// `repaired`); the tokens after it read through those. With `sinkTokens`, the first tokens of each prompt (the attention
+/// sink's outsized activations) are left out of the statistics the choice and the refit read.
+///
 /// With `afterDown`, the tokens after the prompt read their output through a down projection of their own,
 /// `p.after.down.weight` (the one a `fit:` refits for the masked FFN, while the prompt keeps the dense one).
 ///

@@ -10,21 +10,17 @@ public protocol LinearReadoutOp: Op {
     /// The parameters the output is linear in, in the order their columns are laid side by side.
     var readoutParameters: [String] { get }
 
-    /// The features `Z(x)`, `[tokens, Σ columnsᵢ]`, such that the op's output is exactly `Z·Wᵀ`.
+    /// The features `Z(x)`, `[tokens, Σ columnsᵢ]`, of an op whose output is exactly `Z·Wᵀ` (no offset).
     func readoutFeatures(_ x: Tensor, parameters: ParameterLookup) throws -> Tensor
 
-    /// The features of a call laid out as `context` says (`batch` sequences of `length` rows): for an op whose
-    /// features depend on the sequence a row belongs to (a choice made per prompt). Defaults to the features of `x`.
-    func readoutFeatures(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> Tensor
-
-    /// `B(x)`, the part of the output not linear in the readout parameters (`[tokens, outputWidth]`), or nil for none.
-    func readoutOffset(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> Tensor?
+    /// `Z(x)` and `B(x)` (`[tokens, outputWidth]`, nil for none) of a call laid out as `context` says (`batch`
+    /// sequences of `length` rows), computed together: for an op whose readout depends on the sequence a row belongs
+    /// to (a choice made per prompt) or has an offset. Defaults to `readoutFeatures(x)` and no offset.
+    func readout(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> (features: Tensor, offset: Tensor?)
 }
 
 extension LinearReadoutOp {
-    public func readoutFeatures(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> Tensor {
-        try readoutFeatures(x, parameters: parameters)
+    public func readout(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> (features: Tensor, offset: Tensor?) {
+        (try readoutFeatures(x, parameters: parameters), nil)
     }
-
-    public func readoutOffset(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> Tensor? { nil }
 }

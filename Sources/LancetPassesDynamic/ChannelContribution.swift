@@ -5,14 +5,7 @@ import LancetTensor
 /// term in the down projection per token. What the predictors read over a prompt and predict over its continuation.
 public enum ChannelContribution {
     /// ‖down[:, c]‖ for every column of a `[hidden, width]` down projection.
-    public static func columnNorms(_ down: Tensor) -> [Double] {
-        let (rows, width) = (down.shape[0], down.shape[1])
-        var squares = [Double](repeating: 0, count: width)
-        down.withUnsafeBufferPointer { d in
-            for r in 0..<rows { for c in 0..<width { squares[c] += Double(d[r * width + c]) * Double(d[r * width + c]) } }
-        }
-        return squares.map { $0.squareRoot() }
-    }
+    public static func columnNorms(_ down: Tensor) -> [Double] { down.columnSquaredNorms().map { $0.squareRoot() } }
 
     /// `rms_{t ∈ rows}(a_tc) · columnNorms[c]` for every channel of the gated activations `a` `[tokens, width]`
     /// (zeros for no rows).

@@ -49,14 +49,14 @@ public struct DynamicFFNOp: Op {
 
     /// Creates the op.
     public init(prefix: String, keep: Int, promptTokens: Int, predictor: ChannelPredictor, afterDown: Bool = false, impute: Bool = false, sinkTokens: Int = 0, repair: Double = 0) {
-        self.repair = repair
-        self.impute = impute
-        self.sinkTokens = sinkTokens
         self.prefix = prefix
         self.keep = keep
         self.promptTokens = promptTokens
         self.predictor = predictor
         self.afterDown = afterDown
+        self.sinkTokens = sinkTokens
+        self.repair = repair
+        self.impute = impute
     }
 
     /// The down projection the tokens after the prompt read: `p.after.down.weight` with `afterDown`, else the FFN's.
@@ -163,14 +163,15 @@ public struct DynamicFFNOp: Op {
     }
 
     /// Sets every channel not in `channels[b]` in the rows after each sequence's prompt to `fill[b][c]` (zero
-    /// without `fill`).
+    /// without `fill`); in a call after the prefill every row is after the prompt.
     func mask(_ a: inout Tensor, channels: [[Int]], context: ExecutionContext, fill: [[Float]]? = nil) {
-        let width = a.shape[1]
+        let (rows, width) = (a.shape[0], a.shape[1])
         a.withUnsafeMutableBufferPointer { p in
             for (b, kept) in channels.enumerated() {
                 var on = [Bool](repeating: false, count: width)
                 for c in kept { on[c] = true }
-                for r in sequenceRows(b, context: context).after {
+                let after = context.startPosition > 0 ? 0..<rows : sequenceRows(b, context: context).after
+                for r in after {
                     let row = p.baseAddress! + r * width
                     for c in 0..<width where !on[c] { row[c] = fill?[b][c] ?? 0 }
                 }
@@ -208,26 +209,12 @@ public struct DynamicFFNOp: Op {
             try repaired(a, rows: statisticsRows(sequenceRows(b, context: context).prompt), channels: channels[b], parameters: parameters)
         } : nil
         if let state = context.sequenceState {
-            var choice = try gathered(channels[0], parameters: parameters)
+            var choice = try gathered(channels[0], down: downs?[0], parameters: parameters)
             if let means { choice.bias = try imputedBias(means[0], channels: channels[0], parameters: parameters) }
-            if let downs { choice.down = downs[0] }
             state.set(choice, block: context.blockIndex, node: context.nodeName)
         }
-        guard let downs else {
-            mask(&a, channels: channels, context: context, fill: means)
-            return [try readout(a, context: context, parameters: parameters)]
-        }
-        let sets = rowSets(context)
-        var y = Tensor(zeros: [a.shape[0], x.shape[1]])
-        if !sets.prompt.isEmpty {
-            Self.scatter(Linear.apply(a.gatherRows(sets.prompt), weight: try parameters.require(ffnNames.down), half: context.halfWeights), into: &y, rows: sets.prompt)
-        }
-        for b in 0..<context.batch {
-            let after = Array(sequenceRows(b, context: context).after)
-            guard !after.isEmpty else { continue }
-            Self.scatter(Linear.apply(BlockSlicing.gather(a, rows: after, columns: channels[b]), weight: downs[b]), into: &y, rows: after)
-        }
-        return [y]
+        if downs == nil { mask(&a, channels: channels, context: context, fill: means) }
+        return [try readout(a, channels: channels, downs: downs, context: context, parameters: parameters)]
     }
 
     /// The prompt's own down columns for its kept channels S, the ridge least squares over its statistics rows
@@ -262,16 +249,24 @@ public struct DynamicFFNOp: Op {
         return (prompt, after)
     }
 
-    /// The down projections of the (masked) activations: the FFN's for the prompt rows, the after-prompt one for
-    /// the rest (a single product when they are the same matrix).
-    func readout(_ a: Tensor, context: ExecutionContext, parameters: ParameterLookup) throws -> Tensor {
+    /// The FFN's output from its gated activations: the prompt rows through the dense down projection; the rest
+    /// through each sequence's repaired columns `downs[b]` of its kept `channels[b]`, or (`a` masked) through the
+    /// after-prompt down projection (a single product when that is the dense one).
+    func readout(_ a: Tensor, channels: [[Int]], downs: [Tensor]?, context: ExecutionContext, parameters: ParameterLookup) throws -> Tensor {
         let down = try parameters.require(ffnNames.down)
-        guard afterDown else { return Linear.apply(a, weight: down, half: context.halfWeights) }
-        let after = try parameters.require(afterDownName)
+        guard afterDown || downs != nil else { return Linear.apply(a, weight: down, half: context.halfWeights) }
         let sets = rowSets(context)
         var y = Tensor(zeros: [a.shape[0], down.shape[0]])
-        for (rows, weight) in [(sets.prompt, down), (sets.after, after)] where !rows.isEmpty {
-            Self.scatter(Linear.apply(a.gatherRows(rows), weight: weight, half: context.halfWeights), into: &y, rows: rows)
+        if !sets.prompt.isEmpty { Self.scatter(Linear.apply(a.gatherRows(sets.prompt), weight: down, half: context.halfWeights), into: &y, rows: sets.prompt) }
+        if let downs {
+            for b in 0..<context.batch {
+                let after = Array(sequenceRows(b, context: context).after)
+                guard !after.isEmpty else { continue }
+                Self.scatter(Linear.apply(BlockSlicing.gather(a, rows: after, columns: channels[b]), weight: downs[b]), into: &y, rows: after)
+            }
+        } else if !sets.after.isEmpty {
+            Self.scatter(Linear.apply(a.gatherRows(sets.after), weight: try parameters.require(afterDownName), half: context.halfWeights),
+                         into: &y, rows: sets.after)
         }
         return y
     }
@@ -292,12 +287,13 @@ public struct DynamicFFNOp: Op {
         return choice
     }
 
-    /// The chosen channels' weights, gathered into a dense FFN of `channels.count` channels.
-    func gathered(_ channels: [Int], parameters: ParameterLookup) throws -> Choice {
+    /// The chosen channels' weights, gathered into a dense FFN of `channels.count` channels; `down` (the prompt's
+    /// repaired columns) in place of the after-prompt down projection's columns when given.
+    func gathered(_ channels: [Int], down: Tensor? = nil, parameters: ParameterLookup) throws -> Choice {
         Choice(channels: channels,
                gate: BlockSlicing.gather(try parameters.require(ffnNames.gate), rows: channels),
                up: BlockSlicing.gather(try parameters.require(ffnNames.up), rows: channels),
-               down: BlockSlicing.gather(try parameters.require(afterDownName), columns: channels))
+               down: try down ?? BlockSlicing.gather(try parameters.require(afterDownName), columns: channels))
     }
 
     /// `Σ_{c ∉ channels} means[c] · down_after[:, c]`, `[1, hidden]`: the dropped channels' prompt means read out.
@@ -327,17 +323,12 @@ public struct DynamicFFNOp: Op {
         let names = ffnNames
         let (g, u, full) = try activations(x, parameters: parameters)
         var a = full
-        let channels = context.startPosition > 0 ? [try storedChoice(context).channels] : try choose(a, context: context, parameters: parameters)
-        if context.startPosition > 0 {
-            // Every row of a call after the prefill runs the chosen channels only.
-            let on = Set(channels[0]), width = a.shape[1]
-            a.withUnsafeMutableBufferPointer { p in for r in 0..<x.shape[0] { for c in 0..<width where !on.contains(c) { p[r * width + c] = 0 } } }
-        } else {
-            mask(&a, channels: channels, context: context, fill: promptMeans(full, context: context))
-        }
+        let decoding = context.startPosition > 0
+        let channels = decoding ? [try storedChoice(context).channels] : try choose(a, context: context, parameters: parameters)
+        mask(&a, channels: channels, context: context, fill: decoding ? nil : promptMeans(full, context: context))
         var da: Tensor
-        if context.startPosition > 0 || !afterDown {
-            let weight = context.startPosition > 0 ? afterDownName : names.down
+        if decoding || !afterDown {
+            let weight = decoding ? afterDownName : names.down
             Linear.accumulate(&parameterGradients[weight], Linear.weightGradient(dy, a))
             da = Linear.inputGradient(dy, weight: try parameters.require(weight))
         } else {
@@ -349,12 +340,7 @@ public struct DynamicFFNOp: Op {
                 Self.scatter(Linear.inputGradient(dyRows, weight: try parameters.require(weight)), into: &da, rows: rows)
             }
         }
-        if context.startPosition > 0 {
-            let on = Set(channels[0]), width = da.shape[1]
-            da.withUnsafeMutableBufferPointer { p in for r in 0..<x.shape[0] { for c in 0..<width where !on.contains(c) { p[r * width + c] = 0 } } }
-        } else {
-            mask(&da, channels: channels, context: context)
-        }
+        mask(&da, channels: channels, context: context)
         var dGate = Tensor(uninitializedShape: g.shape), dUp = Tensor(uninitializedShape: u.shape)
         dGate.withUnsafeMutableBufferPointer { dg in dUp.withUnsafeMutableBufferPointer { du in
             g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in da.withUnsafeBufferPointer { dp in
@@ -386,50 +372,37 @@ extension DynamicFFNOp: LinearReadoutOp {
     /// the down projection.
     public var readoutParameters: [String] { [afterDownName] }
 
-    /// The gated activations of `x` taken as one sequence, masked after its prompt as the op masks them.
+    /// The features of `x` taken as one sequence (`readout` gives them with the offset).
     public func readoutFeatures(_ x: Tensor, parameters: ParameterLookup) throws -> Tensor {
-        try readoutFeatures(x, parameters: parameters, context: ExecutionContext(batch: 1, length: x.shape[0]))
+        try readout(x, parameters: parameters, context: ExecutionContext(batch: 1, length: x.shape[0])).features
     }
 
-    /// The gated activations of the call's sequences, each masked after its prompt with its own channels. With
-    /// `afterDown` the prompt rows are zero: they read the dense down projection, which is the offset. With `repair`,
-    /// a later row's features are `λ · a_S · (A_SᵀA_S + λI)⁻¹` in the columns S of its sequence's kept channels (the
-    /// part of the per-prompt refit that the prior D₀ sets).
-    public func readoutFeatures(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> Tensor {
-        if repair > 0 { return try repairedReadout(x, parameters: parameters, context: context).features }
-        var (_, _, a) = try activations(x, parameters: parameters)
-        mask(&a, channels: try choose(a, context: context, parameters: parameters), context: context, fill: promptMeans(a, context: context))
-        guard afterDown else { return a }
-        let width = a.shape[1]
-        a.withUnsafeMutableBufferPointer { p in
-            for r in rowSets(context).prompt { (p.baseAddress! + r * width).update(repeating: 0, count: width) }
+    /// The features are the gated activations of the call's sequences, each masked after its prompt with its own
+    /// channels. With `afterDown` the prompt rows' features are zero and their output through the dense down projection
+    /// is the offset. With `repair`, a later row's features are `λ · a_S M_b` in the columns S of its sequence's kept
+    /// channels and its offset `a_S M_b A_SᵀY`, `M_b = (A_SᵀA_S + λI)⁻¹` over the prompt's statistics rows: the
+    /// refit `X_bᵀ = M_b (A_SᵀY + λ D₀_Sᵀ)` split into what the prior D₀ sets and the rest.
+    public func readout(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> (features: Tensor, offset: Tensor?) {
+        guard afterDown || repair == 0 else {
+            throw OpShapeError("dynamic-ffn: a repairing op is fitted through its after-prompt down projection, which it lacks")
         }
-        return a
-    }
-
-    /// With `afterDown`, the prompt rows' output through the dense down projection (zero elsewhere), and with `repair`
-    /// also the later rows' part of the refit that does not depend on D₀, `a_S (A_SᵀA_S + λI)⁻¹ A_Sᵀ Y`; else none.
-    public func readoutOffset(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> Tensor? {
-        if repair > 0 { return try repairedReadout(x, parameters: parameters, context: context).offset }
-        guard afterDown else { return nil }
-        let (_, _, a) = try activations(x, parameters: parameters)
-        let prompt = rowSets(context).prompt
-        var y = Tensor(zeros: [a.shape[0], x.shape[1]])
-        if !prompt.isEmpty { Self.scatter(Linear.apply(a.gatherRows(prompt), weight: try parameters.require(ffnNames.down)), into: &y, rows: prompt) }
-        return y
-    }
-
-    /// The readout of a repairing op: each sequence's later rows `a_S X_bᵀ` with `X_bᵀ = M (A_SᵀY + λ D₀_Sᵀ)`,
-    /// `M = (A_SᵀA_S + λI)⁻¹` over its prompt's statistics rows, split into features times D₀ and the offset.
-    func repairedReadout(_ x: Tensor, parameters: ParameterLookup, context: ExecutionContext) throws -> (features: Tensor, offset: Tensor) {
-        guard afterDown else { throw OpShapeError("dynamic-ffn: a repairing op is fitted through its after-prompt down projection, which it lacks") }
-        let (_, _, a) = try activations(x, parameters: parameters)
+        var (_, _, a) = try activations(x, parameters: parameters)
         let channels = try choose(a, context: context, parameters: parameters)
+        guard afterDown else {
+            mask(&a, channels: channels, context: context, fill: promptMeans(a, context: context))
+            return (a, nil)
+        }
         let down = try parameters.require(ffnNames.down)
         let (rows, width, hidden) = (a.shape[0], a.shape[1], down.shape[0])
-        var features = Tensor(zeros: [rows, width]), offset = Tensor(zeros: [rows, hidden])
+        var offset = Tensor(zeros: [rows, hidden])
         let prompt = rowSets(context).prompt
         if !prompt.isEmpty { Self.scatter(Linear.apply(a.gatherRows(prompt), weight: down), into: &offset, rows: prompt) }
+        guard repair > 0 else {
+            mask(&a, channels: channels, context: context, fill: promptMeans(a, context: context))
+            a.withUnsafeMutableBufferPointer { p in for r in prompt { (p.baseAddress! + r * width).update(repeating: 0, count: width) } }
+            return (a, offset)
+        }
+        var features = Tensor(zeros: [rows, width])
         for b in 0..<context.batch {
             let after = Array(sequenceRows(b, context: context).after)
             guard !after.isEmpty else { continue }

@@ -113,9 +113,6 @@ public struct DynamicFFNPass: BlockPass {
     /// The op's node name and parameter prefix.
     public static let node = "mlp.dynamic"
 
-    /// The MLP's linears, as the targets must select them all.
-    static let mlpLinears = ["mlp.gate", "mlp.up", "mlp.down"]
-
     /// Whether `block` has a dense SwiGLU MLP whose three linears the targets select.
     func converts(_ block: Block, context: BlockPassContext) -> Bool { context.selectsWholeMLP(block) }
 
@@ -189,7 +186,8 @@ public struct DynamicFFNPass: BlockPass {
         let norms = ChannelContribution.columnNorms(down)
         var samples = ChannelPredictorFit()
         for n in 0..<count {
-            samples.add(features: zip(values.prompt[n], norms).map { $0 * $1 }, targets: zip(values.rest[n], norms).map { $0 * $1 })
+            let c = values.contributions(window: n, columnNorms: norms)
+            samples.add(features: c.prompt, targets: c.rest)
         }
         return samples
     }
@@ -209,7 +207,7 @@ public struct DynamicFFNPass: BlockPass {
         let step = 32
         var curves: [Int: [Double]] = [:], widths: [Int: Int] = [:]
         try context.denseSweep(requests: { i, block in
-            guard Self.mlpLinears.allSatisfy({ name in context.targets.linears(in: block, index: i).contains { $0.node.name == name } }),
+            guard context.targets.selectsWholeMLP(block, index: i),
                   let a = PromptContinuationSamples(block: block, length: context.windowLength, promptTokens: promptTokens, sinkTokens: sinkTokens) else { return [] }
             return [a]
         }, visit: { i, block, statistics in
@@ -219,7 +217,8 @@ public struct DynamicFFNPass: BlockPass {
             let norms = ChannelContribution.columnNorms(down), width = norms.count
             var curve = [Double](repeating: 0, count: width / step + 1)
             for n in v.prompt.indices {
-                let f = zip(v.prompt[n], norms).map { $0 * $1 }, y = zip(v.rest[n], norms).map { $0 * $1 * $0 * $1 }
+                // y: the squared contributions, multiplied in this order so that the allocation stays as measured.
+                let f = v.contributions(window: n, columnNorms: norms).prompt, y = zip(v.rest[n], norms).map { $0 * $1 * $0 * $1 }
                 let order = f.indices.sorted { f[$0] != f[$1] ? f[$0] > f[$1] : $0 < $1 }
                 let total = y.reduce(0, +)
                 var kept = 0.0

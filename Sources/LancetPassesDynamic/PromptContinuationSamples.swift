@@ -35,6 +35,11 @@ public struct PromptContinuationSamples: BlockAnalysis {
         public var rest: [[Double]] = []
         /// Per window, the mean of ‖y_t‖² over the block output's rows after the prompt.
         public var outputEnergy: [Double] = []
+        /// Window `n`'s channel contributions over its prompt and over the rest: the RMS times the down column's norm.
+        public func contributions(window n: Int, columnNorms: [Double]) -> (prompt: [Double], rest: [Double]) {
+            (zip(prompt[n], columnNorms).map { $0 * $1 }, zip(rest[n], columnNorms).map { $0 * $1 })
+        }
+
         public mutating func merge(_ other: Value) {
             prompt += other.prompt
             rest += other.rest

@@ -208,11 +208,8 @@ public struct MoEfyPass: BlockPass {
 
     /// The MLP's channels by their contribution to its output, ‖act_c‖₂ · ‖down[:, c]‖₂, largest first (ties: lower index).
     static func importanceOrder(down: Tensor, activationNorms: [Float]) -> [Int] {
-        let (rows, width) = (down.shape[0], down.shape[1])
-        var columnSquares = [Double](repeating: 0, count: width)
-        down.withUnsafeBufferPointer { d in
-            for r in 0..<rows { for c in 0..<width { columnSquares[c] += Double(d[r * width + c]) * Double(d[r * width + c]) } }
-        }
+        let width = down.shape[1]
+        let columnSquares = down.columnSquaredNorms()
         let score = (0..<width).map { Double(activationNorms[$0]) * columnSquares[$0].squareRoot() }
         return Array(0..<width).sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }
     }

@@ -52,7 +52,7 @@ extension PruneStructuredPass {
             if cutMLP {
                 let down = block.parameters["mlp.down.weight"]!, gram = try stats.gram(of: "act")
                 let width = down.shape[1]
-                let columnNorms = columnSquaredNorms(down)
+                let columnNorms = down.columnSquaredNorms()
                 var a = gram.withUnsafeBufferPointer { g in (0..<width).map { c in (max(Double(g[c * width + c]), 0) * columnNorms[c]).squareRoot() } }
                 if let taylor {
                     let t = try (0..<width).map { c in
@@ -115,15 +115,6 @@ extension PruneStructuredPass {
             return max(q, 0).squareRoot()
         }
 
-        /// ‖W[:, c]‖² of every column c.
-        static func columnSquaredNorms(_ w: Tensor) -> [Double] {
-            let (rows, cols) = (w.shape[0], w.shape[1])
-            var norms = [Double](repeating: 0, count: cols)
-            w.withUnsafeBufferPointer { p in
-                for r in 0..<rows { for c in 0..<cols { norms[c] += Double(p[r * cols + c]) * Double(p[r * cols + c]) } }
-            }
-            return norms
-        }
     }
 
     /// First-order Taylor sums Σ|ḡ · w| over rows or columns of a parameter, from the regional gradient.

@@ -1,4 +1,15 @@
 extension Tensor {
+    /// ‖M[:, c]‖² of every column c of a matrix, summed in Double row by row.
+    public func columnSquaredNorms() -> [Double] {
+        precondition(rank == 2, "Tensor.columnSquaredNorms needs rank 2, shape \(shape)")
+        let (rows, cols) = (shape[0], shape[1])
+        var norms = [Double](repeating: 0, count: cols)
+        withUnsafeBufferPointer { p in
+            for r in 0..<rows { for c in 0..<cols { norms[c] += Double(p[r * cols + c]) * Double(p[r * cols + c]) } }
+        }
+        return norms
+    }
+
     /// `self += scale · t` (same element count).
     public mutating func add(_ t: Tensor, scale: Float = 1) {
         precondition(count == t.count, "Tensor.add: \(shape) and \(t.shape)")

@@ -136,8 +136,9 @@ final class DynamicFFNTests: XCTestCase {
         let y = try op.forward([x], parameters: block, context: context)[0]
         let layout = ExecutionContext(batch: 2, length: 20)
         XCTAssertEqual(op.readoutParameters, [op.afterDownName])
-        var want = matmul(try op.readoutFeatures(x, parameters: block, context: layout), block.parameters[op.afterDownName]!, transposeB: true)
-        want.add(try XCTUnwrap(try op.readoutOffset(x, parameters: block, context: layout)))
+        let readout = try op.readout(x, parameters: block, context: layout)
+        var want = matmul(readout.features, block.parameters[op.afterDownName]!, transposeB: true)
+        want.add(try XCTUnwrap(readout.offset))
         let scale = want.scalars.map { abs($0) }.max()!
         for (p, q) in zip(y.scalars, want.scalars) { XCTAssertEqual(p, q, accuracy: 1e-5 * scale) }
         let tokens = Self.tokens(16, seed: 2)

@@ -60,9 +60,5 @@ public final class BlockPassContext: @unchecked Sendable {
 
     /// Whether `block` has a dense SwiGLU MLP (`LlamaBlock.mlpNodes`, dense linears) whose three linears the targets all
     /// select: what the passes that replace the whole MLP (moefy, dynamic-ffn) convert.
-    public func selectsWholeMLP(_ block: Block) -> Bool {
-        let selected = Set(linears(in: block).map(\.node.name))
-        return ["mlp.gate", "mlp.up", "mlp.down"].allSatisfy { selected.contains($0) && (block.node($0)?.op as? LinearOp)?.weight != nil }
-            && block.node("mlp.act")?.op is SiLUOp && block.node("mlp.mul")?.op is MulOp
-    }
+    public func selectsWholeMLP(_ block: Block) -> Bool { targets.selectsWholeMLP(block, index: blockIndex) }
 }

@@ -35,6 +35,14 @@ public struct TargetSelection: Sendable, Equatable {
         }
     }
 
+    /// Whether `block` (block `index`) has a dense SwiGLU MLP (`LlamaBlock.mlpNodes`, dense linears) whose three linears
+    /// are all selected: what the passes that replace the whole MLP (moefy, dynamic-ffn) convert.
+    public func selectsWholeMLP(_ block: Block, index: Int) -> Bool {
+        let selected = Set(linears(in: block, index: index).map(\.node.name))
+        return ["mlp.gate", "mlp.up", "mlp.down"].allSatisfy(selected.contains)
+            && block.node("mlp.act")?.op is SiLUOp && block.node("mlp.mul")?.op is MulOp
+    }
+
     /// The selected nodes of block `index`, of any op (the recipe's targets may name norms, routers, plugin ops).
     public func nodes(in block: Block, index: Int) -> [Node] {
         block.nodes.filter { selects(block: index, node: $0.name, parameters: $0.op.parameterNames) }

@@ -105,9 +105,10 @@ struct BlockLeastSquares {
         try paired(block, capture: [target.input, target.output]) { denseValues, cutValues in
             let x = cutValues[target.input]!
             let layout = ExecutionContext(batch: x.shape[0] / length, length: length)
+            let readout = try op.readout(x, parameters: fitted, context: layout)
             var y = denseValues[target.output]!
-            if let offset = try op.readoutOffset(x, parameters: fitted, context: layout) { y.add(offset, scale: -1) }
-            s.add(features: try op.readoutFeatures(x, parameters: fitted, context: layout), target: y)
+            if let offset = readout.offset { y.add(offset, scale: -1) }
+            s.add(features: readout.features, target: y)
         }
         return try ReadoutFit.fit(&block, target: target, statistics: s, damping: spec.damping)
     }

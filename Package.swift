@@ -46,9 +46,10 @@ let package = Package(
         .target(name: "LancetPassesDecompose", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "LancetPassesMoE", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "LancetPassesDynamic", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
+        .target(name: "LancetPassesCurvature", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIR", "LancetRuntime", "LancetIO", "LancetData", "LancetSurgery",
                                                "LancetPassesPrune", "LancetPassesCollapse", "LancetPassesDecompose", "LancetPassesMoE",
-                                               "LancetPassesDynamic"]),
+                                               "LancetPassesDynamic", "LancetPassesCurvature"]),
         .executableTarget(
             name: "LancetCLI",
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -71,6 +72,7 @@ let package = Package(
         .testTarget(name: "LancetPassesDecomposeTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetPassesMoETests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetPassesDynamicTests", dependencies: ["Lancet"]),
+        .testTarget(name: "LancetPassesCurvatureTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetFuzzTests", dependencies: ["LancetFuzz"]),
         .testTarget(name: "LancetCLITests", dependencies: ["Lancet", "LancetFuzz"]),
         .plugin(

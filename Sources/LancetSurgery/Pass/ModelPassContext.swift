@@ -159,22 +159,24 @@ public final class ModelPassContext: @unchecked Sendable {
     /// gradients add up to the whole set's. `visit` sees every block of every batch, last block first, with the
     /// batch's window range; `capture` and `captureGradients` name the block values whose forward values and
     /// gradients it receives (for K-FAC: each linear's input and output). Memory: one batch's block boundaries and
-    /// one block's tape. Returns the mean NLL.
+    /// one block's tape. `windows` limits the loss to those calibration windows (default: all). Returns the mean NLL.
     @discardableResult
-    public func lossGradients(of model: Model, labels: ModelGradients.Labels = .data, windowsPerBatch: Int = 1, capture: Set<String> = [],
-                              captureGradients: Set<String> = [],
+    public func lossGradients(of model: Model, labels: ModelGradients.Labels = .data, windows selection: Range<Int>? = nil,
+                              windowsPerBatch: Int = 1, capture: Set<String> = [], captureGradients: Set<String> = [],
                               visit: (Range<Int>, ModelGradients.BlockGradient) throws -> Void) throws -> Double {
         try requireCalibration()
+        let all = selection ?? 0..<windowCount
+        precondition(!all.isEmpty && all.lowerBound >= 0 && all.upperBound <= windowCount, "lossGradients: windows \(all) out of 0..<\(windowCount)")
         let gradients = ModelGradients(model: model, labels: labels)
-        let predictions = Double(windowCount * (length - 1))
+        let predictions = Double(all.count * (length - 1))
         var nll = 0.0
-        var w = 0
-        while w < windowCount {
-            let batch = w..<min(w + max(1, windowsPerBatch), windowCount)
+        var w = all.lowerBound
+        while w < all.upperBound {
+            let batch = w..<min(w + max(1, windowsPerBatch), all.upperBound)
             nll += try gradients.backward(windows: Array(calibrationWindows[batch]), firstWindow: w, normalizer: predictions,
                                           capture: capture, captureGradients: captureGradients) { try visit(batch, $0) }
             w = batch.upperBound
-            progress(w, windowCount, "gradients")
+            progress(w - all.lowerBound, all.count, "gradients")
         }
         return nll / predictions
     }

@@ -1,0 +1,303 @@
+import Foundation
+import LancetIR
+import LancetRuntime
+import LancetSurgery
+import LancetTensor
+
+/// The LLM Surgeon (van der Ouderaa et al., ICLR 2024): pruning by the curvature of the *model's loss*, not of
+/// each layer's reconstruction. Per shot, one backward of the whole model over the curvature windows gives every
+/// targeted linear's K-FAC factors (`KroneckerFactors`: F ≈ G ⊗ A, G from the loss gradients at the linear's
+/// outputs under labels drawn from the model itself); the Optimal Brain Surgeon costs of every candidate structure
+/// (`KroneckerCurvature`) are ranked against **one global threshold** across all blocks, the cheapest go, and the
+/// remaining weights get the **correlated update** that compensates their removal. The target is reached over
+/// `shots` shots (a linear schedule, the curvature recomputed on the pruned model each time), and each shot ends
+/// with the recipe's `fit:` on every block against the dense block (between shots on the curvature windows, after
+/// the last one on every calibration window).
+///
+/// Structures (`structure`):
+/// - `rows`, `columns`, `rows+columns`: whole FFN channels and KV groups (`SurgeonStructures`), ranked by the cost
+///   of their rows, their columns, or both, per parameter; the blocks really shrink (different widths per block,
+///   which GGUF's `deci` architecture holds). `sparsity` is the share of the targeted linears' parameters removed.
+/// - `unstructured`: single weights, masked; `sparsity` is the share of the targeted weights.
+/// - `2:4`: two of every four consecutive inputs of every targeted linear (50%), groups chosen cheapest first
+///   shot by shot until all are pruned.
+///
+/// Defaults scaled to a CPU: 5 shots (the paper: 40), the curvature from 8 windows of the calibration set (the
+/// paper: 128 × 2048), chunks of 512 correlated elements (the paper: 2,000), damping 0.01 of each factor's mean
+/// diagonal (the paper's default). See Docs/Surgeon.md.
+///
+/// ```yaml
+/// - surgeon: {structure: rows+columns, sparsity: 0.2, shots: 5}
+///   fit: lstsq
+/// - surgeon: {structure: unstructured, sparsity: 0.5}
+/// - surgeon: {structure: "2:4"}
+/// ```
+public struct SurgeonPass: ModelPass {
+    /// What is removed.
+    public enum Structure: String, Sendable, CaseIterable {
+        case unstructured
+        case semiStructured = "2:4"
+        case rows
+        case columns
+        case rowsAndColumns = "rows+columns"
+
+        /// Whether whole channels and KV groups go (the blocks shrink).
+        public var removesStructures: Bool { self == .rows || self == .columns || self == .rowsAndColumns }
+    }
+
+    /// The options.
+    public struct Options: Codable, Sendable, Equatable {
+        /// `unstructured`, `2:4`, `rows`, `columns` or `rows+columns`.
+        public var structure = "rows+columns"
+        /// Share removed (default 0.2 for structures, 0.5 for elements; `2:4` is always 0.5).
+        public var sparsity: Double?
+        /// Shots the target is reached over.
+        public var shots = 5
+        /// Calibration windows (the first ones) the curvature is computed on.
+        public var windows = 8
+        /// Windows per backward (memory: one batch's activations).
+        public var batch = 1
+        /// `sampled` (the model's own predictions: the true Fisher) or `data` (the empirical Fisher).
+        public var labels = "sampled"
+        /// Damping of G, relative to its mean diagonal.
+        public var dampG = 0.01
+        /// Damping of A, relative to its mean diagonal.
+        public var dampA = 0.01
+        /// `correlated` (the OBS update of the remaining weights) or `none`.
+        public var update = "correlated"
+        /// Elements whose removals are solved together (unstructured and 2:4).
+        public var correlate = 512
+        /// FFN channels a block keeps at least.
+        public var minChannels = 32
+        /// Whether KV groups (with their query heads) may be removed.
+        public var attention = true
+
+        /// Defaults.
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case structure, sparsity, shots, windows, batch, labels, update, correlate, attention
+            case dampG = "damp_g", dampA = "damp_a", minChannels = "min_channels"
+        }
+    }
+
+    /// How the remaining weights move.
+    public enum Update: String, Sendable {
+        case correlated
+        case none
+    }
+
+    public static let name = "surgeon"
+    public static let summary = "The LLM Surgeon: prune rows/columns (channels, KV groups), single weights or 2:4 by K-FAC curvature of the model's loss, global threshold, multi-shot, correlated updates."
+    public static var defaultOptions: Options { Options() }
+    public static let optionHelp = [
+        "structure": "unstructured, 2:4, rows, columns or rows+columns (whole FFN channels and KV groups)",
+        "sparsity": "share of the targeted linears' parameters removed (default 0.2 structured, 0.5 otherwise; 2:4 is 0.5)",
+        "shots": "shots the target is reached over (linear schedule, curvature recomputed each shot)",
+        "windows": "calibration windows (the first ones) the K-FAC curvature is computed on",
+        "batch": "windows per backward of the curvature",
+        "labels": "sampled: labels drawn from the model (true Fisher); data: the text's next tokens (empirical Fisher)",
+        "damp_g": "damping of the output-gradient factor G, relative to its mean diagonal",
+        "damp_a": "damping of the input factor A, relative to its mean diagonal",
+        "update": "correlated: OBS update of the remaining weights; none: remove only",
+        "correlate": "pruned elements solved together in the correlated update (unstructured, 2:4)",
+        "min_channels": "FFN channels a block keeps at least",
+        "attention": "whether whole KV groups with their query heads may go",
+    ]
+    public static var fitsLocally: Bool { true }
+    public static var readsTargets: Bool { true }
+
+    /// The validated options.
+    public let options: Options
+    /// The structure.
+    public let structure: Structure
+    /// The share removed.
+    public let sparsity: Double
+    /// The update.
+    public let update: Update
+
+    /// A pass; throws `PassOptionError` naming the first bad option.
+    public init(options: Options) throws {
+        guard let structure = Structure(rawValue: options.structure) else {
+            throw PassOptionError("structure", "must be one of \(Structure.allCases.map(\.rawValue).joined(separator: ", ")), got '\(options.structure)'")
+        }
+        let sparsity = options.sparsity ?? (structure.removesStructures ? 0.2 : 0.5)
+        guard sparsity >= 0, sparsity < 1 else { throw PassOptionError("sparsity", "must be in [0, 1), got \(sparsity)") }
+        if structure == .semiStructured, sparsity != 0.5 { throw PassOptionError("sparsity", "2:4 removes exactly 0.5, got \(sparsity)") }
+        guard options.shots >= 1 else { throw PassOptionError("shots", "must be at least 1, got \(options.shots)") }
+        guard options.windows >= 1 else { throw PassOptionError("windows", "must be at least 1, got \(options.windows)") }
+        guard options.batch >= 1 else { throw PassOptionError("batch", "must be at least 1, got \(options.batch)") }
+        guard ["sampled", "data"].contains(options.labels) else { throw PassOptionError("labels", "must be sampled or data, got '\(options.labels)'") }
+        guard options.dampG > 0, options.dampA > 0 else { throw PassOptionError(options.dampG > 0 ? "damp_a" : "damp_g", "must be positive") }
+        guard let update = Update(rawValue: options.update) else { throw PassOptionError("update", "must be correlated or none, got '\(options.update)'") }
+        guard options.correlate >= 1 else { throw PassOptionError("correlate", "must be at least 1, got \(options.correlate)") }
+        guard options.minChannels >= 1 else { throw PassOptionError("min_channels", "must be at least 1, got \(options.minChannels)") }
+        self.options = options
+        self.structure = structure
+        self.sparsity = sparsity
+        self.update = update
+    }
+
+    public func validate(model: Model, targets: TargetSelection) throws {
+        for (b, block) in model.blocks.enumerated() {
+            let nodes = targetedNodes(block, index: b, targets: targets)
+            guard !nodes.isEmpty else { continue }
+            if structure.removesStructures {
+                do { try BlockSlicing.check(block) } catch { throw PassOptionError("structure", "block \(b): \(error)") }
+            }
+            for name in nodes {
+                guard let node = block.node(name), let op = node.op as? LinearOp, let weight = op.weight, let w = block.parameters[weight] else {
+                    throw PassOptionError("structure", "block \(b): '\(name)' is not a dense linear (the surgeon prunes dense weights)")
+                }
+                if structure == .semiStructured, w.shape[1] % 4 != 0 {
+                    throw PassOptionError("structure", "block \(b): '\(name)' has \(w.shape[1]) inputs, not a multiple of 4 (2:4 needs groups of four)")
+                }
+            }
+        }
+    }
+
+    public func blockShapeVariation(model: Model, targets: TargetSelection) -> String? {
+        guard structure.removesStructures, sparsity > 0 else { return nil }
+        return "the surgeon's global threshold removes different numbers of FFN channels and KV groups in different blocks"
+    }
+
+    /// The linears of `block` the pass prunes: for structures, the MLP's three when the whole MLP is targeted and the
+    /// attention's four when all are (and `attention` allows it); otherwise every targeted dense linear.
+    func targetedNodes(_ block: Block, index: Int, targets: TargetSelection) -> [String] {
+        let selected = Set(targets.linears(in: block, index: index).filter { $0.op.weight != nil }.map(\.node.name))
+        guard structure.removesStructures else { return selected.sorted() }
+        var nodes: [String] = []
+        if options.attention, SurgeonStructures.attentionNodes.allSatisfy(selected.contains), LlamaBlock.attentionSizes(of: block) != nil {
+            nodes += SurgeonStructures.attentionNodes
+        }
+        if SurgeonStructures.mlpNodes.allSatisfy(selected.contains), LlamaBlock.ffnWidth(of: block) != nil { nodes += SurgeonStructures.mlpNodes }
+        return nodes
+    }
+
+    public func apply(to model: inout Model, context: ModelPassContext) throws -> PassReport {
+        var report = PassReport(pass: Self.name)
+        let nodes = model.blocks.enumerated().map { targetedNodes($1, index: $0, targets: context.targets) }
+        let targeted = Self.parameters(of: model, nodes: nodes)
+        let windows = 0..<min(options.windows, context.windowCount)
+        var fitted: (before: Double, after: Double)?
+        for shot in 1...options.shots {
+            let started = Date()
+            let fraction = sparsity * Double(shot) / Double(options.shots)
+            let labels: ModelGradients.Labels = options.labels == "data" ? .data : .sampled(seed: context.seed &+ UInt64(shot))
+            let (factors, loss) = try KroneckerFactors.collect(model, nodes: nodes, context: context, labels: labels, windows: windows,
+                                                               windowsPerBatch: options.batch)
+            let curvature = try factors.map { try $0.mapValues { try KroneckerCurvature($0, dampG: options.dampG, dampA: options.dampA) } }
+            let removed: Int
+            if structure.removesStructures {
+                removed = try removeStructures(&model, nodes: nodes, curvature: curvature, target: Int((fraction * Double(targeted)).rounded()),
+                                               original: targeted)
+            } else {
+                removed = try removeElements(&model, nodes: nodes, curvature: curvature, fraction: fraction, shot: shot)
+            }
+            let cut = Date().timeIntervalSince(started)
+            if context.fit.method != .none {
+                // Between shots the fit reads the curvature windows; the last shot's fit reads every calibration window.
+                fitted = try Self.fitBlocks(&model, context: context, windows: shot == options.shots ? context.windowCount : windows.count)
+            }
+            let seconds = Date().timeIntervalSince(started)
+            report.metrics["loss.shot.\(shot)"] = loss
+            report.metrics["seconds.shot.\(shot)"] = seconds
+            context.log("surgeon: shot \(shot)/\(options.shots): curvature loss \(String(format: "%.4f", loss)), \(removed) parameters removed so far "
+                        + "(target \(String(format: "%.3f", fraction))), cut \(String(format: "%.1f", cut)) s, shot \(String(format: "%.1f", seconds)) s")
+            context.progress(shot, options.shots, "shots")
+        }
+        let remaining = Self.parameters(of: model, nodes: nodes.indices.map { b in model.blocks.indices.contains(b) ? nodes[b] : [] }, kept: true)
+        report.metrics["shots"] = Double(options.shots)
+        report.metrics["targeted_parameters"] = Double(targeted)
+        report.metrics["pruned_parameters"] = Double(targeted - remaining)
+        report.metrics["sparsity"] = targeted > 0 ? Double(targeted - remaining) / Double(targeted) : 0
+        report.errorAfterCut = fitted?.before
+        report.errorAfterFit = fitted?.after
+        if structure.removesStructures {
+            report.notes = model.blocks.enumerated().map { b, block in
+                let a = LlamaBlock.attentionSizes(of: block)
+                return "block \(b): \(a?.heads ?? 0) query / \(a?.kvHeads ?? 0) KV heads, \(LlamaBlock.ffnWidth(of: block) ?? 0) FFN channels"
+            }
+        }
+        return report
+    }
+
+    /// Removes the cheapest structures (per parameter) until `target` of the `original` targeted parameters are gone.
+    func removeStructures(_ model: inout Model, nodes: [[String]], curvature: [[String: KroneckerCurvature]], target: Int, original: Int) throws -> Int {
+        var units: [SurgeonStructures.Unit] = [], channels: [Int: Int] = [:], groups: [Int: Int] = [:]
+        for (b, block) in model.blocks.enumerated() where !nodes[b].isEmpty {
+            let names = Set(nodes[b])
+            units += try SurgeonStructures.units(of: block, index: b, structure: structure, mlp: names.contains("mlp.down"),
+                                                 attention: names.contains("attn.q"), curvature: curvature[b])
+            channels[b] = LlamaBlock.ffnWidth(of: block) ?? 0
+            groups[b] = LlamaBlock.attentionSizes(of: block)?.kvHeads ?? 0
+        }
+        let gone = original - Self.parameters(of: model, nodes: nodes)
+        let chosen = SurgeonStructures.select(units, parameters: target - gone, minChannels: options.minChannels, channels: channels, groups: groups)
+        for (b, kinds) in chosen {
+            model.blocks[b] = try SurgeonStructures.remove(kinds, from: model.blocks[b], curvature: curvature[b], update: update == .correlated)
+        }
+        return original - Self.parameters(of: model, nodes: nodes)
+    }
+
+    /// Masks the cheapest elements (or 2:4 groups) of the whole model up to `fraction` and updates the rest.
+    func removeElements(_ model: inout Model, nodes: [[String]], curvature: [[String: KroneckerCurvature]], fraction: Double, shot: Int) throws -> Int {
+        var linears: [SurgeonElements.Costs] = []
+        for (b, names) in nodes.enumerated() {
+            for name in names {
+                guard let c = curvature[b][name], let w = model.blocks[b].parameters[name + ".weight"] else { continue }
+                linears.append(.init(block: b, node: name, costs: c.elementCosts(w)))
+            }
+        }
+        let total = linears.reduce(0) { $0 + $1.costs.count }
+        let masks = structure == .semiStructured
+            ? SurgeonElements.semiStructured(linears, count: Int((Double(total / 4) * Double(shot) / Double(options.shots)).rounded()))
+            : SurgeonElements.unstructured(linears, count: Int((fraction * Double(total)).rounded()))
+        var pruned = 0
+        for (linear, fresh) in zip(linears, masks) {
+            let name = linear.node + ".weight"
+            var block = model.blocks[linear.block]
+            let mask = block.masks[name].map { fresh.intersection($0) } ?? fresh
+            var w = block.parameters[name]!
+            if update == .correlated {
+                try curvature[linear.block][linear.node]!.removeElements(&w, mask: mask, correlate: options.correlate)
+            }
+            block.setMasked(name, weight: w, mask: mask)
+            model.blocks[linear.block] = block
+            pruned += mask.prunedCount
+        }
+        return pruned
+    }
+
+    /// Fits every block of `model` in order with the recipe's `fit:` against the original block on the inputs the
+    /// fitted blocks before it produce (`teacher: block`) or on the original model's own inputs (`teacher: model`).
+    /// Reads the first `windows` calibration windows. Returns the mean relative block error before and after.
+    static func fitBlocks(_ model: inout Model, context: ModelPassContext, windows: Int) throws -> (before: Double, after: Double) {
+        var x = try context.hiddenStates(enteringBlock: 0, of: model).slicingRows(0..<(windows * context.length))
+        var dense: Tensor? = context.fit.teacher == .model ? x : nil
+        var (before, after) = (0.0, 0.0)
+        for b in model.blocks.indices {
+            let teacher = try context.spanOutputs(b...b, inputs: dense ?? x)
+            let outcome = try context.fit(&model.blocks[b], index: b, inputs: x, teacher: teacher)
+            before += outcome.errorBefore
+            after += outcome.errorAfter
+            try context.advance(&x, through: b..<(b + 1), of: model)
+            if dense != nil { dense = teacher }
+            context.progress(b + 1, model.blocks.count, "fit")
+        }
+        let n = Double(max(model.blocks.count, 1))
+        return (before / n, after / n)
+    }
+
+    /// The parameters of the linears `nodes` of every block (`kept`: only the unmasked ones).
+    static func parameters(of model: Model, nodes: [[String]], kept: Bool = false) -> Int {
+        var total = 0
+        for (b, names) in nodes.enumerated() where b < model.blocks.count {
+            for name in names {
+                guard let w = model.blocks[b].parameters[name + ".weight"] else { continue }
+                total += kept ? (model.blocks[b].masks[name + ".weight"].map { $0.keep.count - $0.prunedCount } ?? w.count) : w.count
+            }
+        }
+        return total
+    }
+}

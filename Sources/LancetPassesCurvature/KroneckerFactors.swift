@@ -30,48 +30,40 @@ public struct KroneckerFactors: Sendable {
 
     /// The K-FAC factors of the linears `nodes[b]` (node names) of every block b of `model`, from one backward of
     /// the language-model loss over `windows` of the context's calibration set (`windowsPerBatch` windows per
-    /// backward). Returns the factors by block and node name, and the mean NLL of the labels used.
+    /// backward), kept in a `KroneckerFactorStore` on disk. Returns the store and the mean NLL of the labels used.
     ///
-    /// Memory: the factors of every listed linear (they are accumulated over the batches), plus one batch's
-    /// backward (its block boundaries and one block's tape).
+    /// Memory: one block's factor sums (each batch's are added to the block's file as the backward visits the
+    /// block), plus one batch's backward (its block boundaries and one block's tape).
     public static func collect(_ model: Model, nodes: [[String]], context: ModelPassContext, labels: ModelGradients.Labels,
-                               windows: Range<Int>, windowsPerBatch: Int) throws -> (factors: [[String: KroneckerFactors]], loss: Double) {
+                               windows: Range<Int>, windowsPerBatch: Int) throws -> (store: KroneckerFactorStore, loss: Double) {
         precondition(nodes.count == model.blocks.count, "KroneckerFactors.collect: one node list per block")
         // Which values each block's factors read: a linear's input (A) and its output (G).
-        let io: [[(node: String, input: String, output: String)]] = model.blocks.indices.map { b in
+        let linears: [[KroneckerFactorStore.Linear]] = model.blocks.indices.map { b in
             nodes[b].compactMap { name in
                 guard let node = model.blocks[b].node(name), node.inputs.count == 1, node.outputs.count == 1 else { return nil }
-                return (name, node.inputs[0], node.outputs[0])
+                return KroneckerFactorStore.Linear(node: name, input: node.inputs[0], output: node.outputs[0])
             }
         }
-        let capture = Set(io.joined().map(\.input)), captureGradients = Set(io.joined().map(\.output))
-        var inputGrams = [[String: Tensor]](repeating: [:], count: model.blocks.count)
-        var outputGrams = [[String: Tensor]](repeating: [:], count: model.blocks.count)
+        let store = try KroneckerFactorStore(linears: linears, tokens: windows.count * context.length)
+        let capture = Set(linears.joined().map(\.input)), captureGradients = Set(linears.joined().map(\.output))
         let predictions = Float(windows.count * (context.length - 1))
         let loss = try context.lossGradients(of: model, labels: labels, windows: windows, windowsPerBatch: windowsPerBatch,
                                              capture: capture, captureGradients: captureGradients) { _, step in
-            for input in Set(io[step.block].map(\.input)) {
+            var sums: [String: Tensor] = [:]
+            for input in Set(linears[step.block].map(\.input)) {
                 guard let x = step.values[input] else { continue }
-                if inputGrams[step.block][input] == nil { inputGrams[step.block][input] = Tensor(zeros: [x.shape[1], x.shape[1]]) }
-                accumulateGram(x, into: &inputGrams[step.block][input]!)
+                sums["A:" + input] = gram(x)
             }
-            for output in Set(io[step.block].map(\.output)) {
+            for output in Set(linears[step.block].map(\.output)) {
                 guard let g = step.valueGradients[output] else { continue }
                 // The backward's gradients are of the mean NLL over `predictions`; G is of the summed NLL.
-                if outputGrams[step.block][output] == nil { outputGrams[step.block][output] = Tensor(zeros: [g.shape[1], g.shape[1]]) }
-                accumulateGram(g, into: &outputGrams[step.block][output]!, alpha: predictions * predictions)
+                var sum = Tensor(zeros: [g.shape[1], g.shape[1]])
+                accumulateGram(g, into: &sum, alpha: predictions * predictions)
+                sums["G:" + output] = sum
             }
+            if !sums.isEmpty { try store.add(block: step.block, sums: sums) }
         }
-        let tokens = windows.count * context.length
-        let factors: [[String: KroneckerFactors]] = model.blocks.indices.map { b in
-            var result: [String: KroneckerFactors] = [:]
-            for entry in io[b] {
-                guard let a = inputGrams[b][entry.input], let g = outputGrams[b][entry.output] else { continue }
-                result[entry.node] = KroneckerFactors(a: scaled(a, 1 / Double(tokens)), g: scaled(g, 1 / Double(tokens)), tokens: tokens)
-            }
-            return result
-        }
-        return (factors, loss)
+        return (store, loss)
     }
 
     /// `t` times `factor`.

@@ -184,9 +184,12 @@ public struct SurgeonPass: ModelPass {
             let started = Date()
             let fraction = sparsity * Double(shot) / Double(options.shots)
             let labels: ModelGradients.Labels = options.labels == "data" ? .data : .sampled(seed: context.seed &+ UInt64(shot))
-            let (factors, loss) = try KroneckerFactors.collect(model, nodes: nodes, context: context, labels: labels, windows: windows,
-                                                               windowsPerBatch: options.batch)
-            let curvature = try factors.map { try $0.mapValues { try KroneckerCurvature($0, dampG: options.dampG, dampA: options.dampA) } }
+            let (store, loss) = try KroneckerFactors.collect(model, nodes: nodes, context: context, labels: labels, windows: windows,
+                                                             windowsPerBatch: options.batch)
+            // One block's curvature in memory at a time: read from the store when a block is costed, again when it is cut.
+            let curvature = { (block: Int) throws -> [String: KroneckerCurvature] in
+                try store.factors(block: block).mapValues { try KroneckerCurvature($0, dampG: self.options.dampG, dampA: self.options.dampA) }
+            }
             let removed: Int
             if structure.removesStructures {
                 removed = try removeStructures(&model, nodes: nodes, curvature: curvature, target: Int((fraction * Double(targeted)).rounded()),
@@ -223,29 +226,32 @@ public struct SurgeonPass: ModelPass {
     }
 
     /// Removes the cheapest structures (per parameter) until `target` of the `original` targeted parameters are gone.
-    func removeStructures(_ model: inout Model, nodes: [[String]], curvature: [[String: KroneckerCurvature]], target: Int, original: Int) throws -> Int {
+    func removeStructures(_ model: inout Model, nodes: [[String]], curvature: (Int) throws -> [String: KroneckerCurvature], target: Int,
+                          original: Int) throws -> Int {
         var units: [SurgeonStructures.Unit] = [], channels: [Int: Int] = [:], groups: [Int: Int] = [:]
         for (b, block) in model.blocks.enumerated() where !nodes[b].isEmpty {
             let names = Set(nodes[b])
             units += try SurgeonStructures.units(of: block, index: b, structure: structure, mlp: names.contains("mlp.down"),
-                                                 attention: names.contains("attn.q"), curvature: curvature[b])
+                                                 attention: names.contains("attn.q"), curvature: try curvature(b))
             channels[b] = LlamaBlock.ffnWidth(of: block) ?? 0
             groups[b] = LlamaBlock.attentionSizes(of: block)?.kvHeads ?? 0
         }
         let gone = original - Self.parameters(of: model, nodes: nodes)
         let chosen = SurgeonStructures.select(units, parameters: target - gone, minChannels: options.minChannels, channels: channels, groups: groups)
         for (b, kinds) in chosen {
-            model.blocks[b] = try SurgeonStructures.remove(kinds, from: model.blocks[b], curvature: curvature[b], update: update == .correlated)
+            model.blocks[b] = try SurgeonStructures.remove(kinds, from: model.blocks[b], curvature: try curvature(b), update: update == .correlated)
         }
         return original - Self.parameters(of: model, nodes: nodes)
     }
 
     /// Masks the cheapest elements (or 2:4 groups) of the whole model up to `fraction` and updates the rest.
-    func removeElements(_ model: inout Model, nodes: [[String]], curvature: [[String: KroneckerCurvature]], fraction: Double, shot: Int) throws -> Int {
+    func removeElements(_ model: inout Model, nodes: [[String]], curvature: (Int) throws -> [String: KroneckerCurvature], fraction: Double,
+                        shot: Int) throws -> Int {
         var linears: [SurgeonElements.Costs] = []
-        for (b, names) in nodes.enumerated() {
+        for (b, names) in nodes.enumerated() where !names.isEmpty {
+            let block = try curvature(b)
             for name in names {
-                guard let c = curvature[b][name], let w = model.blocks[b].parameters[name + ".weight"] else { continue }
+                guard let c = block[name], let w = model.blocks[b].parameters[name + ".weight"] else { continue }
                 linears.append(.init(block: b, node: name, costs: c.elementCosts(w)))
             }
         }
@@ -253,14 +259,15 @@ public struct SurgeonPass: ModelPass {
         let masks = structure == .semiStructured
             ? SurgeonElements.semiStructured(linears, count: Int((Double(total / 4) * Double(shot) / Double(options.shots)).rounded()))
             : SurgeonElements.unstructured(linears, count: Int((fraction * Double(total)).rounded()))
-        var pruned = 0
+        var pruned = 0, loaded: (block: Int, curvature: [String: KroneckerCurvature])?
         for (linear, fresh) in zip(linears, masks) {
             let name = linear.node + ".weight"
             var block = model.blocks[linear.block]
             let mask = block.masks[name].map { fresh.intersection($0) } ?? fresh
             var w = block.parameters[name]!
             if update == .correlated {
-                try curvature[linear.block][linear.node]!.removeElements(&w, mask: mask, correlate: options.correlate)
+                if loaded?.block != linear.block { loaded = (linear.block, try curvature(linear.block)) }
+                try loaded!.curvature[linear.node]!.removeElements(&w, mask: mask, correlate: options.correlate)
             }
             block.setMasked(name, weight: w, mask: mask)
             model.blocks[linear.block] = block

@@ -41,8 +41,8 @@ final class SurgeonTests: XCTestCase {
         let model = Self.model(blocks: 1)
         let windows = Self.windows(model, count: 1, length: 6)
         let context = ModelPassContext.standalone(model: model, calibrationWindows: windows)
-        let (factors, _) = try KroneckerFactors.collect(model, nodes: [["mlp.gate"]], context: context, labels: .data, windows: 0..<1, windowsPerBatch: 1)
-        let f = try XCTUnwrap(factors[0]["mlp.gate"])
+        let (store, _) = try KroneckerFactors.collect(model, nodes: [["mlp.gate"]], context: context, labels: .data, windows: 0..<1, windowsPerBatch: 1)
+        let f = try XCTUnwrap(try store.factors(block: 0)["mlp.gate"])
 
         let tape = try BlockExecutor.forward(model.blocks[0], index: 0, input: try ModelRunner(model: model).embed(windows[0]),
                                              context: ExecutionContext(batch: 1, length: 6), keepValues: true)
@@ -74,6 +74,24 @@ final class SurgeonTests: XCTestCase {
         for t in 0..<n { for i in 0..<out { for j in 0..<out { g[i * out + j] += gradients[t][i] * gradients[t][j] / Double(n) } } }
         XCTAssertLessThan(Self.relative(f.g.scalars.map(Double.init), g), 2e-2)
         XCTAssertEqual(f.tokens, 6)
+    }
+
+    /// The factors summed over several backward batches (each added to the block's file on disk) equal one batch's.
+    func testFactorsOverBatchesEqualOneBatch() throws {
+        let model = Self.model(blocks: 2)
+        let windows = Self.windows(model, count: 3, length: 8)
+        let context = ModelPassContext.standalone(model: model, calibrationWindows: windows)
+        let nodes = [["attn.q", "attn.k", "mlp.down"], ["mlp.gate"]]
+        let one = try KroneckerFactors.collect(model, nodes: nodes, context: context, labels: .data, windows: 0..<3, windowsPerBatch: 3).store
+        let three = try KroneckerFactors.collect(model, nodes: nodes, context: context, labels: .data, windows: 0..<3, windowsPerBatch: 1).store
+        for b in 0..<2 {
+            let (x, y) = (try one.factors(block: b), try three.factors(block: b))
+            XCTAssertEqual(Set(x.keys), Set(nodes[b]))
+            for (name, f) in x {
+                XCTAssertLessThan(Self.relative(y[name]!.a.scalars.map(Double.init), f.a.scalars.map(Double.init)), 1e-5, name)
+                XCTAssertLessThan(Self.relative(y[name]!.g.scalars.map(Double.init), f.g.scalars.map(Double.init)), 1e-4, name)
+            }
+        }
     }
 
     // MARK: OBS closed forms

@@ -71,12 +71,15 @@ public struct SurgeonPass: ModelPass {
         public var minChannels = 32
         /// Whether KV groups (with their query heads) may be removed.
         public var attention = true
+        /// `global` (one threshold across every targeted linear, the paper's) or `uniform` (each linear loses the
+        /// same share of its weights; unstructured only).
+        public var allocation = "global"
 
         /// Defaults.
         public init() {}
 
         enum CodingKeys: String, CodingKey {
-            case structure, sparsity, shots, windows, batch, labels, update, correlate, attention
+            case structure, sparsity, shots, windows, batch, labels, update, correlate, attention, allocation
             case dampG = "damp_g", dampA = "damp_a", minChannels = "min_channels"
         }
     }
@@ -103,6 +106,7 @@ public struct SurgeonPass: ModelPass {
         "correlate": "pruned elements solved together in the correlated update (unstructured, 2:4)",
         "min_channels": "FFN channels a block keeps at least",
         "attention": "whether whole KV groups with their query heads may go",
+        "allocation": "global: one threshold across all targeted linears; uniform: every linear loses the same share (unstructured)",
     ]
     public static var fitsLocally: Bool { true }
     public static var readsTargets: Bool { true }
@@ -132,6 +136,12 @@ public struct SurgeonPass: ModelPass {
         guard let update = Update(rawValue: options.update) else { throw PassOptionError("update", "must be correlated or none, got '\(options.update)'") }
         guard options.correlate >= 1 else { throw PassOptionError("correlate", "must be at least 1, got \(options.correlate)") }
         guard options.minChannels >= 1 else { throw PassOptionError("min_channels", "must be at least 1, got \(options.minChannels)") }
+        guard ["global", "uniform"].contains(options.allocation) else {
+            throw PassOptionError("allocation", "must be global or uniform, got '\(options.allocation)'")
+        }
+        if options.allocation == "uniform", structure != .unstructured {
+            throw PassOptionError("allocation", "uniform applies to structure: unstructured (2:4 is uniform at its last shot; structures are global)")
+        }
         self.options = options
         self.structure = structure
         self.sparsity = sparsity
@@ -258,7 +268,9 @@ public struct SurgeonPass: ModelPass {
         let total = linears.reduce(0) { $0 + $1.costs.count }
         let masks = structure == .semiStructured
             ? SurgeonElements.semiStructured(linears, count: Int((Double(total / 4) * Double(shot) / Double(options.shots)).rounded()))
-            : SurgeonElements.unstructured(linears, count: Int((fraction * Double(total)).rounded()))
+            : options.allocation == "uniform"
+                ? linears.map { SurgeonElements.unstructured([$0], count: Int((fraction * Double($0.costs.count)).rounded()))[0] }
+                : SurgeonElements.unstructured(linears, count: Int((fraction * Double(total)).rounded()))
         var pruned = 0, loaded: (block: Int, curvature: [String: KroneckerCurvature])?
         for (linear, fresh) in zip(linears, masks) {
             let name = linear.node + ".weight"

@@ -187,6 +187,22 @@ final class SurgeonTests: XCTestCase {
         }
     }
 
+    /// `allocation: uniform` prunes every targeted linear to the same share; `global` lets the shares differ.
+    func testUniformAllocationGivesEveryLinearTheSameShare() throws {
+        let dense = Self.model(blocks: 2)
+        let windows = Self.windows(dense, count: 4, length: 16)
+        var spread: [Double] = []
+        for allocation in ["uniform", "global"] {
+            let (model, _) = try Self.run([("structure", "unstructured"), ("sparsity", "0.5"), ("shots", "2"), ("allocation", allocation)],
+                                          on: dense, windows: windows)
+            let shares = model.blocks.flatMap { $0.masks.values.map(\.sparsity) }
+            XCTAssertEqual(shares.count, 14)
+            spread.append(shares.max()! - shares.min()!)
+            if allocation == "uniform" { for share in shares { XCTAssertEqual(share, 0.5, accuracy: 1e-3) } }
+        }
+        XCTAssertGreaterThan(spread[1], 0.05)
+    }
+
     /// The correlated update beats removal alone on the calibration loss, for elements and for structures.
     func testTheCorrelatedUpdateLowersTheLoss() throws {
         let dense = Self.model(blocks: 2)

@@ -156,10 +156,7 @@ public struct SurgeonPass: ModelPass {
                 do { try BlockSlicing.check(block) } catch { throw PassOptionError("structure", "block \(b): \(error)") }
             }
             for name in nodes {
-                guard let node = block.node(name), let op = node.op as? LinearOp, let weight = op.weight, let w = block.parameters[weight] else {
-                    throw PassOptionError("structure", "block \(b): '\(name)' is not a dense linear (the surgeon prunes dense weights)")
-                }
-                if structure == .semiStructured, w.shape[1] % 4 != 0 {
+                if structure == .semiStructured, let w = block.parameters[name + ".weight"], w.shape[1] % 4 != 0 {
                     throw PassOptionError("structure", "block \(b): '\(name)' has \(w.shape[1]) inputs, not a multiple of 4 (2:4 needs groups of four)")
                 }
             }
@@ -172,15 +169,16 @@ public struct SurgeonPass: ModelPass {
     }
 
     /// The linears of `block` the pass prunes: for structures, the MLP's three when the whole MLP is targeted and the
-    /// attention's four when all are (and `attention` allows it); otherwise every targeted dense linear.
+    /// attention's four when all are (and `attention` allows it); otherwise every targeted linear (`linears(in:)` gives
+    /// the dense ones only).
     func targetedNodes(_ block: Block, index: Int, targets: TargetSelection) -> [String] {
-        let selected = Set(targets.linears(in: block, index: index).filter { $0.op.weight != nil }.map(\.node.name))
+        let selected = Set(targets.linears(in: block, index: index).map(\.node.name))
         guard structure.removesStructures else { return selected.sorted() }
         var nodes: [String] = []
         if options.attention, SurgeonStructures.attentionNodes.allSatisfy(selected.contains), LlamaBlock.attentionSizes(of: block) != nil {
             nodes += SurgeonStructures.attentionNodes
         }
-        if SurgeonStructures.mlpNodes.allSatisfy(selected.contains), LlamaBlock.ffnWidth(of: block) != nil { nodes += SurgeonStructures.mlpNodes }
+        if targets.selectsWholeMLP(block, index: index) { nodes += SurgeonStructures.mlpNodes }
         return nodes
     }
 
@@ -219,7 +217,7 @@ public struct SurgeonPass: ModelPass {
                         + "(target \(String(format: "%.3f", fraction))), cut \(String(format: "%.1f", cut)) s, shot \(String(format: "%.1f", seconds)) s")
             context.progress(shot, options.shots, "shots")
         }
-        let remaining = Self.parameters(of: model, nodes: nodes.indices.map { b in model.blocks.indices.contains(b) ? nodes[b] : [] }, kept: true)
+        let remaining = Self.parameters(of: model, nodes: nodes, kept: true)
         report.metrics["shots"] = Double(options.shots)
         report.metrics["targeted_parameters"] = Double(targeted)
         report.metrics["pruned_parameters"] = Double(targeted - remaining)

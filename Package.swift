@@ -47,9 +47,10 @@ let package = Package(
         .target(name: "LancetPassesMoE", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "LancetPassesDynamic", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "LancetPassesCurvature", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
+        .target(name: "LancetPassesSearch", dependencies: ["LancetSurgery"], swiftSettings: numericSettings),
         .target(name: "Lancet", dependencies: ["LancetTensor", "LancetIR", "LancetRuntime", "LancetIO", "LancetData", "LancetSurgery",
                                                "LancetPassesPrune", "LancetPassesCollapse", "LancetPassesDecompose", "LancetPassesMoE",
-                                               "LancetPassesDynamic", "LancetPassesCurvature"]),
+                                               "LancetPassesDynamic", "LancetPassesCurvature", "LancetPassesSearch"]),
         .executableTarget(
             name: "LancetCLI",
             dependencies: ["Lancet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -73,6 +74,7 @@ let package = Package(
         .testTarget(name: "LancetPassesMoETests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetPassesDynamicTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetPassesCurvatureTests", dependencies: ["Lancet"]),
+        .testTarget(name: "LancetPassesSearchTests", dependencies: ["Lancet"]),
         .testTarget(name: "LancetFuzzTests", dependencies: ["LancetFuzz"]),
         .testTarget(name: "LancetCLITests", dependencies: ["Lancet", "LancetFuzz"]),
         .plugin(

@@ -4,6 +4,7 @@
 @_exported import LancetIR
 @_exported import LancetPassesCollapse
 @_exported import LancetPassesCurvature
+@_exported import LancetPassesSearch
 @_exported import LancetPassesDecompose
 @_exported import LancetPassesDynamic
 @_exported import LancetPassesMoE
@@ -18,7 +19,7 @@
 public enum BuiltinPasses {
     /// The tables of the in-tree pass targets.
     public static let tables: [[any SurgeryPass.Type]] = [PrunePasses.all, CollapsePasses.all, DecomposePasses.all, MoEPasses.all,
-                                                          DynamicPasses.all, CurvaturePasses.all]
+                                                          DynamicPasses.all, CurvaturePasses.all, SearchPasses.all]
 
     /// A registry of the built-in tables plus `extra` tables (passes a caller or a test adds); throws
     /// `RegistryError` for empty, malformed or duplicate names.

@@ -208,7 +208,7 @@ public struct SurgeonPass: ModelPass {
             let cut = Date().timeIntervalSince(started)
             if context.fit.method != .none {
                 // Between shots the fit reads the curvature windows; the last shot's fit reads every calibration window.
-                fitted = try Self.fitBlocks(&model, context: context, windows: shot == options.shots ? context.windowCount : windows.count)
+                fitted = try context.fitBlocks(&model, windows: 0..<(shot == options.shots ? context.windowCount : windows.count))
             }
             let seconds = Date().timeIntervalSince(started)
             report.metrics["loss.shot.\(shot)"] = loss
@@ -284,26 +284,6 @@ public struct SurgeonPass: ModelPass {
             pruned += mask.prunedCount
         }
         return pruned
-    }
-
-    /// Fits every block of `model` in order with the recipe's `fit:` against the original block on the inputs the
-    /// fitted blocks before it produce (`teacher: block`) or on the original model's own inputs (`teacher: model`).
-    /// Reads the first `windows` calibration windows. Returns the mean relative block error before and after.
-    static func fitBlocks(_ model: inout Model, context: ModelPassContext, windows: Int) throws -> (before: Double, after: Double) {
-        var x = try context.hiddenStates(enteringBlock: 0, of: model).slicingRows(0..<(windows * context.length))
-        var dense: Tensor? = context.fit.teacher == .model ? x : nil
-        var (before, after) = (0.0, 0.0)
-        for b in model.blocks.indices {
-            let teacher = try context.spanOutputs(b...b, inputs: dense ?? x)
-            let outcome = try context.fit(&model.blocks[b], index: b, inputs: x, teacher: teacher)
-            before += outcome.errorBefore
-            after += outcome.errorAfter
-            try context.advance(&x, through: b..<(b + 1), of: model)
-            if dense != nil { dense = teacher }
-            context.progress(b + 1, model.blocks.count, "fit")
-        }
-        let n = Double(max(model.blocks.count, 1))
-        return (before / n, after / n)
     }
 
     /// The parameters of the linears `nodes` of every block (`kept`: only the unmasked ones).

@@ -16,6 +16,8 @@ import LancetTensor
 ///   carry its output plus the remaining error T − y (the rest of the block held fixed), then the output writer again;
 ///   a round is kept only when it lowers the block-output error, and the rounds stop once one gains less than 1%.
 ///   The error after is never above the error before.
+/// - `reform` re-solves the kept weights of every masked linear against its dense twin (`Reformation`): only for a
+///   block that is its dense twin with masks (the model context passes the original block at the same index).
 /// - `regional` runs the recipe's Adam steps on every linear of the block against the teacher (Wanda++'s
 ///   regional optimisation with the span as the teacher).
 ///
@@ -41,7 +43,7 @@ public enum SpanFit {
 
     /// Fits `block` to `calibration.teacher` on `calibration.inputs` as `spec` says (`.none` only measures).
     static func fit(_ block: inout Block, index: Int, calibration: CalibrationActivations, spec: FitSpec, seed: UInt64,
-                    sweep: BlockSweep) throws -> Outcome {
+                    sweep: BlockSweep, dense: Block? = nil) throws -> Outcome {
         let started = Date()
         // The regional fit measures the error before its steps itself; the other methods measure it here.
         let before = spec.method == .regional
@@ -78,6 +80,23 @@ public enum SpanFit {
             outcome.errorAfter = try sweep.error(block, index: index, inputs: calibration.inputs, teacher: calibration.teacher)
             outcome.objectiveBefore = before
             outcome.objectiveAfter = outcome.errorAfter
+        case .reform:
+            // Layer by layer against the block's dense twin (the same parameters, unmasked) on the dense block's inputs.
+            guard let dense, dense.parameters.allSatisfy({ name, t in block.parameters[name]?.shape == t.shape }) else {
+                throw PipelineError.passFailed(pass: "fit reform", block: index,
+                                               reason: "reformation fits a masked block against its dense twin of the same shapes; this block has none (a span or a resized block: use lstsq or regional)")
+            }
+            let targets = Reformation.targets(cut: block, dense: dense)
+            let grams = try StatisticsCollector(sweep: sweep).collect(dense, index: index, inputs: calibration.inputs,
+                                                                      analyses: Set(targets.map(\.input)).sorted().map { InputGram(value: $0) },
+                                                                      teacherWindows: 0).statistics
+            let (objectiveBefore, objectiveAfter) = try Reformation.fit(&block, dense: dense,
+                                                                        grams: Dictionary(uniqueKeysWithValues: try targets.map { ($0.input, try grams.gram(of: $0.input)) }),
+                                                                        spec: spec)
+            outcome.fitted = targets.map(\.weight)
+            outcome.objectiveBefore = objectiveBefore
+            outcome.objectiveAfter = objectiveAfter
+            outcome.errorAfter = try sweep.error(block, index: index, inputs: calibration.inputs, teacher: calibration.teacher)
         }
         outcome.seconds = Date().timeIntervalSince(started)
         return outcome

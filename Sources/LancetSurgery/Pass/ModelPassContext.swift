@@ -147,11 +147,40 @@ public final class ModelPassContext: @unchecked Sendable {
 
     /// Fits `block` (at `index` in the model it will run in) so that its outputs on `inputs` match `teacher`
     /// (a span teacher from `spanOutputs`, or any target of the same shape), with `spec` or the recipe's fit
-    /// settings. See `SpanFit` for what each method fits. The outcome carries the error before and after.
+    /// settings. See `SpanFit` for what each method fits; `reform` fits a masked block against the original block at
+    /// `index` (its dense twin). The outcome carries the error before and after.
     public func fit(_ block: inout Block, index: Int, inputs: Tensor, teacher: Tensor, spec: FitSpec? = nil) throws -> SpanFit.Outcome {
         let settings = spec ?? fit
         let activations = CalibrationActivations(inputs: inputs, teacher: teacher, windows: inputs.shape[0] / max(length, 1), length: length)
-        return try SpanFit.fit(&block, index: index, calibration: activations, spec: settings, seed: seed, sweep: blockSweep)
+        return try SpanFit.fit(&block, index: index, calibration: activations, spec: settings, seed: seed, sweep: blockSweep,
+                               dense: index < original.blocks.count ? original.blocks[index] : nil)
+    }
+
+    /// Fits every block of `model` in order with `spec` (the recipe's `fit:` by default) against the original block at
+    /// the same index, on the calibration windows `windows` (default: all): each block on the inputs the fitted blocks
+    /// before it produce, against the original block on those inputs (`teacher: block`) or on the original model's own
+    /// inputs to it (`teacher: model`). For a model pass that cut blocks in place (same index, any shapes): the
+    /// pipeline's per-block fit, run after a model-scope cut. Returns the mean relative block error before and after.
+    @discardableResult
+    public func fitBlocks(_ model: inout Model, windows selection: Range<Int>? = nil, spec: FitSpec? = nil) throws -> (before: Double, after: Double) {
+        let settings = spec ?? fit
+        let all = selection ?? 0..<windowCount
+        precondition(model.blocks.count == original.blocks.count, "fitBlocks: \(model.blocks.count) blocks against \(original.blocks.count) original ones")
+        try requireCalibration()
+        var x = try ModelRunner(model: model).embed(Array(calibrationWindows[all].joined()))
+        var dense: Tensor? = settings.teacher == .model ? x : nil
+        var (before, after) = (0.0, 0.0)
+        for b in model.blocks.indices {
+            let teacher = try spanOutputs(b...b, inputs: dense ?? x)
+            let outcome = try fit(&model.blocks[b], index: b, inputs: x, teacher: teacher, spec: settings)
+            before += outcome.errorBefore
+            after += outcome.errorAfter
+            try advance(&x, through: b..<(b + 1), of: model)
+            if dense != nil { dense = teacher }
+            progress(b + 1, model.blocks.count, "fit")
+        }
+        let n = Double(max(model.blocks.count, 1))
+        return (before / n, after / n)
     }
 
     /// The whole-model loss gradient of `model` over the calibration windows (`ModelGradients`), `windowsPerBatch`

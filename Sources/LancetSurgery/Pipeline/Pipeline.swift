@@ -193,7 +193,7 @@ public final class Pipeline {
             var requests = analysisRequests(active[0], block: dense, index: i, blockCount: blockCount, calibration: calibration)
             // A least-squares fit refits every linear the passes before it changed, not only its own pass's targets:
             // the dense Grams of every linear any active pass may cut.
-            if active.contains(where: { $0.invocation.fit.method == .lstsq }) {
+            if active.contains(where: { [.lstsq, .reform].contains($0.invocation.fit.method) }) {
                 for p in active {
                     for (node, _) in p.invocation.selection.linears(in: dense, index: i) { requests.append(InputGram(value: node.inputs[0])) }
                 }
@@ -350,6 +350,12 @@ public final class Pipeline {
         case .regional:
             let before = try RegionalFit.fit(&block, index: index, calibration: activations, spec: invocation.fit, seed: seed, sweep: sweep)
             return FitOutcome(errorAfterCut: before, objectiveBefore: before)
+        case .reform:
+            // The dense Grams of every linear's input on the block's inputs (requested above for every selected linear).
+            let names = Set(Reformation.targets(cut: block, dense: original).map(\.input))
+            let grams = try Dictionary(uniqueKeysWithValues: names.map { ($0, try statistics.gram(of: $0)) })
+            let (before, after) = try Reformation.fit(&block, dense: original, grams: grams, spec: invocation.fit)
+            return FitOutcome(objectiveBefore: before, objectiveAfter: after)
         }
     }
 }

@@ -16,6 +16,9 @@ extension FitSpec {
         if !(learningRate > 0 && learningRate.isFinite) { out.append(("learning_rate", "must be a finite number > 0, got \(learningRate)")) }
         if batch < 1 { out.append(("batch", "must be at least 1, got \(batch)")) }
         if routerRounds < 0 { out.append(("router_rounds", "must be at least 0, got \(routerRounds)")) }
+        if method == .reform && teacher == .model {
+            out.append(("teacher", "reform matches each layer to the dense layer on the block's own inputs; teacher: model applies to lstsq and regional"))
+        }
         return out
     }
 

@@ -171,6 +171,10 @@ public struct FitSpec: Sendable, Equatable, Codable {
         /// A few Adam steps on the block's surviving weights to match the dense block's output (Wanda++'s
         /// regional optimisation).
         case regional
+        /// ADMM reformation of the kept weights of every linear whose mask removes input columns, against the dense
+        /// layer on its dense inputs (`Reformation`; the architecture-search paper's): ρ is `damping` × mean diag XᵀX,
+        /// the iterations are `steps`.
+        case reform
     }
     /// What a fit matches: the dense block on the inputs the cut block receives, or the dense model.
     public enum Teacher: String, Sendable, Codable, CaseIterable {

@@ -1,0 +1,149 @@
+import Foundation
+import LancetIR
+import LancetRuntime
+import LancetTensor
+
+/// Prefill time of a model's block shapes on the machine that measured it: the budget a latency-bounded search
+/// meets is what the user will see there. A block's time is its attention sub-layer's (measured for every choice
+/// of KV groups and heads per group) plus its MLP's (measured on a grid of FFN widths, linear in between); the
+/// model's is the sum over its blocks plus a fixed part (embedding, final norm, output head and whatever the
+/// blocks' sum misses), the dense model's measured prefill less its blocks' predicted sum. Every time is the best
+/// of `repetitions` runs on `tokens` tokens of one sequence, as `lancet bench` measures prefill.
+public struct LatencyTable: Codable, Sendable, Equatable {
+    /// Which machine measured it (host, CPU model, cores).
+    public var machine: String
+    /// The block shape and model it applies to (`LatencyTable.signature`).
+    public var signature: String
+    /// Prefill tokens.
+    public var tokens: Int
+    /// Seconds of the attention sub-layer by "groups×headsPerGroup" (0×0: none).
+    public var attention: [String: Double]
+    /// FFN widths of the MLP grid, ascending, and their seconds.
+    public var widths: [Int]
+    public var mlp: [Double]
+    /// Seconds of the model outside its blocks.
+    public var fixed: Double
+    /// The dense model's measured prefill seconds.
+    public var dense: Double
+
+    /// The table's version: a cached table of another version is measured again.
+    public static let version = 1
+
+    /// The identity of `model`'s shapes a table applies to.
+    public static func signature(of model: Model) -> String {
+        let b = model.blocks.first
+        let a = b.flatMap { LlamaBlock.attentionSizes(of: $0) }
+        return "v\(version)-blocks\(model.blocks.count)-hidden\(model.config.hiddenSize)-heads\(a?.heads ?? 0)-kv\(a?.kvHeads ?? 0)-d\(a?.headDimensions ?? 0)"
+            + "-ffn\(b.flatMap { LlamaBlock.ffnWidth(of: $0) } ?? 0)-vocab\(model.config.vocabularySize)"
+    }
+
+    /// The machine's identity: host name, CPU model and core count.
+    public static var machineIdentity: String {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown cpu"
+        return "\(ProcessInfo.processInfo.hostName) / \(cpu) / \(ProcessInfo.processInfo.activeProcessorCount) cores"
+    }
+
+    /// The predicted seconds of one block with `choice`.
+    public func block(_ choice: BlockChoice) -> Double {
+        (attention[Self.key(choice)] ?? .nan) + interpolatedMLP(choice.channels)
+    }
+
+    /// The predicted prefill seconds of `architecture`.
+    public func predict(_ architecture: Architecture) -> Double {
+        fixed + architecture.reduce(0) { $0 + block($1) }
+    }
+
+    static func key(_ c: BlockChoice) -> String { "\(c.groups)×\(c.headsPerGroup)" }
+
+    func interpolatedMLP(_ width: Int) -> Double {
+        guard let upper = widths.firstIndex(where: { $0 >= width }) else { return mlp.last ?? .nan }
+        if widths[upper] == width || upper == 0 { return mlp[upper] }
+        let (w0, w1) = (Double(widths[upper - 1]), Double(widths[upper]))
+        let t = (Double(width) - w0) / (w1 - w0)
+        return mlp[upper - 1] + t * (mlp[upper] - mlp[upper - 1])
+    }
+
+    /// Measures the table for `model` (every block of the same dense shape as block 0): each attention choice with the
+    /// MLP removed, each grid width (`gridStep` apart, and the dense width) with the attention removed, and the dense
+    /// model, all on `tokens` tokens, best of `repetitions`.
+    public static func measure(_ model: Model, space: SearchSpace.BlockSpace, tokens: Int, gridStep: Int, repetitions: Int = 3,
+                               progress: (Int, Int) -> Void = { _, _ in }) throws -> LatencyTable {
+        guard let block = model.blocks.first else { throw SearchError("the latency table needs a model with blocks") }
+        guard tokens >= 1 && tokens <= model.config.contextLength else { throw SearchError("latency tokens must be in 1...\(model.config.contextLength), got \(tokens)") }
+        let ranking = UnitRanking(groups: Array(0..<space.groups), heads: (0..<space.groups).map { g in Array((g * space.headsPerGroup)..<((g + 1) * space.headsPerGroup)) },
+                                  channels: Array(0..<space.channels))
+        var g = SeededGenerator(seed: 7)
+        let x = Tensor(shape: [tokens, space.hidden], (0..<(tokens * space.hidden)).map { _ in g.nextNormal() })
+        let layout = ExecutionContext(batch: 1, length: tokens)
+        func time(_ run: () throws -> Void) rethrows -> Double {
+            var best = Double.infinity
+            for _ in 0..<max(repetitions, 1) {
+                let start = Date()
+                try run()
+                best = min(best, Date().timeIntervalSince(start))
+            }
+            return best
+        }
+        func blockTime(_ choice: BlockChoice) throws -> Double {
+            let cut = try ranking.sliced(block, choice, dense: space.dense)
+            return try time { _ = try BlockExecutor.forward(cut, index: 0, input: x, context: layout) }
+        }
+        var attentionChoices = [BlockChoice(groups: 0, headsPerGroup: 0, channels: 0)]
+        for groups in 1...space.groups { for q in 1...space.headsPerGroup { attentionChoices.append(BlockChoice(groups: groups, headsPerGroup: q, channels: 0)) } }
+        var widths = Array(stride(from: gridStep, to: space.channels, by: gridStep))
+        widths.append(space.channels)
+        let total = attentionChoices.count + widths.count + 1
+        var done = 0
+        // A model with no block at all is no block; the none/none choice's time is the cost of an empty block (zero).
+        var attention: [String: Double] = [key(attentionChoices[0]): 0]
+        for c in attentionChoices.dropFirst() {
+            attention[key(c)] = try blockTime(c)
+            done += 1
+            progress(done, total)
+        }
+        var mlp: [Double] = []
+        for w in widths {
+            mlp.append(try blockTime(BlockChoice(groups: 0, headsPerGroup: 0, channels: w)))
+            done += 1
+            progress(done, total)
+        }
+        let runner = ModelRunner(model: model)
+        let ids = (0..<tokens).map { Int32(($0 * 7 + 1) % model.config.vocabularySize) }
+        let dense = try time { _ = try runner.logits(ids, context: layout, rows: [tokens - 1]) }
+        progress(total, total)
+        var table = LatencyTable(machine: machineIdentity, signature: signature(of: model), tokens: tokens, attention: attention,
+                                 widths: [0] + widths, mlp: [0] + mlp, fixed: 0, dense: dense)
+        table.fixed = dense - table.predict(Array(repeating: space.dense, count: model.blocks.count))
+        return table
+    }
+
+    /// The file a table for `model` at `tokens` tokens on this machine is cached in: under `$LANCET_CACHE` or
+    /// `~/.cache/lancet`, `latency/<hash of machine and signature>-<tokens>.json`.
+    public static func cacheURL(for model: Model, tokens: Int) -> URL {
+        let root = ProcessInfo.processInfo.environment["LANCET_CACHE"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lancet")
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in (machineIdentity + "|" + signature(of: model)).utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return root.appendingPathComponent("latency").appendingPathComponent(String(format: "%016llx-%d.json", hash, tokens))
+    }
+
+    /// The cached table for `model` at `tokens` tokens on this machine, or nil when none is cached (or it is unreadable,
+    /// of another machine, signature or version).
+    public static func cached(for model: Model, tokens: Int) -> LatencyTable? {
+        guard let data = try? Data(contentsOf: cacheURL(for: model, tokens: tokens)),
+              let table = try? JSONDecoder().decode(LatencyTable.self, from: data),
+              table.machine == machineIdentity, table.signature == signature(of: model), table.tokens == tokens else { return nil }
+        return table
+    }
+
+    /// Writes the table to its cache file (atomically).
+    public func save(for model: Model) throws -> URL {
+        let url = Self.cacheURL(for: model, tokens: tokens)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: url, options: .atomic)
+        return url
+    }
+}

@@ -3,7 +3,7 @@ import LancetIR
 /// What a searched architecture may cost, and its cost: block parameters, block FLOPs of a prefill (the IR's cost
 /// model), or predicted prefill seconds (a `LatencyTable` of this machine). A candidate meets the budget when its
 /// cost lies in [`upper` − `slack`, `upper`]: at most the target, and not so far below it that the comparison with
-/// a method cut to the target is unfair.
+/// a method cut to the target is unfair (`slack` is the tolerance, but at least one and a half FFN width steps).
 public struct SearchBudget {
     /// The measure.
     public enum Kind: String, Sendable, CaseIterable {
@@ -55,7 +55,13 @@ public struct SearchBudget {
         }
         dense = cost(space.dense)
         upper = target * dense
-        slack = tolerance * dense
+        // The band is at least one and a half FFN steps wide, so that stepping widths can always land in it.
+        var stepped = space.dense
+        if let b = space.blocks.indices.first(where: { space.blocks[$0].searched && space.blocks[$0].widths.count > 1 }) {
+            let widths = space.blocks[b].widths
+            stepped[b].channels = widths[widths.count - 2]
+        }
+        slack = max(tolerance * dense, 1.5 * (dense - cost(stepped)))
     }
 
     /// Whether `architecture` meets the budget.

@@ -33,6 +33,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Instead of prefill and decode: time the whole-model loss-gradient sweep over this many seeded windows and report its peak memory.")
     var gradientWindows = 0
 
+    @Flag(help: "Instead of prefill and decode: measure this machine's latency table of MODEL's block shapes (what `search` with `budget: latency` predicts from) and cache it.")
+    var latencyTable = false
+
+    @Option(help: "Prefill tokens of the latency table (the search's `tokens`).")
+    var latencyTokens = 2048
+
+    @Option(help: "FFN width step of the latency table's grid (the search's `latency_grid`).")
+    var latencyGrid = 256
+
     @Option(help: "Tokens per window of the gradient sweep.")
     var gradientLength = 2048
 
@@ -57,8 +66,9 @@ struct BenchCommand: ParsableCommand {
         var prefill: [PrefillRow] = []
         var decode: DecodeRow?
         var gradients: GradientRow?
+        var latency: LatencyTable?
         enum CodingKeys: String, CodingKey { case gemm, peakGFLOPS = "sgemm_peak_gflops", readGigabytesPerSecond = "read_gigabytes_per_second"
-            case prefill, decode, gradients }
+            case prefill, decode, gradients, latency = "latency_table" }
     }
     struct GradientRow: Encodable {
         var windows: Int; var length: Int; var seconds: Double
@@ -179,6 +189,31 @@ struct BenchCommand: ParsableCommand {
         return row
     }
 
+    /// Measures and caches the latency table of `m`'s block shapes on this machine (`LatencyTable`), printing it.
+    func measureLatencyTable(_ m: Model) throws -> LatencyTable {
+        let space = try SearchSpace(model: m, searched: { _ in true }, ffnStep: latencyGrid, minChannels: latencyGrid, depth: false)
+        guard let first = space.blocks.first, space.blocks.allSatisfy({ $0.dense == first.dense && $0.hidden == first.hidden }) else {
+            throw ValidationError("--latency-table needs a model whose blocks all have the same shape")
+        }
+        guard latencyTokens >= 1, latencyTokens <= m.config.contextLength else {
+            throw ValidationError("--latency-tokens must be in 1...\(m.config.contextLength), got \(latencyTokens)")
+        }
+        let table = try LatencyTable.measure(m, space: first, tokens: latencyTokens, gridStep: latencyGrid, repetitions: repetitions) { done, total in
+            if !json { Console.progress("latency table \(done)/\(total)\n") }
+        }
+        let url = try table.save(for: m)
+        if !json {
+            print(String(format: "latency table, prefill of %d tokens (best of %d), %@:", latencyTokens, repetitions, table.machine))
+            for (key, s) in table.attention.sorted(by: { $0.key < $1.key }) where s > 0 {
+                print(String(format: "  attention %@ groups×heads  %8.2f ms", key, s * 1e3))
+            }
+            for (w, s) in zip(table.widths, table.mlp) where w > 0 { print(String(format: "  MLP %5d channels       %8.2f ms", w, s * 1e3)) }
+            print(String(format: "  outside the blocks        %8.2f ms; dense model %.2f ms measured", table.fixed * 1e3, table.dense * 1e3))
+            print("cached in \(url.path)")
+        }
+        return table
+    }
+
     /// The node-name region of the feed-forward (`mlp.gate`, `mlp.moe`, …).
     static let ffnRegion = "mlp"
 
@@ -203,7 +238,9 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "  peak %.1f GFLOP/s", report.peakGFLOPS))
             print(String(format: "memory read (%d threads, %d MiB): %.1f GB/s", bandwidth.threads, bandwidth.bytes >> 20, bandwidth.gigabytesPerSecond))
         }
-        if let model, gradientWindows > 0 {
+        if let model, latencyTable {
+            report.latency = try measureLatencyTable(try ModelLoader.load(model))
+        } else if let model, gradientWindows > 0 {
             report.gradients = try gradientSweep(try ModelLoader.load(model))
         } else if let model {
             let m = try ModelLoader.load(model)

@@ -161,6 +161,10 @@ final class SearchTests: XCTestCase {
         XCTAssertLessThanOrEqual(r1.metrics["budget.best"]!, r1.metrics["budget.upper"]!)
         XCTAssertNotNil(r1.metrics["trace.3.best"])
         XCTAssertTrue(m1.blocks.allSatisfy { $0.masks.isEmpty }, "structured masks are sliced away")
+        // The provenance keeps the architecture and the trace, not the wall times: identical runs, identical records.
+        let records = [r1, r2].map { ProvenanceRecord(recipe: "", inputSHA256: "", calibration: nil, passes: [$0]) }
+        XCTAssertEqual(try records[0].json(), try records[1].json())
+        XCTAssertNotNil(records[0].passes[0].metrics["trace.0.best"])
     }
 
     // MARK: Reformation

@@ -66,7 +66,7 @@ public struct LatencyTable: Codable, Sendable, Equatable {
 
     /// Measures the table for `model` (every block of the same dense shape as block 0): each attention choice with the
     /// MLP removed, each grid width (`gridStep` apart, and the dense width) with the attention removed, and the dense
-    /// model, all on `tokens` tokens, best of `repetitions`.
+    /// model, all on `tokens` tokens, best of `repetitions` rounds over every shape. `progress(round, rounds)`.
     public static func measure(_ model: Model, space: SearchSpace.BlockSpace, tokens: Int, gridStep: Int, repetitions: Int = 3,
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> LatencyTable {
         guard let block = model.blocks.first else { throw SearchError("the latency table needs a model with blocks") }
@@ -77,41 +77,35 @@ public struct LatencyTable: Codable, Sendable, Equatable {
         let x = Tensor(shape: [tokens, space.hidden], (0..<(tokens * space.hidden)).map { _ in g.nextNormal() })
         let layout = ExecutionContext(batch: 1, length: tokens)
         func time(_ run: () throws -> Void) rethrows -> Double {
-            var best = Double.infinity
-            for _ in 0..<max(repetitions, 1) {
-                let start = Date()
-                try run()
-                best = min(best, Date().timeIntervalSince(start))
-            }
-            return best
+            let start = Date()
+            try run()
+            return Date().timeIntervalSince(start)
         }
-        func blockTime(_ choice: BlockChoice) throws -> Double {
-            let cut = try ranking.sliced(block, choice, dense: space.dense)
-            return try time { _ = try BlockExecutor.forward(cut, index: 0, input: x, context: layout) }
-        }
-        var attentionChoices = [BlockChoice(groups: 0, headsPerGroup: 0, channels: 0)]
+        var attentionChoices: [BlockChoice] = []
         for groups in 1...space.groups { for q in 1...space.headsPerGroup { attentionChoices.append(BlockChoice(groups: groups, headsPerGroup: q, channels: 0)) } }
         var widths = Array(stride(from: gridStep, to: space.channels, by: gridStep))
         widths.append(space.channels)
-        let total = attentionChoices.count + widths.count + 1
-        var done = 0
-        // A model with no block at all is no block; the none/none choice's time is the cost of an empty block (zero).
-        var attention: [String: Double] = [key(attentionChoices[0]): 0]
-        for c in attentionChoices.dropFirst() {
-            attention[key(c)] = try blockTime(c)
-            done += 1
-            progress(done, total)
-        }
-        var mlp: [Double] = []
-        for w in widths {
-            mlp.append(try blockTime(BlockChoice(groups: 0, headsPerGroup: 0, channels: w)))
-            done += 1
-            progress(done, total)
+        let blocks = try (attentionChoices + widths.map { BlockChoice(groups: 0, headsPerGroup: 0, channels: $0) }).map {
+            try ranking.sliced(block, $0, dense: space.dense)
         }
         let runner = ModelRunner(model: model)
         let ids = (0..<tokens).map { Int32(($0 * 7 + 1) % model.config.vocabularySize) }
-        let dense = try time { _ = try runner.logits(ids, context: layout, rows: [tokens - 1]) }
-        progress(total, total)
+        // Rounds over every shape in turn, the best of each kept: a drift in the machine's speed (another process, a
+        // frequency change) touches every shape alike instead of whichever was being measured.
+        var best = [Double](repeating: .infinity, count: blocks.count + 1)
+        let rounds = max(repetitions, 1)
+        for round in 0..<rounds {
+            for (i, cut) in blocks.enumerated() {
+                best[i] = min(best[i], try time { _ = try BlockExecutor.forward(cut, index: 0, input: x, context: layout) })
+            }
+            best[blocks.count] = min(best[blocks.count], try time { _ = try runner.logits(ids, context: layout, rows: [tokens - 1]) })
+            progress(round + 1, rounds)
+        }
+        // No attention is no block at all: zero.
+        var attention: [String: Double] = [key(BlockChoice(groups: 0, headsPerGroup: 0, channels: 0)): 0]
+        for (c, s) in zip(attentionChoices, best) { attention[key(c)] = s }
+        let mlp = Array(best[attentionChoices.count..<blocks.count])
+        let dense = best[blocks.count]
         var table = LatencyTable(machine: machineIdentity, signature: signature(of: model), tokens: tokens, attention: attention,
                                  widths: [0] + widths, mlp: [0] + mlp, fixed: 0, dense: dense)
         table.fixed = dense - table.predict(Array(repeating: space.dense, count: model.blocks.count))

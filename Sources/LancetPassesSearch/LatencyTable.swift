@@ -27,7 +27,7 @@ public struct LatencyTable: Codable, Sendable, Equatable {
     public var dense: Double
 
     /// The table's version: a cached table of another version is measured again.
-    public static let version = 1
+    public static let version = 2
 
     /// The identity of `model`'s shapes a table applies to.
     public static func signature(of model: Model) -> String {

@@ -208,7 +208,9 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "  attention %@ groups×heads  %8.2f ms", key, s * 1e3))
             }
             for (w, s) in zip(table.widths, table.mlp) where w > 0 { print(String(format: "  MLP %5d channels       %8.2f ms", w, s * 1e3)) }
-            print(String(format: "  outside the blocks        %8.2f ms; dense model %.2f ms measured", table.fixed * 1e3, table.dense * 1e3))
+            let space = Array(repeating: first.dense, count: m.blocks.count)
+            print(String(format: "  outside the blocks        %8.2f ms; dense model %.2f ms predicted, %.2f ms measured", table.fixed * 1e3,
+                         table.predict(space) * 1e3, table.dense * 1e3))
             print("cached in \(url.path)")
         }
         return table

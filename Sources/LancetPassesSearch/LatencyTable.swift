@@ -6,9 +6,10 @@ import LancetTensor
 /// Prefill time of a model's block shapes on the machine that measured it: the budget a latency-bounded search
 /// meets is what the user will see there. A block's time is its attention sub-layer's (measured for every choice
 /// of KV groups and heads per group) plus its MLP's (measured on a grid of FFN widths, linear in between); the
-/// model's is the sum over its blocks plus a fixed part (embedding, final norm, output head and whatever the
-/// blocks' sum misses), the dense model's measured prefill less its blocks' predicted sum. Every time is the best
-/// of `repetitions` runs on `tokens` tokens of one sequence, as `lancet bench` measures prefill.
+/// model's is the sum over its blocks plus a fixed part (embedding, final norm and output head: the model with no
+/// blocks, measured). The dense model's measured prefill is kept beside (`dense`), to set against its prediction.
+/// Every time is the best of `repetitions` rounds over every shape, each run on `tokens` tokens of one sequence, as
+/// `lancet bench` measures prefill.
 public struct LatencyTable: Codable, Sendable, Equatable {
     /// Which machine measured it (host, CPU model, cores).
     public var machine: String
@@ -21,13 +22,13 @@ public struct LatencyTable: Codable, Sendable, Equatable {
     /// FFN widths of the MLP grid, ascending, and their seconds.
     public var widths: [Int]
     public var mlp: [Double]
-    /// Seconds of the model outside its blocks.
+    /// Seconds of the model outside its blocks (embedding, final norm, head on the last row).
     public var fixed: Double
     /// The dense model's measured prefill seconds.
     public var dense: Double
 
     /// The table's version: a cached table of another version is measured again.
-    public static let version = 2
+    public static let version = 3
 
     /// The identity of `model`'s shapes a table applies to.
     public static func signature(of model: Model) -> String {
@@ -89,16 +90,20 @@ public struct LatencyTable: Codable, Sendable, Equatable {
             try ranking.sliced(block, $0, dense: space.dense)
         }
         let runner = ModelRunner(model: model)
+        var outside = model
+        outside.blocks = []
+        let head = ModelRunner(model: outside)
         let ids = (0..<tokens).map { Int32(($0 * 7 + 1) % model.config.vocabularySize) }
         // Rounds over every shape in turn, the best of each kept: a drift in the machine's speed (another process, a
         // frequency change) touches every shape alike instead of whichever was being measured.
-        var best = [Double](repeating: .infinity, count: blocks.count + 1)
+        var best = [Double](repeating: .infinity, count: blocks.count + 2)
         let rounds = max(repetitions, 1)
         for round in 0..<rounds {
             for (i, cut) in blocks.enumerated() {
                 best[i] = min(best[i], try time { _ = try BlockExecutor.forward(cut, index: 0, input: x, context: layout) })
             }
             best[blocks.count] = min(best[blocks.count], try time { _ = try runner.logits(ids, context: layout, rows: [tokens - 1]) })
+            best[blocks.count + 1] = min(best[blocks.count + 1], try time { _ = try head.logits(ids, context: layout, rows: [tokens - 1]) })
             progress(round + 1, rounds)
         }
         // No attention is no block at all: zero.
@@ -106,10 +111,8 @@ public struct LatencyTable: Codable, Sendable, Equatable {
         for (c, s) in zip(attentionChoices, best) { attention[key(c)] = s }
         let mlp = Array(best[attentionChoices.count..<blocks.count])
         let dense = best[blocks.count]
-        var table = LatencyTable(machine: machineIdentity, signature: signature(of: model), tokens: tokens, attention: attention,
-                                 widths: [0] + widths, mlp: [0] + mlp, fixed: 0, dense: dense)
-        table.fixed = dense - table.predict(Array(repeating: space.dense, count: model.blocks.count))
-        return table
+        return LatencyTable(machine: machineIdentity, signature: signature(of: model), tokens: tokens, attention: attention,
+                            widths: [0] + widths, mlp: [0] + mlp, fixed: best[blocks.count + 1], dense: dense)
     }
 
     /// The file a table for `model` at `tokens` tokens on this machine is cached in: under `$LANCET_CACHE` or

@@ -156,6 +156,7 @@ public struct SearchPass: ModelPass {
         if kind == .latency {
             table = try latencyTable(for: model, space: space, context: context)
             report.metrics["latency.dense_measured"] = table!.dense
+            report.metrics["latency.dense_predicted"] = table!.predict(space.dense)
         }
         let budget = try SearchBudget(kind, target: options.target, tolerance: options.tolerance, space: space, model: model, rankings: rankings,
                                       tokens: options.tokens, latency: table)
@@ -236,7 +237,7 @@ public struct SearchPass: ModelPass {
             throw PassOptionError("budget", "latency needs every block of the same dense shape")
         }
         context.log("search: measuring this machine's latency table (\(options.tokens) tokens); `lancet bench MODEL --latency-table` caches it ahead")
-        let table = try LatencyTable.measure(model, space: first, tokens: options.tokens, gridStep: options.latencyGrid) { done, total in
+        let table = try LatencyTable.measure(model, space: first, tokens: options.tokens, gridStep: options.latencyGrid, repetitions: 5) { done, total in
             context.progress(done, total, "latency table")
         }
         let url = try table.save(for: model)

@@ -69,6 +69,9 @@ public struct SurgeonPass: ModelPass {
         public var correlate = 512
         /// FFN channels a block keeps at least.
         public var minChannels = 32
+        /// Each block's kept FFN width is rounded to a multiple of this (1: no rounding; 32 suits GGUF quant blocks and
+        /// llama.cpp's kernels).
+        public var channelMultiple = 1
         /// Whether KV groups (with their query heads) may be removed.
         public var attention = true
         /// `global` (one threshold across every targeted linear, the paper's) or `uniform` (each linear loses the
@@ -80,7 +83,7 @@ public struct SurgeonPass: ModelPass {
 
         enum CodingKeys: String, CodingKey {
             case structure, sparsity, shots, windows, batch, labels, update, correlate, attention, allocation
-            case dampG = "damp_g", dampA = "damp_a", minChannels = "min_channels"
+            case dampG = "damp_g", dampA = "damp_a", minChannels = "min_channels", channelMultiple = "channel_multiple"
         }
     }
 
@@ -105,6 +108,7 @@ public struct SurgeonPass: ModelPass {
         "update": "correlated: OBS update of the remaining weights; none: remove only",
         "correlate": "pruned elements solved together in the correlated update (unstructured, 2:4)",
         "min_channels": "FFN channels a block keeps at least",
+        "channel_multiple": "round each block's kept FFN width to a multiple of this (1: none; 32: GGUF quant blocks, llama.cpp's kernels)",
         "attention": "whether whole KV groups with their query heads may go",
         "allocation": "global: one threshold across all targeted linears; uniform: every linear loses the same share (unstructured)",
     ]
@@ -136,6 +140,7 @@ public struct SurgeonPass: ModelPass {
         guard let update = Update(rawValue: options.update) else { throw PassOptionError("update", "must be correlated or none, got '\(options.update)'") }
         guard options.correlate >= 1 else { throw PassOptionError("correlate", "must be at least 1, got \(options.correlate)") }
         guard options.minChannels >= 1 else { throw PassOptionError("min_channels", "must be at least 1, got \(options.minChannels)") }
+        guard options.channelMultiple >= 1 else { throw PassOptionError("channel_multiple", "must be at least 1, got \(options.channelMultiple)") }
         guard ["global", "uniform"].contains(options.allocation) else {
             throw PassOptionError("allocation", "must be global or uniform, got '\(options.allocation)'")
         }
@@ -245,7 +250,9 @@ public struct SurgeonPass: ModelPass {
             groups[b] = LlamaBlock.attentionSizes(of: block)?.kvHeads ?? 0
         }
         let gone = original - Self.parameters(of: model, nodes: nodes)
-        let chosen = SurgeonStructures.select(units, parameters: target - gone, minChannels: options.minChannels, channels: channels, groups: groups)
+        let chosen = SurgeonStructures.roundingWidths(
+            SurgeonStructures.select(units, parameters: target - gone, minChannels: options.minChannels, channels: channels, groups: groups),
+            units: units, multiple: options.channelMultiple, minChannels: options.minChannels, channels: channels)
         for (b, kinds) in chosen {
             model.blocks[b] = try SurgeonStructures.remove(kinds, from: model.blocks[b], curvature: try curvature(b), update: update == .correlated)
         }

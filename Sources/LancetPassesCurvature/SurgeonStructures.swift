@@ -16,6 +16,11 @@ enum SurgeonStructures {
     enum Kind: Hashable {
         case channel(Int)
         case group(Int)
+
+        /// Whether it is an FFN channel.
+        var isChannel: Bool { if case .channel = self { true } else { false } }
+        /// The channel's index (−1 for a group).
+        var channel: Int { if case let .channel(c) = self { c } else { -1 } }
     }
 
     /// A removable structure of one block.
@@ -97,6 +102,33 @@ enum SurgeonStructures {
             removed += unit.parameters
         }
         return chosen
+    }
+
+    /// `chosen` with every block's kept FFN width rounded to the nearest multiple of `multiple` (not below `minChannels`
+    /// rounded up to one, not above the width): a block short of the rounded width gets back its most expensive chosen
+    /// channels, one past it loses its cheapest remaining ones (cost per parameter, as `select` ranks them).
+    static func roundingWidths(_ chosen: [Int: Set<Kind>], units: [Unit], multiple: Int, minChannels: Int, channels: [Int: Int]) -> [Int: Set<Kind>] {
+        guard multiple > 1 else { return chosen }
+        var result = chosen
+        let least = (max(minChannels, 1) + multiple - 1) / multiple * multiple
+        for (block, width) in channels {
+            var set = result[block] ?? []
+            let removed = set.count(where: \.isChannel)
+            guard removed > 0 else { continue }
+            let kept = width - removed
+            let target = min(max(Int((Double(kept) / Double(multiple)).rounded()) * multiple, least), width)
+            guard target != kept else { continue }
+            // This block's channels, cheapest per parameter first.
+            let ranked = units.filter { $0.block == block && $0.kind.isChannel }
+                .sorted { ($0.cost / Double($0.parameters), $0.kind.channel) < ($1.cost / Double($1.parameters), $1.kind.channel) }
+            if target < kept {
+                for unit in ranked where !set.contains(unit.kind) && width - set.count(where: \.isChannel) > target { set.insert(unit.kind) }
+            } else {
+                for unit in ranked.reversed() where set.contains(unit.kind) && width - set.count(where: \.isChannel) < target { set.remove(unit.kind) }
+            }
+            result[block] = set.isEmpty ? nil : set
+        }
+        return result
     }
 
     /// `block` without the structures `remove`: with `update`, the remaining weights of every linear touched first

@@ -245,6 +245,23 @@ final class SurgeonTests: XCTestCase {
         XCTAssertEqual(try ModelRunner(model: back).logits(windows[0], context: ExecutionContext(batch: 1, length: 16)), logits)
     }
 
+    /// `channel_multiple` rounds every block's kept FFN width to a multiple (the global threshold leaves ragged widths).
+    func testChannelMultipleRoundsTheWidths() throws {
+        let dense = Self.model(blocks: 3)
+        let windows = Self.windows(dense, count: 4, length: 16)
+        var ragged = false
+        for multiple in [1, 16] {
+            let (model, report) = try Self.run([("structure", "rows+columns"), ("sparsity", "0.3"), ("shots", "2"), ("min_channels", "8"),
+                                                ("attention", "false"), ("channel_multiple", "\(multiple)")], on: dense, windows: windows)
+            let widths = model.blocks.map { LlamaBlock.ffnWidth(of: $0)! }
+            if multiple == 1 { ragged = widths.contains { $0 % 16 != 0 } } else {
+                XCTAssertTrue(widths.allSatisfy { $0 % 16 == 0 }, "\(widths)")
+                XCTAssertEqual(report.metrics["sparsity"]!, 0.3, accuracy: 0.1, "the rounding moves the total by less than a multiple per block")
+            }
+        }
+        XCTAssertTrue(ragged, "without rounding the global threshold leaves widths off the multiple (else this test shows nothing)")
+    }
+
     /// Bad options are refused naming the option.
     func testOptionsAreChecked() {
         func refused(_ options: SurgeonPass.Options, _ key: String) {

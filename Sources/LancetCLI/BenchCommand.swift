@@ -192,9 +192,7 @@ struct BenchCommand: ParsableCommand {
     /// Measures and caches the latency table of `m`'s block shapes on this machine (`LatencyTable`), printing it.
     func measureLatencyTable(_ m: Model) throws -> LatencyTable {
         let space = try SearchSpace(model: m, searched: { _ in true }, ffnStep: latencyGrid, minChannels: latencyGrid, depth: false)
-        guard let first = space.blocks.first, space.blocks.allSatisfy({ $0.dense == first.dense && $0.hidden == first.hidden }) else {
-            throw ValidationError("--latency-table needs a model whose blocks all have the same shape")
-        }
+        guard let first = space.uniformBlock else { throw ValidationError("--latency-table needs a model whose blocks all have the same shape") }
         guard latencyTokens >= 1, latencyTokens <= m.config.contextLength else {
             throw ValidationError("--latency-tokens must be in 1...\(m.config.contextLength), got \(latencyTokens)")
         }

@@ -121,10 +121,11 @@ enum SurgeonStructures {
             // This block's channels, cheapest per parameter first.
             let ranked = units.filter { $0.block == block && $0.kind.isChannel }
                 .sorted { ($0.cost / Double($0.parameters), $0.kind.channel) < ($1.cost / Double($1.parameters), $1.kind.channel) }
+            var left = kept
             if target < kept {
-                for unit in ranked where !set.contains(unit.kind) && width - set.count(where: \.isChannel) > target { set.insert(unit.kind) }
+                for unit in ranked where left > target && !set.contains(unit.kind) { set.insert(unit.kind); left -= 1 }
             } else {
-                for unit in ranked.reversed() where set.contains(unit.kind) && width - set.count(where: \.isChannel) < target { set.remove(unit.kind) }
+                for unit in ranked.reversed() where left < target && set.contains(unit.kind) { set.remove(unit.kind); left += 1 }
             }
             result[block] = set.isEmpty ? nil : set
         }

@@ -95,6 +95,10 @@ public struct EvolutionarySearch {
         var scores: [Architecture: Double] = [:]
         var order: [Architecture] = []
         var trace: [Generation] = []
+        // Everything scored so far, best first (ties: the one scored first).
+        func ranked() -> [Architecture] {
+            order.indices.sorted { (scores[order[$0]]!, $0) < (scores[order[$1]]!, $1) }.map { order[$0] }
+        }
         func evaluate(_ batch: [Architecture], generation: Int) throws {
             var values: [Double] = []
             for a in batch {
@@ -103,7 +107,7 @@ public struct EvolutionarySearch {
                 order.append(a)
                 values.append(s)
             }
-            let best = order.min { scores[$0]! < scores[$1]! }!
+            let best = ranked()[0]
             trace.append(Generation(generation: generation, best: scores[best]!, generationBest: values.min() ?? .nan,
                                     mean: values.reduce(0, +) / Double(max(values.count, 1)), scored: values.count, bestCost: budget.cost(best)))
         }
@@ -118,9 +122,8 @@ public struct EvolutionarySearch {
         }
         try evaluate(first, generation: 0)
         progress(0, settings.generations)
-        for generation in 1...max(settings.generations, 1) where settings.generations > 0 {
-            let parents = Array(order.sorted { (scores[$0]!, order.firstIndex(of: $0)!) < (scores[$1]!, order.firstIndex(of: $1)!) }
-                .prefix(settings.parents))
+        for generation in stride(from: 1, through: settings.generations, by: 1) {
+            let parents = Array(ranked().prefix(settings.parents))
             let crossovers = parents.count > 1 ? Int((settings.crossover * Double(settings.population)).rounded()) : 0
             var children: [Architecture] = []
             for i in 0..<settings.population {
@@ -141,7 +144,7 @@ public struct EvolutionarySearch {
             try evaluate(children, generation: generation)
             progress(generation, settings.generations)
         }
-        let best = order.min { scores[$0]! != scores[$1]! ? scores[$0]! < scores[$1]! : order.firstIndex(of: $0)! < order.firstIndex(of: $1)! }!
+        let best = ranked()[0]
         return Outcome(best: best, score: scores[best]!, initial: start, initialScore: scores[start]!, trace: trace, scored: order)
     }
 

@@ -72,8 +72,7 @@ public struct LatencyTable: Codable, Sendable, Equatable {
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> LatencyTable {
         guard let block = model.blocks.first else { throw SearchError("the latency table needs a model with blocks") }
         guard tokens >= 1 && tokens <= model.config.contextLength else { throw SearchError("latency tokens must be in 1...\(model.config.contextLength), got \(tokens)") }
-        let ranking = UnitRanking(groups: Array(0..<space.groups), heads: (0..<space.groups).map { g in Array((g * space.headsPerGroup)..<((g + 1) * space.headsPerGroup)) },
-                                  channels: Array(0..<space.channels))
+        let ranking = UnitRanking(inOrderOf: space)
         var g = SeededGenerator(seed: 7)
         let x = Tensor(shape: [tokens, space.hidden], (0..<(tokens * space.hidden)).map { _ in g.nextNormal() })
         let layout = ExecutionContext(batch: 1, length: tokens)

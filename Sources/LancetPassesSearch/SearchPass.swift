@@ -179,10 +179,7 @@ public struct SearchPass: ModelPass {
         let searchSeconds = Date().timeIntervalSince(started)
         // 4. The chosen sub-network on its masked form, fitted block by block against the dense model, then sliced.
         let dense = space.dense
-        let headDimensions = space.blocks.map(\.headDimensions)
-        for b in model.blocks.indices {
-            model.blocks[b] = rankings[b].masked(model.blocks[b], outcome.best[b], dense: dense[b], headDimensions: headDimensions[b])
-        }
+        for b in model.blocks.indices { model.blocks[b] = rankings[b].masked(model.blocks[b], outcome.best[b], dense: dense[b]) }
         if context.fit.method != .none {
             let fitted = try context.fitBlocks(&model)
             report.errorAfterCut = fitted.before
@@ -233,9 +230,7 @@ public struct SearchPass: ModelPass {
     /// This machine's latency table for `model`: the cached one, or measured now and cached.
     func latencyTable(for model: Model, space: SearchSpace, context: ModelPassContext) throws -> LatencyTable {
         if let table = LatencyTable.cached(for: model, tokens: options.tokens), table.widths.count >= 2 { return table }
-        guard let first = space.blocks.first, space.blocks.allSatisfy({ $0.dense == first.dense && $0.hidden == first.hidden }) else {
-            throw PassOptionError("budget", "latency needs every block of the same dense shape")
-        }
+        guard let first = space.uniformBlock else { throw PassOptionError("budget", "latency needs every block of the same dense shape") }
         context.log("search: measuring this machine's latency table (\(options.tokens) tokens); `lancet bench MODEL --latency-table` caches it ahead")
         let table = try LatencyTable.measure(model, space: first, tokens: options.tokens, gridStep: options.latencyGrid, repetitions: 5) { done, total in
             context.progress(done, total, "latency table")

@@ -74,6 +74,13 @@ public struct SearchSpace: Sendable {
     /// The dense architecture.
     public var dense: Architecture { blocks.map(\.dense) }
 
+    /// The one block space every block shares in its dense sizes (what a latency table measures), or nil when the
+    /// blocks differ or there are none.
+    public var uniformBlock: BlockSpace? {
+        guard let first = blocks.first, blocks.allSatisfy({ $0.dense == first.dense && $0.hidden == first.hidden }) else { return nil }
+        return first
+    }
+
     /// The parameters of `architecture`'s blocks.
     public func parameters(_ architecture: Architecture) -> Int {
         zip(blocks, architecture).reduce(0) { $0 + $1.0.parameters($1.1) }

@@ -32,12 +32,9 @@ public struct UnitRanking: Sendable, Equatable {
         func saliencyWeights(_ value: String) throws -> [Double] {
             guard var g = grams[value] else { throw SearchError("missing the Gram of '\(value)'") }
             let n = g.shape[0]
-            let mean = g.withUnsafeBufferPointer { p in (0..<n).reduce(0.0) { $0 + Double(p[$1 * n + $1]) } } / Double(max(n, 1))
-            g.withUnsafeMutableBufferPointer { p in
-                for i in p.indices { p[i] *= 2 }
-                for i in 0..<n { p[i * n + i] += Float(max(0.02 * mean, 1e-8)) }
-            }
-            let inverse = try spdInverse(g)
+            let mean = g.diagonalSum / Double(max(n, 1))
+            g.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] *= 2 } }
+            let inverse = try spdInverse(g.addingToDiagonal(Double(Float(max(0.02 * mean, 1e-8)))))
             return inverse.withUnsafeBufferPointer { p in (0..<n).map { 1 / max(Double(p[$0 * n + $0]), 1e-30) } }
         }
         func rows(_ name: String, _ s: [Double]) -> [Double] {
@@ -73,6 +70,13 @@ public struct UnitRanking: Sendable, Equatable {
         self.groups = groups
         self.heads = heads
         self.channels = channels
+    }
+
+    /// Every unit of a block with `space`'s dense sizes in index order (timing, where which units stay does not matter).
+    public init(inOrderOf space: SearchSpace.BlockSpace) {
+        self.init(groups: Array(0..<space.groups),
+                  heads: (0..<space.groups).map { g in Array((g * space.headsPerGroup)..<((g + 1) * space.headsPerGroup)) },
+                  channels: Array(0..<space.channels))
     }
 
     /// Indices of `scores` from the highest down (ties: the lower index first).
@@ -111,8 +115,9 @@ public struct UnitRanking: Sendable, Equatable {
     /// `block` with `choice`'s removed units masked in place (the dense shapes: rows of q/k/v/gate/up, columns of o and
     /// down), which computes what the sliced block computes: the form the block-local fits (lstsq, reform, regional)
     /// run on before the slice.
-    public func masked(_ block: Block, _ choice: BlockChoice, dense: BlockChoice, headDimensions d: Int) -> Block {
+    public func masked(_ block: Block, _ choice: BlockChoice, dense: BlockChoice) -> Block {
         guard let plan = plan(choice, dense: dense) else { return block }
+        let d = LlamaBlock.attentionSizes(of: block)?.headDimensions ?? 0
         var out = block
         func mask(_ name: String, keepRows: Set<Int>?, keepColumns: Set<Int>?) {
             guard let w = out.parameters[name] else { return }

@@ -78,7 +78,7 @@ final class SearchTests: XCTestCase {
                     } else {
                         XCTAssertNil(LlamaBlock.attentionSizes(of: cut))
                     }
-                    let masked = ranking.masked(block, c, dense: s.dense, headDimensions: s.headDimensions)
+                    let masked = ranking.masked(block, c, dense: s.dense)
                     let a = try BlockExecutor.forward(cut, index: 0, input: x, context: layout).output
                     let b = try BlockExecutor.forward(masked, index: 0, input: x, context: layout).output
                     for (u, v) in zip(a.scalars, b.scalars) { XCTAssertEqual(u, v, accuracy: 1e-4 * max(1, abs(u))) }
@@ -234,7 +234,7 @@ final class SearchTests: XCTestCase {
         let heldOut: Architecture = [BlockChoice(groups: 3, headsPerGroup: 2, channels: 384), BlockChoice(groups: 1, headsPerGroup: 3, channels: 640),
                                      BlockChoice(groups: 2, headsPerGroup: 3, channels: 1408), BlockChoice(groups: 3, headsPerGroup: 3, channels: 1152)]
         var cut = model
-        let ranking = UnitRanking(groups: [0, 1, 2], heads: [[0, 1, 2], [3, 4, 5], [6, 7, 8]], channels: Array(0..<1536))
+        let ranking = UnitRanking(inOrderOf: space.blocks[0])
         for b in cut.blocks.indices { cut.blocks[b] = try ranking.sliced(model.blocks[b], heldOut[b], dense: space.blocks[b].dense) }
         let runner = ModelRunner(model: cut)
         let ids = (0..<tokens).map { Int32($0 % model.config.vocabularySize) }

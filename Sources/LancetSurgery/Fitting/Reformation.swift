@@ -60,11 +60,8 @@ public enum Reformation {
     public static func reform(dense w: Tensor, mask: Mask, gram g: Tensor, rho: Double, iterations: Int) throws -> Tensor {
         let n = w.shape[1]
         precondition(g.shape == [n, n] && mask.shape == w.shape, "Reformation.reform: weight \(w.shape), mask \(mask.shape), Gram \(g.shape)")
-        let meanDiagonal = g.withUnsafeBufferPointer { p in (0..<n).reduce(0.0) { $0 + Double(p[$1 * n + $1]) } } / Double(max(n, 1))
-        let penalty = Float(max(rho * meanDiagonal, 1e-8))
-        var damped = g
-        damped.withUnsafeMutableBufferPointer { p in for i in 0..<n { p[i * n + i] += penalty } }
-        var p = try spdInverse(damped)                          // (G + ρI)⁻¹
+        let penalty = Float(max(rho * g.diagonalSum / Double(max(n, 1)), 1e-8))
+        var p = try spdInverse(g.addingToDiagonal(Double(penalty)))     // (G + ρI)⁻¹
         let fixed = matmul(matmul(w, g), p)                     // W G (G + ρI)⁻¹
         p.withUnsafeMutableBufferPointer { q in for i in q.indices { q[i] *= penalty } }   // ρ (G + ρI)⁻¹
         var z = w

@@ -1,8 +1,8 @@
 import Foundation
 import XCTest
 
-/// `.lancet` archives from the command line: `convert` writes one (with the tokenizer), `eval`, `inspect`-free commands
-/// run it, and the factor options are refused where they mean nothing.
+/// `.lancet` and `.safetensors` archives from the command line: `convert` writes one (with the tokenizer), `eval` and
+/// `inspect` run it, and the factor options are refused where they mean nothing.
 final class ArchiveCommandTests: XCTestCase {
     var folder = ""
 
@@ -26,6 +26,14 @@ final class ArchiveCommandTests: XCTestCase {
             try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["perplexity"] as? Double)
         }
         XCTAssertEqual(try perplexity(fromArchive), try perplexity(fromGGUF), "the archive holds the same model and tokenizer")
+        let safetensors = try lancet("convert", "model.lancet", "model.safetensors")
+        XCTAssertEqual(safetensors.status, 0, safetensors.stderr)
+        let fromSafetensors = try lancet("eval", "model.safetensors", "--data", "eval.txt", "--context", "32", "--max-windows", "2", "--json")
+        XCTAssertEqual(fromSafetensors.status, 0, fromSafetensors.stderr)
+        XCTAssertEqual(try perplexity(fromSafetensors), try perplexity(fromGGUF), "the safetensors archive holds the same model and tokenizer")
+        let inspect = try lancet("inspect", "model.safetensors")
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertTrue(inspect.stdout.contains("Lancet archive (safetensors)"), inspect.stdout)
         let back = try lancet("convert", "model.lancet", "hf", "--keep-factors")
         XCTAssertEqual(back.status, 0, back.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/hf/config.json"))

@@ -215,16 +215,18 @@ final class DynamicFFNTests: XCTestCase {
         XCTAssertLessThan(mlp.lossAfter, mlp.lossBefore)
     }
 
-    func testAConvertedModelSurvivesTheArchiveAndLlamaFamilyExportsAreRefused() throws {
+    func testAConvertedModelSurvivesBothArchivesAndLlamaFamilyExportsAreRefused() throws {
         let (model, _) = try Self.converted([("keep", "0.5"), ("prompt_tokens", "8"), ("predictor", "mlp"), ("hidden", "4"), ("steps", "20")])
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dynamic-ffn-\(getpid()).lancet").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        try ModelArchive.write(model, to: path)
-        let back = try ModelArchive.read(path).model
-        try Verifier.verify(back)
         let tokens = Self.tokens(20, seed: 4)
-        XCTAssertEqual(try ModelRunner(model: back).logits(tokens, context: ExecutionContext(batch: 1, length: 20)),
-                       try ModelRunner(model: model).logits(tokens, context: ExecutionContext(batch: 1, length: 20)))
+        let expected = try ModelRunner(model: model).logits(tokens, context: ExecutionContext(batch: 1, length: 20))
+        for suffix in [".lancet", ".safetensors"] {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("dynamic-ffn-\(getpid())" + suffix).path
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            try model.save(to: path)
+            let back = try ModelLoader.load(path)
+            try Verifier.verify(back)
+            XCTAssertEqual(try ModelRunner(model: back).logits(tokens, context: ExecutionContext(batch: 1, length: 20)), expected, suffix)
+        }
         let gguf = FileManager.default.temporaryDirectory.appendingPathComponent("dynamic-ffn-\(getpid()).gguf").path
         XCTAssertThrowsError(try GGUFExporter.write(model, to: gguf)) { XCTAssertTrue("\($0)".contains("'dynamic-ffn' op"), "\($0)") }
         XCTAssertFalse(FileManager.default.fileExists(atPath: gguf))

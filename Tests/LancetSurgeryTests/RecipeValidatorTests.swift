@@ -93,7 +93,7 @@ final class RecipeValidatorTests: XCTestCase {
         XCTAssertEqual(try outputProblems("folder-output/"), [])
         XCTAssertEqual(try outputProblems("folder-output"), [])
         XCTAssertEqual(try outputProblems("out/x.lancet"), [])
-        XCTAssertEqual(try outputProblems("x.bin").first?.contains("must be a .gguf file, a .lancet archive or a folder"), true)
+        XCTAssertEqual(try outputProblems("x.bin").first?.contains("must be a .gguf file, a .lancet or .safetensors archive or a folder"), true)
         XCTAssertEqual(try outputProblems("calib.txt/x.gguf").first?.contains("is a file"), true)
         XCTAssertEqual(try outputProblems("model.gguf").first?.contains("is the input model"), true)
     }

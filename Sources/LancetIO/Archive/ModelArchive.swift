@@ -4,52 +4,129 @@ import LancetTensor
 
 /// Lancet's lossless file of a model in IR form: the exact graph of every block (ops, attributes, values),
 /// every parameter as F32, every mask, the configuration and the provenance — what a GGUF for llama.cpp
-/// cannot carry (masks, low-rank factors, heterogeneous graphs). Used for pipeline checkpoints.
+/// cannot carry (masks, low-rank factors, heterogeneous graphs, plugin ops such as the dynamic FFN with its predictor).
+/// Used for pipeline checkpoints and for models only Lancet's runtime runs.
 ///
-/// The container is GGUF: metadata `lancet.archive.version` and `lancet.archive.ir` (JSON of the config
-/// and graphs), tensors `embedding`, `final_norm`, `output_head`, `blocks.N.<parameter>` (F32) and
-/// `blocks.N.<parameter>.mask` (I8, 1 = kept), and the tokenizer as GGUF's `tokenizer.ggml.*` metadata when the model
-/// has one (so `lancet eval`, `generate` and `bench` run an archive as they run a GGUF file). Written by
-/// `Model.save(to:)` for a `.lancet` path; `ModelLoader` reads it.
+/// Two containers hold the same content. A `.lancet` path is a GGUF file: metadata `lancet.archive.version` and
+/// `lancet.archive.ir` (JSON of the config and graphs), tensors `embedding`, `final_norm`, `output_head`,
+/// `blocks.N.<parameter>` (F32) and `blocks.N.<parameter>.mask` (I8, 1 = kept), and the tokenizer as GGUF's
+/// `tokenizer.ggml.*` metadata when the model has one (so `lancet eval`, `generate` and `bench` run an archive as they
+/// run a GGUF file). A `.safetensors` path is one safetensors file with the same tensor names (masks as U8) and the
+/// same metadata as `__metadata__` strings: `format` is `lancet-archive`, `lancet.provenance` a JSON array, and the
+/// tokenizer's GGUF metadata one JSON text under `lancet.tokenizer` (`GGUFValue.jsonText(of:)`), so any safetensors
+/// reader gets every tensor and the graph. Written by `Model.save(to:)`; `ModelLoader` reads both.
 public enum ModelArchive {
     /// The archive format version written and accepted.
     public static let version = 1
     /// The `general.architecture` of an archive.
     public static let architecture = "lancet-archive"
+    /// The `format` of an archive's safetensors `__metadata__`.
+    public static let safetensorsFormat = "lancet-archive"
+    /// The safetensors metadata key of the tokenizer (its GGUF metadata as JSON).
+    public static let tokenizerKey = "lancet.tokenizer"
 
     /// Whether an opened GGUF file is a model archive.
     public static func isArchive(_ file: GGUFFile) -> Bool { file.string("general.architecture") == architecture }
 
-    /// Writes `model` to `path` atomically, with `extra` metadata appended; with `overwrite: false` an existing file
-    /// is an error (checkpoints overwrite).
+    /// Whether an opened safetensors file is a model archive.
+    public static func isArchive(_ file: SafetensorsFile) -> Bool { file.metadata["format"] == safetensorsFormat }
+
+    /// Whether `path` names the safetensors container (a `.safetensors` extension, any case).
+    public static func isSafetensorsPath(_ path: String) -> Bool { path.lowercased().hasSuffix(".safetensors") }
+
+    /// Writes `model` to `path` atomically — a safetensors file for a `.safetensors` path, else a GGUF file — with
+    /// `extra` metadata appended (safetensors: strings as they are, other values as tagged JSON); with
+    /// `overwrite: false` an existing file is an error (checkpoints overwrite).
     public static func write(_ model: Model, to path: String, extra: [(String, GGUFValue)] = [], overwrite: Bool = true) throws {
         try AtomicFile.checkWritable(path, overwrite: overwrite)
+        let aliases = aliasTable(of: model)
+        let aliasText = try aliases.isEmpty ? nil : jsonText(aliases)
+        if isSafetensorsPath(path) {
+            try writeSafetensors(model, to: path, aliasText: aliasText, aliases: aliases, extra: extra, overwrite: overwrite)
+            return
+        }
         var writer = GGUFWriter(metadata: [
             ("general.architecture", .string(architecture)),
             ("lancet.archive.version", .uint32(UInt32(version))),
             ("lancet.archive.ir", .string(try irJSON(model))),
             ("lancet.provenance", .array(.string, model.provenance.map { .string($0) })),
         ] + GGUFExporter.tokenizerMetadata(of: model) + extra)
-        // A parameter several blocks share is written once, under its first path; the others are aliases of it.
-        var aliases: [String: String] = [:]
-        for group in model.sharedParameterGroups { for other in group.dropFirst() { aliases[other] = group[0] } }
-        if !aliases.isEmpty {
-            let data = try JSONSerialization.data(withJSONObject: aliases, options: [.sortedKeys])
-            writer.metadata.append(("lancet.archive.aliases", .string(String(decoding: data, as: UTF8.self))))
+        if let aliasText { writer.metadata.append(("lancet.archive.aliases", .string(aliasText))) }
+        try forEachTensor(of: model, skipping: aliases) { name, tensor, mask in
+            try writer.add(name: name, tensor: tensor)
+            if let mask { try writer.addRaw(name: name + ".mask", dimensions: [mask.keep.count], type: .i8, bytes: mask.keep) }
         }
-        try writer.add(name: "embedding", tensor: model.embedding)
-        try writer.add(name: "final_norm", tensor: model.finalNorm)
-        if let head = model.outputHead { try writer.add(name: "output_head", tensor: head) }
-        for (i, block) in model.blocks.enumerated() { try addTensors(of: block, prefix: "blocks.\(i).", skipping: aliases, to: &writer) }
         try writer.write(to: path, overwrite: overwrite)
     }
 
-    /// Reads an archive written by `write`. Every stored tensor goes through `weights` (the loaders' check for NaN and
-    /// ±infinity) when one is given.
+    static func writeSafetensors(_ model: Model, to path: String, aliasText: String?, aliases: [String: String],
+                                 extra: [(String, GGUFValue)], overwrite: Bool) throws {
+        var metadata = [
+            "format": safetensorsFormat, "lancet.archive.version": String(version), "lancet.archive.ir": try irJSON(model),
+            "lancet.provenance": try jsonText(model.provenance),
+        ]
+        let tokenizer = GGUFExporter.tokenizerMetadata(of: model)
+        if !tokenizer.isEmpty { metadata[tokenizerKey] = try GGUFValue.jsonText(of: tokenizer) }
+        if let aliasText { metadata["lancet.archive.aliases"] = aliasText }
+        for (key, value) in extra { metadata[key] = try value.stringValue ?? jsonText(value.taggedJSON) }
+        var writer = SafetensorsWriter(metadata: metadata)
+        forEachTensor(of: model, skipping: aliases) { name, tensor, mask in
+            writer.add(name, tensor)
+            if let mask { writer.add(name + ".mask", Tensor(shape: tensor.shape, mask.keep.map(Float.init)), as: .u8) }
+        }
+        try writer.write(to: path, overwrite: overwrite)
+    }
+
+    /// A parameter several blocks share is written once, under its first path; the others are aliases of it.
+    static func aliasTable(of model: Model) -> [String: String] {
+        var aliases: [String: String] = [:]
+        for group in model.sharedParameterGroups { for other in group.dropFirst() { aliases[other] = group[0] } }
+        return aliases
+    }
+
+    /// Every tensor an archive stores, by its name, with the mask of a block parameter; aliases left out.
+    static func forEachTensor(of model: Model, skipping aliases: [String: String],
+                              _ body: (String, Tensor, Mask?) throws -> Void) rethrows {
+        try body("embedding", model.embedding, nil)
+        try body("final_norm", model.finalNorm, nil)
+        if let head = model.outputHead { try body("output_head", head, nil) }
+        for (i, block) in model.blocks.enumerated() {
+            try forEachParameter(of: block, prefix: "blocks.\(i).", skipping: aliases, body)
+        }
+    }
+
+    static func forEachParameter(of block: Block, prefix: String, skipping aliases: [String: String] = [:],
+                                 _ body: (String, Tensor, Mask?) throws -> Void) rethrows {
+        for name in block.parameters.keys.sorted() where aliases[prefix + name] == nil {
+            try body(prefix + name, block.parameters[name]!, block.masks[name])
+        }
+    }
+
+    static func jsonText(_ object: Any) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed]), as: UTF8.self)
+    }
+
+    /// Reads a GGUF archive written by `write`. Every stored tensor goes through `weights` (the loaders' check for NaN
+    /// and ±infinity) when one is given.
     public static func read(_ path: String, weights: NonFiniteWeightCheck? = nil) throws -> (model: Model, file: GGUFFile) {
         let file = try GGUFFile(path: path)
+        return (try decode(file, weights: weights), file)
+    }
+
+    /// Reads a safetensors archive written by `write` (a `.safetensors` path), with the same checks as `read`.
+    public static func readSafetensors(_ path: String, weights: NonFiniteWeightCheck? = nil) throws -> Model {
+        let file = try SafetensorsFile(path: path)
+        guard isArchive(file) else {
+            let format = file.metadata["format"].map { "'\($0)'" } ?? "none"
+            throw ModelImportError(path, "a single safetensors file loads only as a Lancet archive (metadata 'format' is '\(safetensorsFormat)', here \(format)); for a Hugging Face model, give its folder (config.json beside the safetensors)")
+        }
+        return try decode(file, weights: weights)
+    }
+
+    static func decode(_ file: some ArchiveContainer, weights: NonFiniteWeightCheck?) throws -> Model {
+        let path = file.path
         func fail(_ reason: String) -> ModelImportError { ModelImportError(path, reason) }
-        guard file.int("lancet.archive.version") == version, let json = file.string("lancet.archive.ir") else {
+        guard file.text("lancet.archive.version") == String(version), let json = file.text("lancet.archive.ir") else {
             throw fail("not a Lancet archive of version \(version)")
         }
         guard let root = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
@@ -58,7 +135,7 @@ public enum ModelArchive {
         }
         let config = try decodeConfig(c, fail: fail)
         var aliases: [String: String] = [:]
-        if let text = file.string("lancet.archive.aliases") {
+        if let text = file.text("lancet.archive.aliases") {
             guard let table = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] else {
                 throw fail("metadata 'lancet.archive.aliases' is not a JSON object of parameter paths")
             }
@@ -77,24 +154,15 @@ public enum ModelArchive {
             for (name, t) in block.parameters { loaded["blocks.\(i).\(name)"] = t }
             blocks.append(block)
         }
-        let head = file.info("output_head") == nil ? nil : try file.tensor("output_head")
-        let provenance = file.metadata["lancet.provenance"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let head = file.hasTensor("output_head") ? try file.tensor("output_head") : nil
         var model = Model(config: config, embedding: try file.tensor("embedding"), blocks: blocks, finalNorm: try file.tensor("final_norm"),
-                          outputHead: head, provenance: provenance)
+                          outputHead: head, provenance: try file.provenance())
         if let weights {
-            var stored: [(String, Tensor)] = [("embedding", model.embedding), ("final_norm", model.finalNorm)] + (head.map { [("output_head", $0)] } ?? [])
-            for (i, block) in blocks.enumerated() {
-                for name in block.parameters.keys.sorted() where aliases["blocks.\(i).\(name)"] == nil {
-                    stored.append(("blocks.\(i).\(name)", block.parameters[name]!))
-                }
-            }
-            for (name, t) in stored { try weights.check(t, name: name, file: path, importPath: path) }
+            try forEachTensor(of: model, skipping: aliases) { name, t, _ in try weights.check(t, name: name, file: path, importPath: path) }
         }
-        if file.metadata["tokenizer.ggml.model"] != nil {
-            do { model.tokenizer = try Tokenizer(gguf: file) } catch { throw fail("its tokenizer metadata: \(error)") }
-        }
+        do { model.tokenizer = try file.tokenizer() } catch { throw fail("its tokenizer metadata: \(error)") }
         do { try Verifier.verify(model) } catch let e as VerifierError { throw fail("the archived model does not verify: \(e)") }
-        return (model, file)
+        return model
     }
 
     static func irJSON(_ model: Model) throws -> String {
@@ -118,16 +186,7 @@ public enum ModelArchive {
         ]
     }
 
-    static func addTensors(of block: Block, prefix: String, skipping aliases: [String: String] = [:], to writer: inout GGUFWriter) throws {
-        for name in block.parameters.keys.sorted() where aliases[prefix + name] == nil {
-            try writer.add(name: prefix + name, tensor: block.parameters[name]!)
-            if let mask = block.masks[name] {
-                try writer.addRaw(name: prefix + name + ".mask", dimensions: [mask.keep.count], type: .i8, bytes: mask.keep)
-            }
-        }
-    }
-
-    static func decodeBlock(_ b: [String: Any], prefix: String, file: GGUFFile, what: String, fail: (String) -> ModelImportError,
+    static func decodeBlock(_ b: [String: Any], prefix: String, file: some ArchiveContainer, what: String, fail: (String) -> ModelImportError,
                             alias: (String) throws -> Tensor? = { _ in nil }) throws -> Block {
         guard let input = b["input"] as? String, let output = b["output"] as? String, let nodesJSON = b["nodes"] as? [[String: Any]],
               let paramNames = b["parameters"] as? [String] else { throw fail("\(what) of the IR is malformed") }
@@ -149,9 +208,11 @@ public enum ModelArchive {
                 params[p] = shared
                 continue
             }
-            params[p] = try file.tensor(prefix + p)
-            if let info = file.info(prefix + p + ".mask") {
-                masks[p] = Mask(shape: params[p]!.shape, keep: Array(file.rawBytes(of: info)))
+            let t = try file.tensor(prefix + p)
+            params[p] = t
+            if let keep = try file.maskBytes(of: prefix + p, count: t.count) {
+                guard keep.allSatisfy({ $0 <= 1 }) else { throw fail("tensor '\(prefix + p).mask' holds values other than 0 and 1") }
+                masks[p] = Mask(shape: t.shape, keep: keep)
             }
         }
         return Block(input: input, output: output, nodes: nodes, parameters: params, masks: masks)
@@ -166,7 +227,10 @@ public enum ModelArchive {
             ("lancet.archive.version", .uint32(UInt32(version))),
             ("lancet.archive.block", .string(String(decoding: data, as: UTF8.self))),
         ] + extra)
-        try addTensors(of: block, prefix: "", to: &writer)
+        try forEachParameter(of: block, prefix: "") { name, tensor, mask in
+            try writer.add(name: name, tensor: tensor)
+            if let mask { try writer.addRaw(name: name + ".mask", dimensions: [mask.keep.count], type: .i8, bytes: mask.keep) }
+        }
         try writer.write(to: path, overwrite: true)
     }
 

@@ -1,10 +1,10 @@
 /// What a save path asks for, by its name: `.gguf` a GGUF file for llama.cpp (low-rank linears multiplied back),
-/// `.lancet` Lancet's archive (the IR as it is: masks, low-rank factors, heterogeneous graphs, the tokenizer),
-/// anything else a Hugging Face folder.
+/// `.lancet` Lancet's archive (the IR as it is: masks, low-rank factors, heterogeneous graphs, the tokenizer) in a GGUF
+/// container and `.safetensors` the same archive in a safetensors file, anything else a Hugging Face folder.
 public enum ModelOutputFormat: Sendable, Equatable {
     /// A GGUF file (`GGUFExporter`).
     case gguf
-    /// A Lancet archive (`ModelArchive`).
+    /// A Lancet archive (`ModelArchive`), GGUF or safetensors container.
     case archive
     /// A Hugging Face folder (`HuggingFaceExporter`).
     case huggingFace
@@ -12,7 +12,7 @@ public enum ModelOutputFormat: Sendable, Equatable {
     /// The format a path names (the extension, in any case).
     public init(path: String) {
         let lower = path.lowercased()
-        if lower.hasSuffix(".gguf") { self = .gguf } else if lower.hasSuffix(".lancet") { self = .archive } else { self = .huggingFace }
+        if lower.hasSuffix(".gguf") { self = .gguf } else if lower.hasSuffix(".lancet") || ModelArchive.isSafetensorsPath(lower) { self = .archive } else { self = .huggingFace }
     }
 
     /// Whether the output is one file (GGUF or archive), not a folder.

@@ -1,13 +1,21 @@
 import Foundation
 import LancetIR
 
-/// Opens model files of any supported format: a GGUF file, Lancet's archive (a GGUF container, `ModelArchive`), or a
-/// Hugging Face folder (`config.json`, safetensors, `tokenizer.json`).
+/// Opens model files of any supported format: a GGUF file, Lancet's archive (`ModelArchive`, in a GGUF or a
+/// safetensors container), or a Hugging Face folder (`config.json`, safetensors, `tokenizer.json`).
 public enum ModelLoader {
     /// The format of a path.
-    public enum Format { case gguf, huggingFace }
+    public enum Format {
+        /// A GGUF file (a model for llama.cpp or a `.lancet` archive).
+        case gguf
+        /// A Hugging Face folder.
+        case huggingFace
+        /// A single `.safetensors` file: Lancet's archive in a safetensors container.
+        case safetensorsArchive
+    }
 
-    /// Which format `path` holds; throws when it is neither a GGUF file nor a folder with `config.json`.
+    /// Which format `path` holds; throws when it is neither a file nor a folder with `config.json`. A file named
+    /// `*.safetensors` is a safetensors archive, any other file GGUF.
     public static func format(of path: String) throws -> Format {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -19,7 +27,7 @@ public enum ModelLoader {
             }
             return .huggingFace
         }
-        return .gguf
+        return ModelArchive.isSafetensorsPath(path) ? .safetensorsArchive : .gguf
     }
 
     /// A loaded model and what the load found but let pass.
@@ -56,6 +64,8 @@ public enum ModelLoader {
             return LoadResult(model: model, nonFiniteTensors: weights.findings)
         case .huggingFace:
             return LoadResult(model: try HuggingFaceLlamaImporter.load(folder: path, weights: weights), nonFiniteTensors: weights.findings)
+        case .safetensorsArchive:
+            return LoadResult(model: try ModelArchive.readSafetensors(path, weights: weights), nonFiniteTensors: weights.findings)
         }
     }
 
@@ -64,6 +74,10 @@ public enum ModelLoader {
         switch try format(of: path) {
         case .gguf: return try Tokenizer(gguf: try GGUFFile(path: path))
         case .huggingFace: return try Tokenizer(huggingFaceFolder: URL(fileURLWithPath: path))
+        case .safetensorsArchive:
+            let file = try SafetensorsFile(path: path)
+            guard let tokenizer = try file.tokenizer() else { throw ModelImportError(path, "the archive keeps no tokenizer (metadata '\(ModelArchive.tokenizerKey)')") }
+            return tokenizer
         }
     }
 
@@ -74,11 +88,12 @@ public enum ModelLoader {
             let file = try GGUFFile(path: path)
             return ModelArchive.isArchive(file) ? try ModelFileSummary(archive: file) : ModelFileSummary(gguf: file)
         case .huggingFace: return try ModelFileSummary(huggingFaceFolder: path)
+        case .safetensorsArchive: return try ModelFileSummary(safetensorsArchive: path)
         }
     }
 }
 
 extension Model {
-    /// The model at `path` (GGUF file or Hugging Face folder), with its tokenizer, verified.
+    /// The model at `path` (GGUF file, Lancet archive or Hugging Face folder), with its tokenizer, verified.
     public static func load(_ path: String) throws -> Model { try ModelLoader.load(path) }
 }

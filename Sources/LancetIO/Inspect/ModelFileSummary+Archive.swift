@@ -8,11 +8,38 @@ extension ModelFileSummary {
     /// weights, as `lancet inspect` does anyway.
     public init(archive file: GGUFFile) throws {
         self.init(gguf: file)
-        let model = try ModelArchive.read(file.path).model
+        format = "lancet"
+        describe(try ModelArchive.read(file.path).model)
+    }
+
+    /// A summary of a Lancet archive in a safetensors file: its tensors (zeros counted), its file size, the
+    /// tokenizer it keeps and, read back from the archived IR, everything `init(archive:)` reports.
+    public init(safetensorsArchive path: String) throws {
+        let model = try ModelArchive.readSafetensors(path)
+        let file = try SafetensorsFile(path: path)
+        let entries = file.tensors.map { info -> TensorEntry in
+            TensorEntry(name: info.name, type: info.dtype.name, shape: info.shape, bytes: info.byteCount,
+                        zeros: try? ZeroWeightCount.zeros(in: file.tensor(info)))
+        }
+        let tokenizer = model.tokenizer as? Tokenizer
+        self.init(format: "lancet-safetensors", path: path, architecture: model.config.architecture, name: nil, blocks: model.blocks.count,
+                  hiddenSize: model.config.hiddenSize, heads: [], kvHeads: [], ffnWidth: [], vocabularySize: model.config.vocabularySize,
+                  contextLength: model.config.contextLength, tokenizerKind: tokenizer.map { $0.kind == .byteLevelBPE ? "gpt2" : "llama" },
+                  tokenizerVocabularySize: tokenizer?.tokenCount, tensors: entries,
+                  parameterCount: entries.reduce(0) { $0 + $1.elementCount }, provenance: model.provenance)
+        fileType = dominantMatrixType
+        fileBytes = FileSize.bytes(ofFile: path)
+        if let tokenizer {
+            setTokenizer(bos: tokenizer.bos, eos: tokenizer.eos, addsBOS: tokenizer.addBOS, tokens: tokenizer.tokens, chatTemplate: tokenizer.chatTemplate)
+        }
+        describe(model)
+    }
+
+    /// Sets the architecture fields from an archived model's IR.
+    private mutating func describe(_ model: Model) {
         let c = model.config
         func perBlock(_ values: [Int]) -> [Int] { Set(values).count == 1 ? [values[0]] : values }
         let attention = model.blocks.map { LlamaBlock.attentionSizes(of: $0) }
-        format = "lancet"
         architecture = c.architecture
         name = c.name.isEmpty ? name : c.name
         blocks = model.blocks.count

@@ -2,7 +2,7 @@ import Foundation
 
 extension ModelFileSummary {
     /// How the first line names each format.
-    static let formatNames = ["gguf": "GGUF", "lancet": "Lancet archive", "safetensors": "safetensors"]
+    static let formatNames = ["gguf": "GGUF", "lancet": "Lancet archive", "lancet-safetensors": "Lancet archive (safetensors)", "safetensors": "safetensors"]
 
     /// The human-readable report: one screen of facts (under 30 lines for a Llama-family model), and with
     /// `tensorTable` every tensor in natural order (`TensorNameOrder`) with aligned columns. `provenanceLine`

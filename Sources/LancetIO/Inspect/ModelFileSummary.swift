@@ -29,7 +29,8 @@ public struct ModelFileSummary: Sendable, Encodable {
         public var text: String?
     }
 
-    /// `gguf`, `lancet` (Lancet's archive, a GGUF container of the IR) or `safetensors`.
+    /// `gguf`, `lancet` (Lancet's archive, a GGUF container of the IR), `lancet-safetensors` (the archive in a
+    /// safetensors file) or `safetensors` (a Hugging Face folder).
     public var format: String
     /// The file or folder.
     public var path: String

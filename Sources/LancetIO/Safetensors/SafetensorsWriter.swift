@@ -39,9 +39,10 @@ public struct SafetensorsWriter {
         if self.metadata["format"] == nil { self.metadata["format"] = "pt" }
     }
 
-    /// Adds a tensor stored as `dtype` (F32, F16 or BF16). Adding the same name twice is a programmer error.
+    /// Adds a tensor stored as `dtype` (F32, F16 or BF16; U8 for tensors of whole numbers 0…255, such as masks).
+    /// Adding the same name twice is a programmer error.
     public mutating func add(_ name: String, _ tensor: Tensor, as dtype: SafetensorsDType = .f32) {
-        precondition(dtype.isWritable, "SafetensorsWriter: cannot store \(dtype.name) (writable: F32, F16, BF16)")
+        precondition(dtype.isWritable || dtype == .u8, "SafetensorsWriter: cannot store \(dtype.name) (writable: F32, F16, BF16, U8)")
         precondition(!name.isEmpty && name != "__metadata__", "SafetensorsWriter: invalid tensor name '\(name)'")
         precondition(names.insert(name).inserted, "SafetensorsWriter: tensor '\(name)' added twice")
         entries.append(Entry(name: name, tensor: tensor, dtype: dtype))
@@ -116,6 +117,12 @@ public struct SafetensorsWriter {
                     try buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<(2 * n)])) }
                     start += n
                 }
+            case .u8:
+                let bytes = values.map { v -> UInt8 in
+                    precondition(v >= 0 && v <= 255 && v.rounded() == v, "SafetensorsWriter: \(v) in '\(entry.name)' is not a U8 value")
+                    return UInt8(v)
+                }
+                try bytes.withUnsafeBytes { try sink.write($0) }
             default:
                 preconditionFailure("SafetensorsWriter: unwritable dtype \(entry.dtype.name)")
             }

@@ -11,8 +11,12 @@ extension TokenizerSpec {
     /// - `tokenizer.ggml.{bos,eos,unknown,padding}_token_id` override the defaults when in range;
     ///   `add_bos_token`, `add_eos_token`, `add_space_prefix` override the flags.
     public init(gguf: GGUFFile) throws {
-        let src = gguf.path
-        let meta = gguf.metadata
+        try self.init(ggufMetadata: gguf.metadata, source: gguf.path)
+    }
+
+    /// Reads a tokenizer description from GGUF-style metadata read from `source` (a GGUF file, or the tokenizer
+    /// that a safetensors archive keeps as `lancet.tokenizer`), as `init(gguf:)` does.
+    public init(ggufMetadata meta: [String: GGUFValue], source src: String) throws {
         func strings(_ key: String, required: Bool) throws -> [String]? {
             guard let v = meta[key] else {
                 if required { throw TokenizerError(src, key, "missing") }
@@ -129,5 +133,10 @@ extension Tokenizer {
     /// The tokenizer stored in a GGUF file's metadata (`tokenizer.ggml.*`).
     public convenience init(gguf: GGUFFile) throws {
         try self.init(spec: TokenizerSpec(gguf: gguf))
+    }
+
+    /// The tokenizer described by GGUF-style metadata (`tokenizer.ggml.*`) read from `source`.
+    public convenience init(ggufMetadata: [String: GGUFValue], source: String) throws {
+        try self.init(spec: TokenizerSpec(ggufMetadata: ggufMetadata, source: source))
     }
 }

@@ -137,7 +137,7 @@ public enum RecipeValidator {
         return errors
     }
 
-    /// The output is `.gguf` or a folder, is not the input model, and its parent folder exists or can be
+    /// The output is a `.gguf` file, an archive (`.lancet`, `.safetensors`) or a folder, is not the input model, and its parent folder exists or can be
     /// created (the nearest existing ancestor is a writable folder).
     static func checkOutput(_ output: String, recipe: Recipe) -> [RecipeError] {
         let at = recipe.location(of: "output")
@@ -145,7 +145,7 @@ public enum RecipeValidator {
         var isDirectory: ObjCBool = false
         let isFile = ModelOutputFormat(path: output).isFile
         if !isFile && !RecipePaths.isFolder(output) {
-            return [RecipeError(at, path: "output", "must be a .gguf file, a .lancet archive or a folder (for safetensors + config.json), got '\((output as NSString).lastPathComponent)'")]
+            return [RecipeError(at, path: "output", "must be a .gguf file, a .lancet or .safetensors archive or a folder (for safetensors + config.json), got '\((output as NSString).lastPathComponent)'")]
         }
         if let model = recipe.model, RecipePaths.normalize(model) == RecipePaths.normalize(output) {
             return [RecipeError(at, path: "output", "is the input model; write the result to another path")]

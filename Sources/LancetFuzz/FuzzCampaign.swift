@@ -26,6 +26,7 @@ public struct FuzzCampaign: Sendable {
         case .config: return ConfigMutations.make(fixtures, index: index, random: &r)
         case .tokenizer: return TokenizerMutations.make(fixtures, index: index, random: &r)
         case .recipe: return RecipeMutations.make(fixtures, index: index, random: &r)
+        case .archive: return ArchiveMutations.make(fixtures, index: index, random: &r)
         }
     }
 

@@ -1,4 +1,4 @@
-/// The five kinds of hostile input the fuzz suite generates.
+/// The six kinds of hostile input the fuzz suite generates.
 public enum FuzzKind: String, CaseIterable, Sendable {
     /// A whole GGUF model file.
     case gguf
@@ -10,6 +10,8 @@ public enum FuzzKind: String, CaseIterable, Sendable {
     case tokenizer
     /// A YAML recipe, validated against a tiny model.
     case recipe
+    /// A Lancet archive in a safetensors file: its container, IR, aliases, provenance, tokenizer and masks.
+    case archive
 }
 
 /// What a case's input is allowed to do.

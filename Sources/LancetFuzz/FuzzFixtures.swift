@@ -2,8 +2,8 @@ import Foundation
 import Lancet
 
 /// The valid inputs every case starts from: a tiny seeded Llama model with a byte-level BPE tokenizer,
-/// exported by Lancet itself as GGUF (F32 and Q8_0) and as a Hugging Face folder, a short text to evaluate,
-/// and a recipe that validates against the model.
+/// exported by Lancet itself as GGUF (F32 and Q8_0), as a Hugging Face folder and (with a mask on one weight) as a
+/// safetensors archive, a short text to evaluate, and a recipe that validates against the model.
 public struct FuzzFixtures: Sendable {
     /// The F32 GGUF file.
     public let ggufF32: [UInt8]
@@ -11,6 +11,8 @@ public struct FuzzFixtures: Sendable {
     public let ggufQ8: [UInt8]
     /// The Hugging Face folder: file name → bytes (`config.json`, `model.safetensors`, `tokenizer.json`, …).
     public let huggingFace: [String: [UInt8]]
+    /// The Lancet archive in a safetensors file (`ModelArchive`), block 0's `mlp.up.weight` masked.
+    public let archive: [UInt8]
     /// Plain text for `lancet eval` and for calibration.
     public let text: [UInt8]
     /// A recipe that validates against `model.gguf` with `text.txt` as its data.
@@ -56,9 +58,15 @@ public struct FuzzFixtures: Sendable {
         func read(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
         var hf: [String: [UInt8]] = [:]
         for name in try FileManager.default.contentsOfDirectory(atPath: folder + "/hf") { hf[name] = try read(folder + "/hf/" + name) }
+        var masked = model
+        let up = masked.blocks[0].parameters["mlp.up.weight"]!
+        let keep = (0..<up.count).map { UInt8($0 % 4 == 0 ? 0 : 1) }
+        masked.blocks[0].parameters["mlp.up.weight"] = Tensor(shape: up.shape, zip(up.scalars, keep).map { $1 == 0 ? 0 : $0 })
+        masked.blocks[0].masks["mlp.up.weight"] = Mask(shape: up.shape, keep: keep)
+        try ModelArchive.write(masked, to: folder + "/archive.safetensors")
         let text = String(repeating: "The cat sat on the mat, and then the rain came in. ", count: 24)
         return FuzzFixtures(ggufF32: try read(folder + "/f32.gguf"), ggufQ8: try read(folder + "/q8.gguf"), huggingFace: hf,
-                            text: Array(text.utf8), recipe: baseRecipe)
+                            archive: try read(folder + "/archive.safetensors"), text: Array(text.utf8), recipe: baseRecipe)
     }
 
     /// The recipe every recipe case mutates: each section a pass, a fit and an evaluation would have.

@@ -73,6 +73,8 @@ final class FuzzSuiteTests: XCTestCase {
             FuzzCase(kind: .gguf, index: 1, mutations: ["none"], expectation: .either, files: ["model.gguf": f.ggufQ8, "text.txt": f.text],
                      commands: FuzzFixtures.loadCommands("model.gguf")),
             FuzzCase(kind: .safetensors, index: 0, mutations: ["none"], expectation: .either, files: hf, commands: FuzzFixtures.loadCommands("model")),
+            FuzzCase(kind: .archive, index: 0, mutations: ["none"], expectation: .either, files: ["model.safetensors": f.archive, "text.txt": f.text],
+                     commands: FuzzFixtures.loadCommands("model.safetensors")),
             FuzzCase(kind: .recipe, index: 0, mutations: ["none"], expectation: .either,
                      files: ["recipe.yaml": Array(FuzzFixtures.baseRecipe.utf8), "model.gguf": f.ggufF32, "text.txt": f.text, "eval.txt": f.text, "out/.keep": []],
                      commands: [["validate", "recipe.yaml"]]),

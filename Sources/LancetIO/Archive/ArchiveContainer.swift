@@ -10,13 +10,15 @@ protocol ArchiveContainer {
     func text(_ key: String) -> String?
     /// The provenance lines (empty when none are stored).
     func provenance() throws -> [String]
+    /// The names of every stored tensor.
+    var storedTensorNames: [String] { get }
     /// Whether a tensor called `name` is stored.
     func hasTensor(_ name: String) -> Bool
     /// The tensor called `name` as F32.
     func tensor(_ name: String) throws -> Tensor
-    /// The stored keep-bytes of the mask of parameter `name` (1 = kept), checked to hold `count` bytes, or nil when
-    /// the parameter has no mask.
-    func maskBytes(of name: String, count: Int) throws -> [UInt8]?
+    /// The stored keep-bytes of the mask of parameter `name` (1 = kept), checked to fit the parameter's `shape`, or nil
+    /// when the parameter has no mask.
+    func maskBytes(of name: String, shape: [Int]) throws -> [UInt8]?
     /// The tokenizer the file keeps, or nil.
     func tokenizer() throws -> Tokenizer?
 }
@@ -26,10 +28,14 @@ extension GGUFFile: ArchiveContainer {
 
     func provenance() throws -> [String] { metadata["lancet.provenance"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
 
+    var storedTensorNames: [String] { tensors.map(\.name) }
+
     func hasTensor(_ name: String) -> Bool { info(name) != nil }
 
-    func maskBytes(of name: String, count: Int) throws -> [UInt8]? {
+    /// A GGUF archive stores a mask flat: I8, one element per weight.
+    func maskBytes(of name: String, shape: [Int]) throws -> [UInt8]? {
         guard let info = info(name + ".mask") else { return nil }
+        let count = Tensor.elementCount(shape)
         guard info.type == .i8, info.elementCount == count else {
             throw ModelImportError(path, "tensor '\(name).mask' must be I8 with \(count) elements (one per weight), not \(info.type.name) with \(info.elementCount)")
         }
@@ -50,12 +56,15 @@ extension SafetensorsFile: ArchiveContainer {
         return lines
     }
 
+    var storedTensorNames: [String] { tensorNames }
+
     func hasTensor(_ name: String) -> Bool { contains(name) }
 
-    func maskBytes(of name: String, count: Int) throws -> [UInt8]? {
+    /// A safetensors archive stores a mask in its parameter's shape, U8.
+    func maskBytes(of name: String, shape: [Int]) throws -> [UInt8]? {
         guard let info = info(name + ".mask") else { return nil }
-        guard info.dtype == .u8, info.elementCount == count else {
-            throw ModelImportError(path, "tensor '\(name).mask' must be U8 with \(count) elements (one per weight), not \(info.dtype.name) with \(info.elementCount)")
+        guard info.dtype == .u8, info.shape == shape else {
+            throw ModelImportError(path, "tensor '\(name).mask' must be U8 of the parameter's shape \(shape), not \(info.dtype.name) \(info.shape)")
         }
         return Array(rawBytes(of: info))
     }

@@ -129,7 +129,7 @@ public enum ModelArchive {
         guard file.text("lancet.archive.version") == String(version), let json = file.text("lancet.archive.ir") else {
             throw fail("not a Lancet archive of version \(version)")
         }
-        guard let root = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+        guard let root = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any],
               let c = root["config"] as? [String: Any], let blocksJSON = root["blocks"] as? [[String: Any]] else {
             throw fail("metadata 'lancet.archive.ir' is not a valid IR description")
         }
@@ -157,6 +157,14 @@ public enum ModelArchive {
         let head = file.hasTensor("output_head") ? try file.tensor("output_head") : nil
         var model = Model(config: config, embedding: try file.tensor("embedding"), blocks: blocks, finalNorm: try file.tensor("final_norm"),
                           outputHead: head, provenance: try file.provenance())
+        var expected = Set<String>()
+        forEachTensor(of: model, skipping: aliases) { name, _, mask in
+            expected.insert(name)
+            if mask != nil { expected.insert(name + ".mask") }
+        }
+        if let stray = file.storedTensorNames.first(where: { !expected.contains($0) }) {
+            throw fail("tensor '\(stray)' is not a parameter (or mask) of the archived graph")
+        }
         if let weights {
             try forEachTensor(of: model, skipping: aliases) { name, t, _ in try weights.check(t, name: name, file: path, importPath: path) }
         }
@@ -210,7 +218,7 @@ public enum ModelArchive {
             }
             let t = try file.tensor(prefix + p)
             params[p] = t
-            if let keep = try file.maskBytes(of: prefix + p, count: t.count) {
+            if let keep = try file.maskBytes(of: prefix + p, shape: t.shape) {
                 guard keep.allSatisfy({ $0 <= 1 }) else { throw fail("tensor '\(prefix + p).mask' holds values other than 0 and 1") }
                 masks[p] = Mask(shape: t.shape, keep: keep)
             }
@@ -242,7 +250,7 @@ public enum ModelArchive {
         let path = file.path
         func fail(_ reason: String) -> ModelImportError { ModelImportError(path, reason) }
         guard file.int("lancet.archive.version") == version, let json = file.string("lancet.archive.block"),
-              let b = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+              let b = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] else {
             throw fail("not a Lancet block archive of version \(version)")
         }
         return try decodeBlock(b, prefix: "", file: file, what: "the block", fail: fail)
@@ -252,6 +260,10 @@ public enum ModelArchive {
         guard let arch = c["architecture"] as? String, let name = c["name"] as? String, let hidden = c["hidden"] as? Int,
               let vocab = c["vocabulary"] as? Int, let context = c["context"] as? Int, let epsText = c["eps"] as? String,
               let eps = Double(epsText), let ropeJSON = c["rope"] as? [String: Any] else { throw fail("the IR's config is malformed") }
+        for (field, value) in [("hidden", hidden), ("vocabulary", vocab), ("context", context)] where value <= 0 {
+            throw fail("the IR's config: '\(field)' must be positive, got \(value)")
+        }
+        guard eps > 0, eps.isFinite else { throw fail("the IR's config: 'eps' must be positive and finite, got \(epsText)") }
         let rope: RopeOp
         do { rope = try RopeOp(attributes: try decodeAttributes(ropeJSON)) } catch let e as OpShapeError { throw fail("rope config: \(e.reason)") }
         return ModelConfig(architecture: arch, name: name, hiddenSize: hidden, vocabularySize: vocab, contextLength: context,

@@ -52,12 +52,7 @@ extension GGUFValue {
 
     private var untaggedJSON: Any {
         switch self {
-        case let .uint8(v): Int(v)
-        case let .int8(v): Int(v)
-        case let .uint16(v): Int(v)
-        case let .int16(v): Int(v)
-        case let .uint32(v): Int(v)
-        case let .int32(v): Int(v)
+        case .uint8, .int8, .uint16, .int16, .uint32, .int32: intValue!
         case let .uint64(v): String(v)
         case let .int64(v): String(v)
         case let .float32(v): String(v)

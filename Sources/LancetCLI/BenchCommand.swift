@@ -42,6 +42,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "FFN width step of the latency table's grid (the search's `latency_grid`).")
     var latencyGrid = 256
 
+    @Option(help: ArgumentHelp("Also predict MODEL's prefill of --latency-tokens tokens from the latency table cached on this machine for DENSE (the dense model a search started from: what `search` predicts), beside the measured prefill.", valueName: "dense"))
+    var latencyFrom: String?
+
     @Option(help: "Tokens per window of the gradient sweep.")
     var gradientLength = 2048
 
@@ -55,6 +58,10 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if let model { try InputPath.require(model, "MODEL", kind: .model) }
+        if let latencyFrom {
+            guard model != nil, !latencyTable else { throw ValidationError("--latency-from predicts a MODEL's prefill; give a MODEL, without --latency-table") }
+            try InputPath.require(latencyFrom, "--latency-from", kind: .model)
+        }
         guard promptTokens >= 1 else { throw ValidationError("--prompt-tokens must be at least 1, got \(promptTokens)") }
     }
 
@@ -67,8 +74,38 @@ struct BenchCommand: ParsableCommand {
         var decode: DecodeRow?
         var gradients: GradientRow?
         var latency: LatencyTable?
+        var predicted: PredictedPrefill?
         enum CodingKeys: String, CodingKey { case gemm, peakGFLOPS = "sgemm_peak_gflops", readGigabytesPerSecond = "read_gigabytes_per_second"
-            case prefill, decode, gradients, latency = "latency_table" }
+            case prefill, decode, gradients, latency = "latency_table", predicted = "predicted_prefill" }
+    }
+    /// MODEL's prefill as the dense model's cached latency table predicts it (`--latency-from`).
+    struct PredictedPrefill: Encodable {
+        var tokens: Int; var seconds: Double
+        /// The dense model's prefill as the table predicts it and as it was measured when the table was made.
+        var denseSeconds: Double; var denseMeasuredSeconds: Double
+        enum CodingKeys: String, CodingKey { case tokens, seconds, denseSeconds = "dense_seconds", denseMeasuredSeconds = "dense_measured_seconds" }
+    }
+
+    /// MODEL's prefill predicted by the latency table cached for `densePath`'s model on this machine.
+    func predictPrefill(_ m: Model, densePath: String) throws -> PredictedPrefill {
+        let dense = try ModelLoader.load(densePath)
+        guard let table = LatencyTable.cached(for: dense, tokens: latencyTokens) else {
+            throw ValidationError("--latency-from: no latency table of \(densePath) at \(latencyTokens) tokens is cached on this machine; measure it with `lancet bench \(densePath) --latency-table --latency-tokens \(latencyTokens)`")
+        }
+        guard m.blocks.count == dense.blocks.count, m.config.hiddenSize == dense.config.hiddenSize, let architecture = m.searchArchitecture,
+              let denseArchitecture = dense.searchArchitecture else {
+            throw ValidationError("--latency-from: MODEL's blocks are not a search of \(densePath)'s (\(m.blocks.count) blocks of width \(m.config.hiddenSize) against \(dense.blocks.count) of \(dense.config.hiddenSize))")
+        }
+        let seconds = table.predict(architecture)
+        guard seconds.isFinite else {
+            throw ValidationError("--latency-from: a block of MODEL has a shape the table of \(densePath) does not cover (more heads or channels than the dense block)")
+        }
+        let row = PredictedPrefill(tokens: latencyTokens, seconds: seconds, denseSeconds: table.predict(denseArchitecture), denseMeasuredSeconds: table.dense)
+        if !json {
+            print(String(format: "prefill %5d tokens predicted by the latency table of %@: %.3f s (dense %.3f s predicted, %.3f s measured with the table)",
+                         latencyTokens, densePath, seconds, row.denseSeconds, row.denseMeasuredSeconds))
+        }
+        return row
     }
     struct GradientRow: Encodable {
         var windows: Int; var length: Int; var seconds: Double
@@ -244,6 +281,7 @@ struct BenchCommand: ParsableCommand {
             report.gradients = try gradientSweep(try ModelLoader.load(model))
         } else if let model {
             let m = try ModelLoader.load(model)
+            if let latencyFrom { report.predicted = try predictPrefill(m, densePath: latencyFrom) }
             let runner = ModelRunner(model: m, precision: weights)
             var rng = SeededGenerator(seed: 1)
             for n in context {

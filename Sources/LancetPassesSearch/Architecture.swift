@@ -32,3 +32,22 @@ public struct BlockChoice: Hashable, Codable, Sendable, CustomStringConvertible 
 
 /// A candidate architecture: one `BlockChoice` per block of the model.
 public typealias Architecture = [BlockChoice]
+
+extension BlockChoice {
+    /// What a block's shapes amount to: its KV heads as groups, its query heads per KV head, its FFN width (0 for a
+    /// sub-layer the block does not have); nil when its query heads are not a whole number per KV head.
+    public init?(of block: Block) {
+        let attention = LlamaBlock.attentionSizes(of: block)
+        let groups = attention?.kvHeads ?? 0, heads = attention?.heads ?? 0
+        guard groups == 0 || heads % groups == 0 else { return nil }
+        self.init(groups: groups, headsPerGroup: groups == 0 ? 0 : heads / groups, channels: LlamaBlock.ffnWidth(of: block) ?? 0)
+    }
+}
+
+extension Model {
+    /// The model's architecture, block by block (`BlockChoice(of:)`); nil when a block has none.
+    public var searchArchitecture: Architecture? {
+        let choices = blocks.compactMap(BlockChoice.init(of:))
+        return choices.count == blocks.count ? choices : nil
+    }
+}

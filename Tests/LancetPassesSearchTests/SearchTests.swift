@@ -68,6 +68,7 @@ final class SearchTests: XCTestCase {
                     XCTAssertTrue(s.allows(c))
                     let cut = try ranking.sliced(block, c, dense: s.dense)
                     XCTAssertEqual(space.blocks[0].parameters(c), cut.parameterCount, "\(c)")
+                    XCTAssertEqual(BlockChoice(of: cut), c, "the sliced block reads back as its choice")
                     if groups > 0 {
                         let a = try XCTUnwrap(LlamaBlock.attentionSizes(of: cut))
                         XCTAssertEqual(a.kvHeads, groups)

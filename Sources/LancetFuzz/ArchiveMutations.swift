@@ -56,14 +56,13 @@ enum ArchiveMutations {
             applied = Applied(name: "provenance(\(metadata["lancet.provenance"]!.text))", mustRefuse: true)
         case 8:
             guard case let .string(tokenizer)? = metadata["lancet.tokenizer"] else { return Applied(name: "no-tokenizer", mustRefuse: false) }
-            var bytes = Array(tokenizer.utf8)
             let edit = r.below(3)
-            switch edit {
-            case 0: bytes = Array(bytes.prefix(r.below(bytes.count)))
-            case 1: bytes = Array(tokenizer.replacingFirst(#""type":"string""#, with: #""type":"uint8""#).utf8)
-            default: bytes = Array(tokenizer.replacingFirst(#""type":"array""#, with: #""type":"arrays""#).utf8)
+            let edited = switch edit {
+            case 0: String(decoding: tokenizer.utf8.prefix(r.below(tokenizer.utf8.count)), as: UTF8.self)
+            case 1: tokenizer.replacingFirst(#""type":"string""#, with: #""type":"uint8""#)
+            default: tokenizer.replacingFirst(#""type":"array""#, with: #""type":"arrays""#)
             }
-            metadata["lancet.tokenizer"] = .string(String(decoding: bytes, as: UTF8.self))
+            metadata["lancet.tokenizer"] = .string(edited)
             applied = Applied(name: "tokenizer-json(\(edit))", mustRefuse: true)
         default:
             guard let mask = s.tensorNames.first(where: { $0.hasSuffix(".mask") }), let (a, b) = s.offsets(mask), a >= 0, b <= s.data.count, b > a else {
@@ -79,7 +78,7 @@ enum ArchiveMutations {
     }
 
     /// An edit of one block of the IR: a node removed, an input renamed, an attribute of the wrong kind, a parameter
-    /// listed that the file lacks or one left out, the block's output renamed.
+    /// listed that the file lacks or one left out, an op kind no registry knows.
     static func mutateBlock(_ ir: inout JSONText, _ r: inout FuzzRandom) -> Applied {
         guard case var .array(blocks)? = ir["blocks"], !blocks.isEmpty else { return Applied(name: "no-blocks", mustRefuse: false) }
         let b = r.below(blocks.count)

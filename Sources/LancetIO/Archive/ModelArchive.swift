@@ -52,11 +52,14 @@ public enum ModelArchive {
             ("lancet.provenance", .array(.string, model.provenance.map { .string($0) })),
         ] + GGUFExporter.tokenizerMetadata(of: model) + extra)
         if let aliasText { writer.metadata.append(("lancet.archive.aliases", .string(aliasText))) }
-        try forEachTensor(of: model, skipping: aliases) { name, tensor, mask in
-            try writer.add(name: name, tensor: tensor)
-            if let mask { try writer.addRaw(name: name + ".mask", dimensions: [mask.keep.count], type: .i8, bytes: mask.keep) }
-        }
+        try forEachTensor(of: model, skipping: aliases) { try add($0, $1, mask: $2, to: &writer) }
         try writer.write(to: path, overwrite: overwrite)
+    }
+
+    /// A tensor of a GGUF archive and its mask, flat I8 (1 = kept).
+    static func add(_ name: String, _ tensor: Tensor, mask: Mask?, to writer: inout GGUFWriter) throws {
+        try writer.add(name: name, tensor: tensor)
+        if let mask { try writer.addRaw(name: name + ".mask", dimensions: [mask.keep.count], type: .i8, bytes: mask.keep) }
     }
 
     static func writeSafetensors(_ model: Model, to path: String, aliasText: String?, aliases: [String: String],
@@ -115,12 +118,18 @@ public enum ModelArchive {
 
     /// Reads a safetensors archive written by `write` (a `.safetensors` path), with the same checks as `read`.
     public static func readSafetensors(_ path: String, weights: NonFiniteWeightCheck? = nil) throws -> Model {
+        try decode(try openSafetensors(path), weights: weights)
+    }
+
+    /// Opens the safetensors file at `path`, refusing one that is not an archive (a single safetensors file is never a
+    /// model by itself: a Hugging Face model is a folder).
+    public static func openSafetensors(_ path: String) throws -> SafetensorsFile {
         let file = try SafetensorsFile(path: path)
         guard isArchive(file) else {
             let format = file.metadata["format"].map { "'\($0)'" } ?? "none"
             throw ModelImportError(path, "a single safetensors file loads only as a Lancet archive (metadata 'format' is '\(safetensorsFormat)', here \(format)); for a Hugging Face model, give its folder (config.json beside the safetensors)")
         }
-        return try decode(file, weights: weights)
+        return file
     }
 
     static func decode(_ file: some ArchiveContainer, weights: NonFiniteWeightCheck?) throws -> Model {
@@ -235,10 +244,7 @@ public enum ModelArchive {
             ("lancet.archive.version", .uint32(UInt32(version))),
             ("lancet.archive.block", .string(String(decoding: data, as: UTF8.self))),
         ] + extra)
-        try forEachParameter(of: block, prefix: "") { name, tensor, mask in
-            try writer.add(name: name, tensor: tensor)
-            if let mask { try writer.addRaw(name: name + ".mask", dimensions: [mask.keep.count], type: .i8, bytes: mask.keep) }
-        }
+        try forEachParameter(of: block, prefix: "") { try add($0, $1, mask: $2, to: &writer) }
         try writer.write(to: path, overwrite: true)
     }
 

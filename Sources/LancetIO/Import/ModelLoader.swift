@@ -75,8 +75,7 @@ public enum ModelLoader {
         case .gguf: return try Tokenizer(gguf: try GGUFFile(path: path))
         case .huggingFace: return try Tokenizer(huggingFaceFolder: URL(fileURLWithPath: path))
         case .safetensorsArchive:
-            let file = try SafetensorsFile(path: path)
-            guard let tokenizer = try file.tokenizer() else { throw ModelImportError(path, "the archive keeps no tokenizer (metadata '\(ModelArchive.tokenizerKey)')") }
+            guard let tokenizer = try ModelArchive.openSafetensors(path).tokenizer() else { throw ModelImportError(path, "the archive keeps no tokenizer (metadata '\(ModelArchive.tokenizerKey)')") }
             return tokenizer
         }
     }

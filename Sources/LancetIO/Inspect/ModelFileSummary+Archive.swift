@@ -15,8 +15,8 @@ extension ModelFileSummary {
     /// A summary of a Lancet archive in a safetensors file: its tensors (zeros counted), its file size, the
     /// tokenizer it keeps and, read back from the archived IR, everything `init(archive:)` reports.
     public init(safetensorsArchive path: String) throws {
-        let model = try ModelArchive.readSafetensors(path)
-        let file = try SafetensorsFile(path: path)
+        let file = try ModelArchive.openSafetensors(path)
+        let model = try ModelArchive.decode(file, weights: nil)
         let entries = file.tensors.map { info -> TensorEntry in
             TensorEntry(name: info.name, type: info.dtype.name, shape: info.shape, bytes: info.byteCount,
                         zeros: try? ZeroWeightCount.zeros(in: file.tensor(info)))

@@ -24,8 +24,16 @@ import LancetTensor
 /// The paper uses K = 5, 32 windows per round and learning rate 3e-7 on 7B-class models in half
 /// precision. Lancet's defaults (K = 3, 8 windows, 1e-3) were chosen on SmolLM2-135M by the block-output
 /// error on the calibration windows (at 3e-7 RMSprop moves each weight by ~1e-5 in total, which leaves
-/// the block error of a 135M model unchanged) and keep the pass within about ten calibration forward
-/// passes; the paper's settings are one option line away.
+/// the block error of a 135M model unchanged); the paper's settings are one option line away.
+///
+/// Cost. The pipeline already runs two calibration forwards per block (the dense block's statistics and outputs,
+/// then the cut block's outputs for the next block); a backward costs about two forwards. With every window in
+/// every part (the default), the regional gradient (a forward and a backward of each window) adds three forwards
+/// and RO, its re-measured norms and the held check about four more: ~8.9 forwards in all. Two options trade
+/// quality for time: `rg_samples` averages the regional gradient over that many windows drawn per block, and
+/// `sample_tokens` lets RO's steps, the re-measured norms and the held check read only the first tokens of their
+/// windows (exact for a causal block: a window's first outputs depend only on its first tokens).
+/// `Docs/Performance.md` gives what they cost in perplexity on SmolLM2.
 ///
 /// In RO every weight of the targeted linears moves, pruned ones included (`ro_regrow: true`, as in the
 /// paper, so the next scoring may choose a different mask); the final prune leaves the pattern exact and
@@ -40,6 +48,7 @@ import LancetTensor
 ///
 /// ```yaml
 /// - wanda++: {sparsity: 0.5, alpha: 100, ro_iterations: 3, ro_samples: 8, ro_learning_rate: 1.0e-3}
+/// - wanda++: {sparsity: 0.5, rg_samples: 8}        # ~7× a calibration forward instead of ~9×, at a cost in quality
 /// - wanda++: {pattern: "2:4"}
 ///   targets: ["blocks.*.attn.*", "blocks.*.mlp.*"]
 /// ```
@@ -69,6 +78,11 @@ public struct WandaPlusPlusPass: BlockPass {
         public var ro_regrow = true
         /// Retries of RO at a tenth of the learning rate when it left the block worse than the score alone.
         public var ro_retries = 1
+        /// Calibration windows the regional gradient averages over, drawn at random per block (0: every window).
+        public var rg_samples = 0
+        /// Tokens of each window that RO's steps, the re-measured input norms and the held check read: the window's
+        /// first tokens (0: the whole window).
+        public var sample_tokens = 0
         /// Defaults.
         public init() {}
     }
@@ -84,6 +98,8 @@ public struct WandaPlusPlusPass: BlockPass {
         "ro_learning_rate": "RMSprop learning rate of the regional optimisation",
         "ro_regrow": "true: RO moves pruned weights too and the next round may re-choose the mask; false: they stay zero",
         "ro_retries": "when RO leaves the block worse than the score alone (held windows), retry it at a tenth of the rate this many times",
+        "rg_samples": "calibration windows (drawn per block) the regional gradient averages over; 0: every window",
+        "sample_tokens": "first tokens of each window read by RO steps, re-measured norms and the held check; 0: whole windows",
     ]
 
     /// The pruning pattern.
@@ -96,6 +112,10 @@ public struct WandaPlusPlusPass: BlockPass {
         guard options.alpha >= 0 else { throw PassOptionError("alpha", "must be non-negative, got \(options.alpha)") }
         guard options.ro_iterations >= 0 else { throw PassOptionError("ro_iterations", "must be non-negative, got \(options.ro_iterations)") }
         guard options.ro_samples >= 1 else { throw PassOptionError("ro_samples", "must be at least 1, got \(options.ro_samples)") }
+        guard options.rg_samples >= 0 else { throw PassOptionError("rg_samples", "must be non-negative, got \(options.rg_samples)") }
+        guard options.sample_tokens >= 0 else {
+            throw PassOptionError("sample_tokens", "must be non-negative, got \(options.sample_tokens)")
+        }
         guard options.ro_retries >= 0 else { throw PassOptionError("ro_retries", "must be non-negative, got \(options.ro_retries)") }
         guard options.ro_learning_rate >= 0 else {
             throw PassOptionError("ro_learning_rate", "must be non-negative, got \(options.ro_learning_rate)")
@@ -108,7 +128,13 @@ public struct WandaPlusPlusPass: BlockPass {
     }
 
     public func requiredAnalyses(for block: Block, context: BlockPassContext) -> [any BlockAnalysis] {
-        context.linears(in: block).map { InputSquares(value: $0.node.inputs[0]) } + [RegionalGradient()]
+        context.linears(in: block).map { InputSquares(value: $0.node.inputs[0]) } + [regionalGradient(context)]
+    }
+
+    /// The regional-gradient analysis of block `context.blockIndex`: `rg_samples` windows drawn by the run's seed.
+    func regionalGradient(_ context: BlockPassContext) -> RegionalGradient {
+        guard options.rg_samples > 0 else { return RegionalGradient() }
+        return RegionalGradient(samples: options.rg_samples, seed: context.seed ^ (UInt64(context.blockIndex + 1) &* 0xD1B5_4A32_D192_ED03))
     }
 
     public func apply(to block: inout Block, context: BlockPassContext) throws -> PassReport {
@@ -117,7 +143,7 @@ public struct WandaPlusPlusPass: BlockPass {
         var gradients: [String: Tensor] = [:]
         var norms: [String: [Float]] = [:]
         for l in linears {
-            gradients[l.name] = try context.statistics.regionalGradient(l.name)
+            gradients[l.name] = try context.statistics.regionalGradient(l.name, analysis: regionalGradient(context))
             if norms[l.input] == nil { norms[l.input] = try context.statistics.inputNorms(of: l.input) }
         }
         let alpha = Float(options.alpha)
@@ -130,7 +156,9 @@ public struct WandaPlusPlusPass: BlockPass {
         }
 
         var metrics: [String: Double] = [:]
-        let calibration = context.calibration
+        let full = context.calibration
+        let calibration = options.sample_tokens > 0 ? full.prefixes(tokens: options.sample_tokens) : full
+        let perCall = Self.windowsPerCall * full.length / calibration.length
         var generator = SeededGenerator(seed: context.seed ^ (UInt64(context.blockIndex + 1) &* 0x9E37_79B9_7F4A_7C15))
         /// A metric name for RO attempt `attempt` (0: the first, at `ro_learning_rate`).
         func attemptMetric(_ name: String, _ attempt: Int) -> String { attempt == 0 ? "ro_\(name)" : "ro_retry\(attempt)_\(name)" }
@@ -146,10 +174,11 @@ public struct WandaPlusPlusPass: BlockPass {
                                                     parameters: linears.map(\.name), keepMasked: !options.ro_regrow, lossScale: .sum,
                                                     optimizer: &optimizer)
                 metrics[attemptMetric("error.\(k)", attempt)] = loss
-                // Norms over this round's windows, rescaled to all calibration tokens so that α·G + ‖X‖ keeps its balance.
-                let scale = Float((Double(calibration.windows) / Double(windows.count)).squareRoot())
+                // Norms over this round's windows (their sampled tokens), rescaled to all calibration tokens so that
+                // α·G + ‖X‖ keeps its balance.
+                let scale = Float((Double(full.windows * full.length) / Double(windows.count * calibration.length)).squareRoot())
                 n = try Self.inputNorms(of: b, index: context.blockIndex, calibration: calibration, windows: windows,
-                                        values: Set(linears.map(\.input))).mapValues { $0.map { $0 * scale } }
+                                        values: Set(linears.map(\.input)), windowsPerCall: perCall).mapValues { $0.map { $0 * scale } }
             }
             pruneAll(&b, norms: n)
             return b
@@ -167,7 +196,7 @@ public struct WandaPlusPlusPass: BlockPass {
             let held = generator.sampleIndices(min(options.ro_samples, calibration.windows), from: calibration.windows)
             let heldInputs = calibration.inputs.gatherWindows(held, length: calibration.length)
             let heldTeacher = calibration.teacher.gatherWindows(held, length: calibration.length)
-            let heldSweep = BlockSweep(windowsPerCall: Self.windowsPerCall, length: calibration.length)
+            let heldSweep = BlockSweep(windowsPerCall: perCall, length: calibration.length)
             /// The block's error on the held windows, a few windows per forward call (bounded memory).
             func heldError(_ b: Block) throws -> Double {
                 try heldSweep.error(b, index: context.blockIndex, inputs: heldInputs, teacher: heldTeacher)
@@ -203,7 +232,8 @@ public struct WandaPlusPlusPass: BlockPass {
         return PassReport(pass: Self.name, metrics: metrics)
     }
 
-    /// Windows per forward call of the pass's own checks and norms (as many as the pipeline's calls).
+    /// Windows per forward call of the pass's own checks and norms (as many as the pipeline's calls); windows cut to
+    /// `sample_tokens` go proportionally more per call.
     static let windowsPerCall = 4
 
     /// ‖X_j‖₂ over the tokens of calibration `windows` of each value in `values`, on `block` as it is now.

@@ -130,4 +130,57 @@ final class WandaPlusPlusTests: XCTestCase {
             XCTAssertEqual(x.parameters, y.parameters)
         }
     }
+
+    func testRegionalGradientOverSampledWindowsIsTheMeanOverExactlyThoseWindows() throws {
+        let fx = PruneFixture(windows: 6)
+        let x = try fx.inputs(block: 1)
+        let sampled = RegionalGradient(samples: 3, seed: 11)
+        let chosen = sampled.windows(of: fx.windows)
+        XCTAssertEqual(chosen.count, 3)
+        XCTAssertEqual(Set(chosen).count, 3)
+        XCTAssertEqual(chosen, chosen.sorted())
+        XCTAssertEqual(RegionalGradient(samples: 3, seed: 11).windows(of: fx.windows), chosen, "same seed, same windows")
+        XCTAssertEqual(RegionalGradient(samples: 9, seed: 11).windows(of: fx.windows), Array(0..<6), "more samples than windows: every window")
+        XCTAssertNotEqual(sampled.id, RegionalGradient().id)
+        let block = fx.model.blocks[1]
+        let a = try sampled.compute(block: block, index: 1, inputs: x, length: fx.length)
+        let b = try RegionalGradient().compute(block: block, index: 1, inputs: x.gatherWindows(chosen, length: fx.length), length: fx.length)
+        XCTAssertEqual(a.count, 3)
+        XCTAssertEqual(a.sums.keys.sorted(), b.sums.keys.sorted())
+        for (name, t) in a.sums { XCTAssertEqual(t, b.sums[name], name) }
+    }
+
+    func testWindowPrefixesAreExactForACausalBlock() throws {
+        let fx = PruneFixture(windows: 3)
+        let context = try fx.context(block: 1, pass: try makePass(WandaPass.self, [("sparsity", "0.5")]))
+        let cut = context.calibration.prefixes(tokens: 5)
+        XCTAssertEqual(cut.length, 5)
+        XCTAssertEqual(cut.windows, 3)
+        XCTAssertEqual(cut.inputs.shape, [15, fx.model.config.hiddenSize])
+        // The dense block on the prefixes alone reproduces the first rows of its outputs on the whole windows.
+        let output = try BlockSweep(windowsPerCall: 2, length: 5).run(fx.model.blocks[1], index: 1, inputs: cut.inputs)
+        XCTAssertLessThan(output.relativeError(to: cut.teacher), 1e-10)
+        XCTAssertEqual(cut.teacher.slicingRows(5..<10), context.calibration.teacher.slicingRows(16..<21))
+        XCTAssertEqual(context.calibration.prefixes(tokens: 16).inputs, context.calibration.inputs, "a whole window is the set itself")
+    }
+
+    func testSampledRegionalOptimisationStillLowersTheErrorAndKeepsThePattern() throws {
+        let fx = PruneFixture(windows: 6)
+        let options = [("sparsity", "0.5"), ("ro_samples", "4"), ("ro_learning_rate", "2e-4"), ("rg_samples", "3"), ("sample_tokens", "8")]
+        let rgs = try makePass(WandaPlusPlusPass.self, options + [("ro_iterations", "0")])
+        let sampled = try makePass(WandaPlusPlusPass.self, options + [("ro_iterations", "3")])
+        for b in fx.model.blocks.indices {
+            var plain = fx.model.blocks[b], optimised = fx.model.blocks[b]
+            let context = try fx.context(block: b, pass: sampled)
+            _ = try rgs.apply(to: &plain, context: context)
+            let report = try sampled.apply(to: &optimised, context: context)
+            let before = try fx.blockError(plain, index: b, context: context)
+            let after = try fx.blockError(optimised, index: b, context: context)
+            XCTAssertLessThan(after, before, "block \(b): RO on 8-token prefixes \(after) vs RGS alone \(before) (on whole windows)")
+            XCTAssertEqual(report.metrics["sparsity"]!, 0.5, accuracy: 1e-9)
+            for (name, mask) in optimised.masks { XCTAssertEqual(Set(prunedPerRow(mask)), [mask.shape[1] / 2], name) }
+        }
+        XCTAssertThrowsError(try makePass(WandaPlusPlusPass.self, [("rg_samples", "-1")]))
+        XCTAssertThrowsError(try makePass(WandaPlusPlusPass.self, [("sample_tokens", "-2")]))
+    }
 }

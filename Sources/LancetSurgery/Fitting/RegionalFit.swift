@@ -156,4 +156,19 @@ extension Tensor {
         }
         return out
     }
+
+    /// The first `tokens` rows of every window of `length` rows, stacked in order.
+    public func windowPrefixes(length: Int, tokens: Int) -> Tensor {
+        precondition(tokens <= length && shape[0] % length == 0, "windowPrefixes: \(tokens) of \(length) rows from \(shape)")
+        let c = shape[1], windows = shape[0] / length
+        var out = Tensor(uninitializedShape: [windows * tokens, c])
+        out.withUnsafeMutableBufferPointer { o in
+            withUnsafeBufferPointer { src in
+                for w in 0..<windows {
+                    (o.baseAddress! + w * tokens * c).update(from: src.baseAddress! + w * length * c, count: tokens * c)
+                }
+            }
+        }
+        return out
+    }
 }

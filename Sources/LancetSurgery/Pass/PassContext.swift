@@ -19,6 +19,19 @@ public struct CalibrationActivations: Sendable {
     public func rows(_ t: Tensor, windows range: Range<Int>) -> Tensor {
         t.slicingRows((range.lowerBound * length)..<(range.upperBound * length))
     }
+
+    /// The same windows cut to their first `tokens` tokens (inputs and teacher rows alike): a cheaper sample of
+    /// the calibration set that is still exact, since a causal block's outputs on a window's first tokens depend only
+    /// on those tokens. `tokens` at or above `length` gives the set itself.
+    public func prefixes(tokens: Int) -> CalibrationActivations {
+        precondition(tokens > 0, "prefixes: tokens must be positive, got \(tokens)")
+        guard tokens < length else { return self }
+        var cut = self
+        cut.inputs = inputs.windowPrefixes(length: length, tokens: tokens)
+        cut.teacher = teacher.windowPrefixes(length: length, tokens: tokens)
+        cut.length = tokens
+        return cut
+    }
 }
 
 /// Everything a block pass sees while cutting block `blockIndex`.

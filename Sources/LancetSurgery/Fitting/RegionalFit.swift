@@ -143,14 +143,16 @@ public struct RegionalOptimizer: Sendable {
 @inline(__always) func Foundation_powf(_ a: Float, _ b: Float) -> Float { Float(Foundation_pow(Double(a), Double(b))) }
 
 extension Tensor {
-    /// The rows of the given windows (each `length` rows), stacked in order.
-    public func gatherWindows(_ windows: [Int], length: Int) -> Tensor {
-        let c = shape[1]
-        var out = Tensor(uninitializedShape: [windows.count * length, c])
+    /// The rows of the given windows (each `length` rows), stacked in order; with `tokens`, only each window's first
+    /// `tokens` rows.
+    public func gatherWindows(_ windows: [Int], length: Int, tokens: Int? = nil) -> Tensor {
+        let c = shape[1], kept = tokens ?? length
+        precondition(kept <= length, "gatherWindows: \(kept) of \(length) rows per window")
+        var out = Tensor(uninitializedShape: [windows.count * kept, c])
         out.withUnsafeMutableBufferPointer { o in
             withUnsafeBufferPointer { src in
                 for (i, w) in windows.enumerated() {
-                    (o.baseAddress! + i * length * c).update(from: src.baseAddress! + w * length * c, count: length * c)
+                    (o.baseAddress! + i * kept * c).update(from: src.baseAddress! + w * length * c, count: kept * c)
                 }
             }
         }
@@ -159,16 +161,7 @@ extension Tensor {
 
     /// The first `tokens` rows of every window of `length` rows, stacked in order.
     public func windowPrefixes(length: Int, tokens: Int) -> Tensor {
-        precondition(tokens <= length && shape[0] % length == 0, "windowPrefixes: \(tokens) of \(length) rows from \(shape)")
-        let c = shape[1], windows = shape[0] / length
-        var out = Tensor(uninitializedShape: [windows * tokens, c])
-        out.withUnsafeMutableBufferPointer { o in
-            withUnsafeBufferPointer { src in
-                for w in 0..<windows {
-                    (o.baseAddress! + w * tokens * c).update(from: src.baseAddress! + w * length * c, count: tokens * c)
-                }
-            }
-        }
-        return out
+        precondition(shape[0] % length == 0, "windowPrefixes: \(shape) is not whole windows of \(length)")
+        return gatherWindows(Array(0..<(shape[0] / length)), length: length, tokens: tokens)
     }
 }

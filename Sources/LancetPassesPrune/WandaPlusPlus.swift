@@ -142,8 +142,9 @@ public struct WandaPlusPlusPass: BlockPass {
         let earlier = block.masks                                    // masks of cuts before this pass stay
         var gradients: [String: Tensor] = [:]
         var norms: [String: [Float]] = [:]
+        let gradientAnalysis = regionalGradient(context)
         for l in linears {
-            gradients[l.name] = try context.statistics.regionalGradient(l.name, analysis: regionalGradient(context))
+            gradients[l.name] = try context.statistics.regionalGradient(l.name, analysis: gradientAnalysis)
             if norms[l.input] == nil { norms[l.input] = try context.statistics.inputNorms(of: l.input) }
         }
         let alpha = Float(options.alpha)

@@ -26,6 +26,18 @@ final class WandaPlusPlusTests: XCTestCase {
         return sums.mapValues { $0.map { ($0 / Double(fx.windows)).squareRoot() } }
     }
 
+    /// Block `b` of `fx` cut by `scoreOnly` and by `optimising` on the context `optimising` asks for (the latter's
+    /// result verified), with each one's error against the dense block's outputs on the calibration windows.
+    static func scoreOnlyAgainstOptimised(_ fx: PruneFixture, block b: Int, scoreOnly: WandaPlusPlusPass, optimising: WandaPlusPlusPass) throws
+        -> (plain: Block, optimised: Block, report: PassReport, before: Double, after: Double) {
+        var plain = fx.model.blocks[b], optimised = fx.model.blocks[b]
+        let context = try fx.context(block: b, pass: optimising)
+        _ = try scoreOnly.apply(to: &plain, context: context)
+        let report = try optimising.apply(to: &optimised, context: context)
+        try Verifier.verify(optimised, index: b, hiddenSize: fx.model.config.hiddenSize)
+        return (plain, optimised, report, try fx.blockError(plain, index: b, context: context), try fx.blockError(optimised, index: b, context: context))
+    }
+
     func testRegionalGradientScoreRanksByAlphaGradientPlusInputNormTimesWeight() throws {
         let fx = WandaTests.fixtures[0]
         for alpha in [0.0, 1.0, 100.0] {
@@ -68,13 +80,7 @@ final class WandaPlusPlusTests: XCTestCase {
                 let rgs = try makePass(WandaPlusPlusPass.self, options + [("ro_iterations", "0")])
                 let full = try makePass(WandaPlusPlusPass.self, options + [("ro_iterations", "3")])
                 for b in fx.model.blocks.indices {
-                    var plain = fx.model.blocks[b], optimised = fx.model.blocks[b]
-                    let context = try fx.context(block: b, pass: full)
-                    _ = try rgs.apply(to: &plain, context: context)
-                    let report = try full.apply(to: &optimised, context: context)
-                    try Verifier.verify(optimised, index: b, hiddenSize: fx.model.config.hiddenSize)
-                    let before = try fx.blockError(plain, index: b, context: context)
-                    let after = try fx.blockError(optimised, index: b, context: context)
+                    let (plain, optimised, report, before, after) = try Self.scoreOnlyAgainstOptimised(fx, block: b, scoreOnly: rgs, optimising: full)
                     XCTAssertLessThan(after, before, "block \(b) \(pattern) regrow \(regrow): RO \(after) vs RGS alone \(before)")
                     XCTAssertEqual(report.metrics["sparsity"]!, 0.5, accuracy: 1e-9)
                     for (name, mask) in optimised.masks {
@@ -170,12 +176,7 @@ final class WandaPlusPlusTests: XCTestCase {
         let rgs = try makePass(WandaPlusPlusPass.self, options + [("ro_iterations", "0")])
         let sampled = try makePass(WandaPlusPlusPass.self, options + [("ro_iterations", "3")])
         for b in fx.model.blocks.indices {
-            var plain = fx.model.blocks[b], optimised = fx.model.blocks[b]
-            let context = try fx.context(block: b, pass: sampled)
-            _ = try rgs.apply(to: &plain, context: context)
-            let report = try sampled.apply(to: &optimised, context: context)
-            let before = try fx.blockError(plain, index: b, context: context)
-            let after = try fx.blockError(optimised, index: b, context: context)
+            let (_, optimised, report, before, after) = try Self.scoreOnlyAgainstOptimised(fx, block: b, scoreOnly: rgs, optimising: sampled)
             XCTAssertLessThan(after, before, "block \(b): RO on 8-token prefixes \(after) vs RGS alone \(before) (on whole windows)")
             XCTAssertEqual(report.metrics["sparsity"]!, 0.5, accuracy: 1e-9)
             for (name, mask) in optimised.masks { XCTAssertEqual(Set(prunedPerRow(mask)), [mask.shape[1] / 2], name) }

@@ -1,4 +1,4 @@
-// Small CPU intrinsics the Swift kernels need and Swift does not expose: a spin-wait hint, and the 8-lane
+// Small CPU intrinsics the Swift kernels need and Swift does not expose: a spin-wait hint, a prefetch, and the 8-lane
 // widening of 16-bit floats (F16C's vcvtph2ps; AVX2's zero-extend and shift for bfloat16). Static inline,
 // so the Swift optimiser inlines them; release builds pass -mavx2 -mfma -mf16c to the clang importer, and
 // other builds get the portable bit-level versions.
@@ -17,6 +17,13 @@ typedef float lancet_float8 __attribute__((ext_vector_type(8)));
 static inline void lancet_spin_pause(void) {
 #if defined(__x86_64__)
     __builtin_ia32_pause();
+#endif
+}
+
+/// A hint to bring the cache line holding `p` closer for a read soon (nothing where the compiler has no prefetch).
+static inline void lancet_prefetch(const void *p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 0, 3);
 #endif
 }
 

@@ -25,28 +25,44 @@ public enum BlockExecutor {
         let lastUse = keepValues ? [:] : lastUses(block)
         let needed = computeOutput ? nil : nodesNeeded(for: capture, in: block)
         context.blockIndex = index
-        for (i, node) in block.nodes.enumerated() {
-            if let needed, !needed.contains(i) { continue }
+        // One token of one sequence (decoding): a dense SwiGLU feed-forward runs as one fused step.
+        let decoding = context.length == 1 && context.batch == 1 && !keepValues && needed == nil
+        var i = 0
+        while i < block.nodes.count {
+            let node = block.nodes[i]
+            if let needed, !needed.contains(i) { i += 1; continue }
             context.nodeName = node.name
-            let inputs = try node.inputs.map { name -> Tensor in
-                guard let v = values[name] else { throw VerifierError(block: index, node: node.name, reason: "value '\(name)' is not available") }
-                return v
-            }
             let started = context.opSeconds == nil && context.regionSeconds == nil ? nil : ContinuousClock.now
-            let outputs = try node.op.forward(inputs, parameters: block, context: context)
+            var ran = i..<(i + 1)
+            if decoding, let step = FusedSwiGLUStep(block: block, at: i, lastUse: lastUse, capture: capture, half: context.halfWeights) {
+                guard let x = values[step.input] else {
+                    throw VerifierError(block: index, node: node.name, reason: "value '\(step.input)' is not available")
+                }
+                let y = try step.run(x, parameters: block)
+                values[step.output] = y
+                if capture.contains(step.output) { captured[step.output] = y }
+                ran = i..<(i + FusedSwiGLUStep.length)
+            } else {
+                let inputs = try node.inputs.map { name -> Tensor in
+                    guard let v = values[name] else { throw VerifierError(block: index, node: node.name, reason: "value '\(name)' is not available") }
+                    return v
+                }
+                let outputs = try node.op.forward(inputs, parameters: block, context: context)
+                for (name, v) in zip(node.outputs, outputs) {
+                    values[name] = v
+                    if capture.contains(name) { captured[name] = v }
+                }
+            }
             if let started {
                 let d = ContinuousClock.now - started
                 let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-                context.opSeconds?[node.kind, default: 0] += seconds
+                context.opSeconds?[ran.count > 1 ? FusedSwiGLUStep.kind : node.kind, default: 0] += seconds
                 context.regionSeconds?[node.name.split(separator: ".", maxSplits: 1).first.map(String.init) ?? node.name, default: 0] += seconds
             }
-            for (name, v) in zip(node.outputs, outputs) {
-                values[name] = v
-                if capture.contains(name) { captured[name] = v }
-            }
             if !keepValues {
-                for name in node.inputs where lastUse[name] == i && name != block.output { values[name] = nil }
+                for j in ran { for name in block.nodes[j].inputs where lastUse[name] == j && name != block.output { values[name] = nil } }
             }
+            i = ran.upperBound
         }
         guard computeOutput else { return Result(output: Tensor(zeros: [0, input.shape[1]]), values: captured) }
         guard let out = values[block.output] else {

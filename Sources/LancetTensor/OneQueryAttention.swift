@@ -1,28 +1,156 @@
-/// One query head against `count` cached keys and values: decoding's attention, in registers.
+import CKernels
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Cached positions per work item of decoding's attention. Each (KV head, chunk of positions) pair is one item, so the
+/// split of the work — and therefore the rounding — is the same on any number of cores.
+public let oneQueryChunkPositions = 128
+
+/// Decoding's attention: one query per head against `count` cached keys and values, grouped-query (query head `h`
+/// reads KV head `h / (heads / kvHeads)`), in registers and without BLAS (a gemm call per head costs more than the
+/// arithmetic at decode sizes).
 ///
-/// `keys` and `values` point at the first visible position's head slice; consecutive positions are `stride`
-/// floats apart (the cache's row width). `scores` (count floats) receives the probabilities
-/// softmax(scale · keys·query), and `out` (`dimensions` floats) their weighted sum of the values. NaN in a score
-/// makes every probability NaN, as `softmax` does.
-public func attendOneQuery(_ query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int,
-                           count: Int, dimensions d: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+/// `queries` holds `heads × dimensions` floats; `keys` and `values` point at the first visible position, whose KV
+/// heads lie side by side, consecutive positions `stride` floats apart (the cache's row width). `out` receives
+/// `heads × dimensions` floats: softmax(scale · keys·query) · values per head.
+///
+/// The work is cut into (chunk of `oneQueryChunkPositions` positions, KV head) items: an item reads its keys and
+/// values once for every query head of the group (where a loop per query head would read them `heads / kvHeads`
+/// times), keeps the chunk's partial softmax (maximum, sum, unnormalised weighted values), and the chunks are combined
+/// in order afterwards, the way flash-decoding splits a long cache. Items are spread over the worker pool once there is
+/// enough work to pay for the hand-off. A NaN score makes its head's output NaN, as `softmax` does.
+public func attendOneQuery(_ queries: UnsafePointer<Float>, heads: Int, kvHeads: Int, keys: UnsafePointer<Float>,
+                           values: UnsafePointer<Float>, stride: Int, count: Int, dimensions d: Int, scale: Float,
                            out: UnsafeMutablePointer<Float>) {
+    precondition(heads > 0 && kvHeads > 0 && heads % kvHeads == 0, "attendOneQuery: kvHeads must divide heads")
+    let group = heads / kvHeads
+    let chunks = (count + oneQueryChunkPositions - 1) / oneQueryChunkPositions
+    guard chunks > 0 else {
+        out.update(repeating: 0, count: heads * d)
+        return
+    }
+    let items = kvHeads * chunks
+    let itemFloats = group * (2 + d)   // per query head: maximum, sum, then the group's unnormalised outputs
+    let parts = heads * count * d >= 1 << 16 ? min(items, processorCount) : 1
+    let partials = UnsafeMutablePointer<Float>.allocate(capacity: items * itemFloats)
+    let scores = UnsafeMutablePointer<Float>.allocate(capacity: parts * group * oneQueryChunkPositions)
+    defer { partials.deallocate(); scores.deallocate() }
+    WorkerPool.shared.run(parts: parts) { part in
+        // A part takes consecutive items: its positions' rows (every KV head's) stream from memory in order.
+        for item in items * part / parts..<items * (part + 1) / parts {
+            let kvHead = item % kvHeads, first = item / kvHeads * oneQueryChunkPositions
+            let offset = first * stride + kvHead * d
+            attendChunk(queries + kvHead * group * d, group: group, keys: keys + offset, values: values + offset,
+                        stride: stride, count: min(oneQueryChunkPositions, count - first), dimensions: d, scale: scale,
+                        scores: scores + part * group * oneQueryChunkPositions, partial: partials + item * itemFloats)
+        }
+    }
+    for kvHead in 0..<kvHeads {
+        for i in 0..<group {
+            combineChunks(partials + kvHead * itemFloats, chunks: chunks, itemStride: kvHeads * itemFloats, group: group,
+                          head: i, dimensions: d, out: out + (kvHead * group + i) * d)
+        }
+    }
+}
+
+/// One KV head's `group` query heads against `count` positions: for each query head `i`, `partial[i]` receives the
+/// chunk's maximum score, `partial[group + i]` the sum of `exp(score − maximum)`, and `partial[2·group + i·d ..< …+d]`
+/// those exponentials' weighted sum of the values. `scores` is scratch of `group × count` floats.
+///
+/// Scores: each key row is loaded once for the group's query heads; a dot product's 16 lanes are summed as a tree
+/// (`SIMD.sum()` adds them one after the other, a chain longer than the products). Values: each query head's output
+/// is held in registers, 64 floats at a time, across the chunk's positions.
+@inline(__always)
+private func attendChunk(_ q: UnsafePointer<Float>, group: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                         stride: Int, count n: Int, dimensions d: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+                         partial: UnsafeMutablePointer<Float>) {
     let body = d & ~15
-    for j in 0..<count {
+    for j in 0..<n {
         let k = keys + j * stride
-        var acc = SIMD16<Float>()
-        var c = 0
-        while c < body { acc.addProduct(load16(query + c), load16(k + c)); c += 16 }
-        var s = acc.sum()
-        while c < d { s += query[c] * k[c]; c += 1 }
-        scores[j] = scale * s
+        if j + prefetchDistance < n {   // the cache's rows are `stride` apart: fetch ahead what the stride prefetcher may not
+            let ahead = (j + prefetchDistance) * stride
+            var line = 0
+            while line < d { lancet_prefetch(keys + ahead + line); lancet_prefetch(values + ahead + line); line += 16 }
+        }
+        for i in 0..<group {
+            let qi = q + i * d
+            var acc = SIMD16<Float>()
+            var c = 0
+            while c < body { acc.addProduct(load16(qi + c), load16(k + c)); c += 16 }
+            var s = treeSum(acc)
+            while c < d { s += qi[c] * k[c]; c += 1 }
+            scores[i * n + j] = scale * s
+        }
     }
-    softmax(inPlace: scores, count: count)
+    for i in 0..<group {
+        (partial[i], partial[group + i]) = exponentiateShifted(inPlace: scores + i * n, count: n)
+    }
+    let weighted = partial + 2 * group
+    let wide = d & ~63
+    for i in 0..<group {
+        let p = scores + i * n, o = weighted + i * d
+        var c = 0
+        while c < wide {
+            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+            for j in 0..<n {
+                let v = values + j * stride + c, w = SIMD16<Float>(repeating: p[j])
+                a0.addProduct(w, load16(v)); a1.addProduct(w, load16(v + 16))
+                a2.addProduct(w, load16(v + 32)); a3.addProduct(w, load16(v + 48))
+            }
+            store16(a0, o + c); store16(a1, o + c + 16); store16(a2, o + c + 32); store16(a3, o + c + 48)
+            c += 64
+        }
+        while c < body {
+            var a = SIMD16<Float>()
+            for j in 0..<n { a.addProduct(SIMD16(repeating: p[j]), load16(values + j * stride + c)) }
+            store16(a, o + c)
+            c += 16
+        }
+        while c < d {
+            var a: Float = 0
+            for j in 0..<n { a += p[j] * values[j * stride + c] }
+            o[c] = a
+            c += 1
+        }
+    }
+}
+
+/// Positions ahead of the scores loop whose key and value rows are prefetched.
+private let prefetchDistance = 6
+
+/// The sum of a vector's 16 lanes by halves (4 dependent additions where `SIMD.sum()` chains 15).
+@inline(__always) private func treeSum(_ v: SIMD16<Float>) -> Float {
+    let eight = v.lowHalf + v.highHalf
+    let four = eight.lowHalf + eight.highHalf
+    let two = four.lowHalf + four.highHalf
+    return two[0] + two[1]
+}
+
+/// Combines query head `head`'s partial softmaxes of `chunks` consecutive chunks (`itemStride` floats apart, as
+/// `attendChunk` wrote them) into its output: Σ e^(mᶜ−M)·oᶜ / Σ e^(mᶜ−M)·lᶜ with M the largest chunk maximum.
+private func combineChunks(_ partials: UnsafePointer<Float>, chunks: Int, itemStride: Int, group: Int, head: Int,
+                           dimensions d: Int, out: UnsafeMutablePointer<Float>) {
+    var largest = -Float.infinity
+    for c in 0..<chunks { largest = maxPropagatingNaN(largest, partials[c * itemStride + head]) }
+    if largest.isNaN || largest == -.infinity {
+        out.update(repeating: largest.isNaN ? .nan : 0, count: d)
+        return
+    }
+    var total: Float = 0
     out.update(repeating: 0, count: d)
-    for j in 0..<count {
-        let v = values + j * stride, p = scores[j]
-        var c = 0
-        while c < body { store16(load16(out + c).addingProduct(SIMD16(repeating: p), load16(v + c)), out + c); c += 16 }
-        while c < d { out[c] += p * v[c]; c += 1 }
+    let body = d & ~15
+    for c in 0..<chunks {
+        let item = partials + c * itemStride
+        let w = expf(item[head] - largest)
+        total += w * item[group + head]
+        let o = item + 2 * group + head * d
+        var k = 0
+        while k < body { store16(load16(out + k).addingProduct(SIMD16(repeating: w), load16(o + k)), out + k); k += 16 }
+        while k < d { out[k] += w * o[k]; k += 1 }
     }
+    let inv = 1 / total
+    for k in 0..<d { out[k] *= inv }
 }

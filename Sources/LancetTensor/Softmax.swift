@@ -17,7 +17,24 @@ import Darwin
 /// (≤ 1–2 ulp).
 public func softmax(inPlace row: UnsafeMutablePointer<Float>, count: Int) {
     precondition(count >= 0, "softmax: negative count")
-    if count == 0 { return }
+    let (m, sum) = exponentiateShifted(inPlace: row, count: count)
+    if count == 0 || m.isNaN || m == -.infinity { return }
+    // normalise
+    let inv = 1 / sum
+    let body = count & ~15
+    var j = 0
+    while j < body { store16(load16(row + j) * inv, row + j); j += 16 }
+    while j < count { row[j] *= inv; j += 1 }
+}
+
+/// Replaces `row[0..<count]` by `exp(row − max)` and returns the maximum and the sum of the exponentials: softmax
+/// without its normalisation, the partial form that chunks of one row combine from (decoding's attention).
+///
+/// A NaN anywhere makes the row and the sum NaN and the maximum NaN; a row of −∞ (or an empty one) becomes zeros
+/// with maximum −∞ and sum 0.
+@discardableResult
+public func exponentiateShifted(inPlace row: UnsafeMutablePointer<Float>, count: Int) -> (maximum: Float, sum: Float) {
+    if count <= 0 { return (-.infinity, 0) }
     let body = count & ~15
     let rest = count - body
     // 1. maximum
@@ -28,11 +45,11 @@ public func softmax(inPlace row: UnsafeMutablePointer<Float>, count: Int) {
     let m = maxLane(vmax)
     if m.isNaN {
         row.update(repeating: .nan, count: count)
-        return
+        return (.nan, .nan)
     }
     if m == -.infinity {
         row.update(repeating: 0, count: count)
-        return
+        return (m, 0)
     }
     // 2. exponentials and their sum
     var vsum = SIMD16<Float>()
@@ -48,11 +65,7 @@ public func softmax(inPlace row: UnsafeMutablePointer<Float>, count: Int) {
         storePartial16(e, row + j, rest)
         vsum += e
     }
-    // 3. normalise
-    let inv = 1 / vsum.sum()
-    j = 0
-    while j < body { store16(load16(row + j) * inv, row + j); j += 16 }
-    while j < count { row[j] *= inv; j += 1 }
+    return (m, vsum.sum())
 }
 
 /// Naive reference for `softmax(inPlace:count:)`, with `expf` and a Double sum.

@@ -46,6 +46,51 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// Decoding's one-query path (chunks of `oneQueryChunkPositions` cached positions, each KV head read once for its
+    /// query heads, combined afterwards) against the naive attention of the whole sequence, at positions on both
+    /// sides of the chunk boundaries, with grouped queries, head sizes with and without a 16-float tail, a window.
+    func testOneQueryDecodingMatchesNaiveAttentionAcrossChunks() throws {
+        var g = SeededGenerator(seed: 3)
+        let chunk = oneQueryChunkPositions
+        for (heads, kvHeads, d, window) in [(6, 2, 64, nil), (3, 1, 20, nil), (4, 4, 16, nil), (6, 3, 32, 150 as Int?)] {
+            let length = 2 * chunk + 3
+            let q = Tensor.randomNormal(shape: [length, heads * d], std: 1, generator: &g)
+            let k = Tensor.randomNormal(shape: [length, kvHeads * d], std: 1, generator: &g)
+            let v = Tensor.randomNormal(shape: [length, kvHeads * d], std: 1, generator: &g)
+            let want = naive(q, k, v, heads: heads, kvHeads: kvHeads, d: d, batch: 1, length: length, window: window)
+            let op = AttentionOp(heads: heads, kvHeads: kvHeads, headDimensions: d, window: window)
+            let cache = KVCache(capacity: length)
+            let prompt = chunk - 2
+            _ = try op.forward([q.slicingRows(0..<prompt), k.slicingRows(0..<prompt), v.slicingRows(0..<prompt)],
+                               parameters: Block(output: "x", nodes: [], parameters: [:]),
+                               context: ExecutionContext(batch: 1, length: prompt, cache: cache))
+            for p in prompt..<length {
+                let got = try op.forward([q.slicingRows(p..<(p + 1)), k.slicingRows(p..<(p + 1)), v.slicingRows(p..<(p + 1))],
+                                         parameters: Block(output: "x", nodes: [], parameters: [:]),
+                                         context: ExecutionContext(batch: 1, length: 1, startPosition: p, cache: cache))[0]
+                let err = zip(got.scalars, want.slicingRows(p..<(p + 1)).scalars).map { abs($0 - $1) }.max()!
+                XCTAssertLessThan(err, 1e-5, "heads \(heads)/\(kvHeads) d \(d) window \(String(describing: window)) position \(p)")
+            }
+        }
+    }
+
+    /// A NaN key reaches the output of every query head of its group at decode, and no other group's.
+    func testOneQueryDecodingPropagatesNaNToItsGroupOnly() {
+        let heads = 4, kvHeads = 2, d = 16, count = oneQueryChunkPositions + 40
+        var g = SeededGenerator(seed: 4)
+        let q = Tensor.randomNormal(shape: [1, heads * d], std: 1, generator: &g)
+        var k = Tensor.randomNormal(shape: [count, kvHeads * d], std: 1, generator: &g)
+        let v = Tensor.randomNormal(shape: [count, kvHeads * d], std: 1, generator: &g)
+        k[count - 3, d + 5] = .nan   // KV head 1, in the second chunk
+        var out = [Float](repeating: 0, count: heads * d)
+        q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+            attendOneQuery(qp.baseAddress!, heads: heads, kvHeads: kvHeads, keys: kp.baseAddress!, values: vp.baseAddress!,
+                           stride: kvHeads * d, count: count, dimensions: d, scale: 0.25, out: &out)
+        }}}
+        XCTAssertTrue(out[0..<(2 * d)].allSatisfy { $0.isFinite }, "group 0 reads no NaN")
+        XCTAssertTrue(out[(2 * d)...].allSatisfy { $0.isNaN }, "group 1's heads are NaN")
+    }
+
     func testDecodingWithKVCacheMatchesFullPrefill() throws {
         let model = TinyLlama.make(seed: 21)
         let runner = ModelRunner(model: model)

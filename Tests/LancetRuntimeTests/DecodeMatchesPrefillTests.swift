@@ -29,6 +29,27 @@ final class DecodeMatchesPrefillTests: XCTestCase {
         return worst
     }
 
+    /// One token through a dense block runs its SwiGLU feed-forward as one fused step (one hand-off to the cores in
+    /// place of three), whose output is the five nodes' output bit for bit; capturing a value inside the feed-forward
+    /// runs the nodes one by one.
+    func testTheFusedFeedForwardStepGivesTheNodesValues() throws {
+        let model = TinyLlama.make(Self.sizes, seed: 33)
+        var g = SeededGenerator(seed: 5)
+        for block in model.blocks {
+            let x = Tensor.randomNormal(shape: [1, Self.sizes.hidden], std: 1, generator: &g)
+            let timed = ExecutionContext(batch: 1, length: 1)
+            timed.opSeconds = [:]
+            let fused = try BlockExecutor.forward(block, input: x, context: timed).output
+            XCTAssertNotNil(timed.opSeconds?["mlp (fused)"], "the fused step ran")
+            XCTAssertNil(timed.opSeconds?["silu"], "no silu node ran on its own")
+            let nodes = ExecutionContext(batch: 1, length: 1)
+            nodes.opSeconds = [:]
+            let plain = try BlockExecutor.forward(block, input: x, context: nodes, capture: ["act"]).output
+            XCTAssertNotNil(nodes.opSeconds?["silu"], "capturing a value inside runs the nodes")
+            XCTAssertEqual(fused.scalars, plain.scalars)
+        }
+    }
+
     func tokens(_ count: Int, vocabulary: Int, seed: UInt64) -> [Int32] {
         var g = SeededGenerator(seed: seed)
         return (0..<count).map { _ in Int32(g.nextIndex(below: vocabulary)) }

@@ -25,11 +25,12 @@ enum ExamplePluginBuild {
     }
 
     /// Builds the plugin; when SwiftPM's incremental state is stale — it names a source file that no longer exists
-    /// (a file of Lancet was moved since the last build) or misses a module of a dependency Lancet added since —
-    /// builds once more from a clean scratch folder.
+    /// (a file of Lancet was moved since the last build), misses a module of a dependency Lancet added since, or
+    /// misses a symbol of a file added to Lancet since (the incremental state keeps the old list of Lancet's files) —
+    /// builds once more from a clean scratch folder (a real error fails that build too).
     static func build() throws -> String {
         let scratch = packageRoot.appendingPathComponent(".build-example")
-        let stale = ["because of missing inputs", "no such module"]
+        let stale = ["because of missing inputs", "no such module", "cannot find '"]
         do { return try build(scratch: scratch) } catch let failure as BuildFailure where stale.contains(where: failure.output.contains) {
             try FileManager.default.removeItem(at: scratch)
             return try build(scratch: scratch)

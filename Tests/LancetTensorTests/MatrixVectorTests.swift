@@ -142,6 +142,29 @@ final class MatrixVectorTests: XCTestCase {
         }
     }
 
+    /// The fused SwiGLU feed-forward gives the values of its three products and the gate computed one by one, bit for
+    /// bit, for the model's widths and for ragged ones (a split over the cores that leaves a part without rows).
+    func testSwiGLUProductEqualsItsProductsOneByOne() {
+        for (rows, width, columns) in [(576, 1536, 576), (576, 384, 576), (576, 17, 576), (30, 40, 20), (5, 3, 7)] {
+            let gate = randomMatrix(width, columns, seed: 21), up = randomMatrix(width, columns, seed: 22)
+            let down = randomMatrix(rows, width, seed: 23), x = randomMatrix(1, columns, seed: 24)
+            var y = [Float](repeating: 0, count: rows), yRef = y
+            var g = [Float](repeating: 0, count: width), u = g, a = g
+            gate.withUnsafeBufferPointer { gp in up.withUnsafeBufferPointer { upp in down.withUnsafeBufferPointer { dp in
+                x.withUnsafeBufferPointer { xp in
+                    swiGLUMatrixVector(gate: gp.baseAddress!, up: upp.baseAddress!, width: width, columns: columns,
+                                       down: dp.baseAddress!, rows: rows, x: xp.baseAddress!, y: &y)
+                    matrixVector(weight: gp.baseAddress!, rows: width, columns: columns, x: xp.baseAddress!, y: &g)
+                    matrixVector(weight: upp.baseAddress!, rows: width, columns: columns, x: xp.baseAddress!, y: &u)
+                    swiglu(gate: g, up: u, count: width, out: &a)
+                    matrixVector(weight: dp.baseAddress!, rows: rows, columns: width, x: a, y: &yRef)
+                }
+            }}}
+            XCTAssertEqual(y, yRef, "\(rows) × \(width) × \(columns)")
+            XCTAssertTrue(y.contains { $0 != 0 }, "\(rows) × \(width) × \(columns)")
+        }
+    }
+
     /// A pool whose workers fell asleep (no job for longer than the spin) still wakes for the next job.
     func testSleepingWorkersWakeForTheNextJob() {
         let pool = WorkerPool(threads: 1)

@@ -173,25 +173,15 @@ public struct AttentionOp: Op {
         }
     }
 
-    /// Decoding's attention: one query per head against the visible cached keys, in registers and without BLAS
-    /// (a gemm call per head costs more than the arithmetic at decode sizes). Heads are split over the worker
-    /// pool once there is enough work to pay for the hand-off.
+    /// Decoding's attention: one query per head against the visible cached keys (`attendOneQuery`: each KV head's
+    /// rows read once for its group of query heads, chunks of positions spread over the worker pool).
     private func runOneQuery(q: Tensor, out: inout Tensor, source src: KeySource) {
-        let d = headDimensions, group = heads / kvHeads, kvWidth = kvHeads * d
+        let d = headDimensions, kvWidth = kvHeads * d
         let visible = visibleKeys(query: 0, offset: src.offset)
-        let span = visible.count, scale = self.scale
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: heads * span)
-        defer { scores.deallocate() }
+        let first = visible.lowerBound * kvWidth
         q.withUnsafeBufferPointer { qp in out.withUnsafeMutableBufferPointer { op in
-            let qBase = qp.baseAddress!, oBase = op.baseAddress!
-            let parts = heads * span * d >= 1 << 16 ? min(heads, processorCount) : 1
-            WorkerPool.shared.run(parts: parts) { part in
-                for h in stride(from: part, to: heads, by: parts) {
-                    let first = visible.lowerBound * kvWidth + h / group * d
-                    attendOneQuery(qBase + h * d, keys: src.keys + first, values: src.values + first, stride: kvWidth, count: span,
-                                   dimensions: d, scale: scale, scores: scores + h * span, out: oBase + h * d)
-                }
-            }
+            attendOneQuery(qp.baseAddress!, heads: heads, kvHeads: kvHeads, keys: src.keys + first, values: src.values + first,
+                           stride: kvWidth, count: visible.count, dimensions: d, scale: scale, out: op.baseAddress!)
         }}
     }
 

@@ -61,6 +61,14 @@ final class DecodeMatchesPrefillTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst.error, 1e-4, "position \(worst.position)")
     }
 
+    /// A sequence longer than two chunks of decoding's attention (`oneQueryChunkPositions` cached positions each):
+    /// the chunks' partial softmaxes combine into the prefill's attention at every position.
+    func testDenseBlocksAcrossAttentionChunks() throws {
+        let model = TinyLlama.make(Self.sizes, seed: 34)
+        let worst = try worstRelativeError(model, tokens: tokens(2 * oneQueryChunkPositions + 20, vocabulary: 512, seed: 6))
+        XCTAssertLessThanOrEqual(worst.error, 1e-4, "position \(worst.position)")
+    }
+
     /// Block 0 keeps 3 of 4 heads (one KV group less) and 200 channels, block 1 has no attention, block 2 no MLP.
     func testBlocksOfDifferentWidths() throws {
         var model = TinyLlama.make(Self.sizes, seed: 32)

@@ -5,9 +5,9 @@ import Glibc
 import Darwin
 #endif
 
-/// Cached positions per work item of decoding's attention. Each (KV head, chunk of positions) pair is one item, so the
-/// split of the work — and therefore the rounding — is the same on any number of cores.
-public let oneQueryChunkPositions = 128
+/// Cached positions per work item of decoding's attention. The split of the work into chunks — and therefore the
+/// rounding — depends on the cache's length only, not on the number of cores.
+public let oneQueryChunkPositions = 64
 
 /// Decoding's attention: one query per head against `count` cached keys and values, grouped-query (query head `h`
 /// reads KV head `h / (heads / kvHeads)`), in registers and without BLAS (a gemm call per head costs more than the
@@ -17,86 +17,81 @@ public let oneQueryChunkPositions = 128
 /// heads lie side by side, consecutive positions `stride` floats apart (the cache's row width). `out` receives
 /// `heads × dimensions` floats: softmax(scale · keys·query) · values per head.
 ///
-/// The work is cut into (chunk of `oneQueryChunkPositions` positions, KV head) items: an item reads its keys and
-/// values once for every query head of the group (where a loop per query head would read them `heads / kvHeads`
-/// times), keeps the chunk's partial softmax (maximum, sum, unnormalised weighted values), and the chunks are combined
-/// in order afterwards, the way flash-decoding splits a long cache. Items are spread over the worker pool once there is
-/// enough work to pay for the hand-off. A NaN score makes its head's output NaN, as `softmax` does.
+/// The work is cut into chunks of `oneQueryChunkPositions` positions: a chunk reads each position's row of keys once,
+/// in order, for every query head (a loop per query head read each KV head `heads / kvHeads` times, a slice at a time
+/// from rows far apart), keeps each head's partial softmax (maximum, sum, unnormalised weighted values), and the chunks
+/// are combined in order afterwards, the way flash-decoding splits a long cache. Chunks are spread over the worker pool,
+/// consecutive ones to a core, once there is enough work to pay for the hand-off. A NaN score makes its head's output
+/// NaN, as `softmax` does.
 public func attendOneQuery(_ queries: UnsafePointer<Float>, heads: Int, kvHeads: Int, keys: UnsafePointer<Float>,
                            values: UnsafePointer<Float>, stride: Int, count: Int, dimensions d: Int, scale: Float,
                            out: UnsafeMutablePointer<Float>) {
     precondition(heads > 0 && kvHeads > 0 && heads % kvHeads == 0, "attendOneQuery: kvHeads must divide heads")
-    let group = heads / kvHeads
     let chunks = (count + oneQueryChunkPositions - 1) / oneQueryChunkPositions
     guard chunks > 0 else {
         out.update(repeating: 0, count: heads * d)
         return
     }
-    let items = kvHeads * chunks
-    let itemFloats = group * (2 + d)   // per query head: maximum, sum, then the group's unnormalised outputs
-    let parts = heads * count * d >= 1 << 16 ? min(items, processorCount) : 1
-    let partials = UnsafeMutablePointer<Float>.allocate(capacity: items * itemFloats)
-    let scores = UnsafeMutablePointer<Float>.allocate(capacity: parts * group * oneQueryChunkPositions)
+    let itemFloats = heads * (2 + d)   // per head: maximum, sum, then the heads' unnormalised outputs
+    let parts = heads * count * d >= 1 << 16 ? min(chunks, processorCount) : 1
+    let partials = UnsafeMutablePointer<Float>.allocate(capacity: chunks * itemFloats)
+    let scores = UnsafeMutablePointer<Float>.allocate(capacity: parts * heads * oneQueryChunkPositions)
     defer { partials.deallocate(); scores.deallocate() }
     WorkerPool.shared.run(parts: parts) { part in
-        // A part takes consecutive items: its positions' rows (every KV head's) stream from memory in order.
-        for item in items * part / parts..<items * (part + 1) / parts {
-            let kvHead = item % kvHeads, first = item / kvHeads * oneQueryChunkPositions
-            let offset = first * stride + kvHead * d
-            attendChunk(queries + kvHead * group * d, group: group, keys: keys + offset, values: values + offset,
+        // A part takes consecutive chunks: its positions' rows stream from memory in order.
+        for chunk in chunks * part / parts..<chunks * (part + 1) / parts {
+            let first = chunk * oneQueryChunkPositions
+            attendChunk(queries, heads: heads, kvHeads: kvHeads, keys: keys + first * stride, values: values + first * stride,
                         stride: stride, count: min(oneQueryChunkPositions, count - first), dimensions: d, scale: scale,
-                        scores: scores + part * group * oneQueryChunkPositions, partial: partials + item * itemFloats)
+                        scores: scores + part * heads * oneQueryChunkPositions, partial: partials + chunk * itemFloats)
         }
     }
-    for kvHead in 0..<kvHeads {
-        for i in 0..<group {
-            combineChunks(partials + kvHead * itemFloats, chunks: chunks, itemStride: kvHeads * itemFloats, group: group,
-                          head: i, dimensions: d, out: out + (kvHead * group + i) * d)
-        }
+    for h in 0..<heads {
+        combineChunks(partials, chunks: chunks, itemStride: itemFloats, group: heads, head: h, dimensions: d, out: out + h * d)
     }
 }
 
-/// One KV head's `group` query heads against `count` positions: for each query head `i`, `partial[i]` receives the
-/// chunk's maximum score, `partial[group + i]` the sum of `exp(score − maximum)`, and `partial[2·group + i·d ..< …+d]`
-/// those exponentials' weighted sum of the values. `scores` is scratch of `group × count` floats.
+/// Every query head against `count` positions: for head `h`, `partial[h]` receives the chunk's maximum score,
+/// `partial[heads + h]` the sum of `exp(score − maximum)`, and `partial[2·heads + h·d ..< …+d]` those exponentials'
+/// weighted sum of its KV head's values. `scores` is scratch of `heads × count` floats.
 ///
-/// Scores: each key row is loaded once for the group's query heads; a dot product's 16 lanes are summed as a tree
-/// (`SIMD.sum()` adds them one after the other, a chain longer than the products). Values: each query head's output
-/// is held in registers, 64 floats at a time, across the chunk's positions.
+/// Scores: each position's row (every KV head) is read once, in order, for all query heads; a dot product's 16 lanes
+/// are summed as a tree (`SIMD.sum()` adds them one after the other, a chain longer than the products). Values: each
+/// head's output is held in registers, 64 floats at a time, across the chunk's positions.
 @inline(__always)
-private func attendChunk(_ q: UnsafePointer<Float>, group: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-                         stride: Int, count n: Int, dimensions d: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
-                         partial: UnsafeMutablePointer<Float>) {
-    let body = d & ~15
+private func attendChunk(_ q: UnsafePointer<Float>, heads: Int, kvHeads: Int, keys: UnsafePointer<Float>,
+                         values: UnsafePointer<Float>, stride: Int, count n: Int, dimensions d: Int, scale: Float,
+                         scores: UnsafeMutablePointer<Float>, partial: UnsafeMutablePointer<Float>) {
+    let body = d & ~15, group = heads / kvHeads, width = kvHeads * d
     for j in 0..<n {
         let k = keys + j * stride
-        if j + prefetchDistance < n {   // the cache's rows are `stride` apart: fetch ahead what the stride prefetcher may not
+        if j + prefetchDistance < n {
             let ahead = (j + prefetchDistance) * stride
             var line = 0
-            while line < d { lancet_prefetch(keys + ahead + line); lancet_prefetch(values + ahead + line); line += 16 }
+            while line < width { lancet_prefetch(values + ahead + line); line += 16 }
         }
-        for i in 0..<group {
-            let qi = q + i * d
+        for h in 0..<heads {
+            let qh = q + h * d, kh = k + h / group * d
             var acc = SIMD16<Float>()
             var c = 0
-            while c < body { acc.addProduct(load16(qi + c), load16(k + c)); c += 16 }
+            while c < body { acc.addProduct(load16(qh + c), load16(kh + c)); c += 16 }
             var s = treeSum(acc)
-            while c < d { s += qi[c] * k[c]; c += 1 }
-            scores[i * n + j] = scale * s
+            while c < d { s += qh[c] * kh[c]; c += 1 }
+            scores[h * n + j] = scale * s
         }
     }
-    for i in 0..<group {
-        (partial[i], partial[group + i]) = exponentiateShifted(inPlace: scores + i * n, count: n)
+    for h in 0..<heads {
+        (partial[h], partial[heads + h]) = exponentiateShifted(inPlace: scores + h * n, count: n)
     }
-    let weighted = partial + 2 * group
+    let weighted = partial + 2 * heads
     let wide = d & ~63
-    for i in 0..<group {
-        let p = scores + i * n, o = weighted + i * d
+    for h in 0..<heads {
+        let p = scores + h * n, o = weighted + h * d, vh = values + h / group * d
         var c = 0
         while c < wide {
             var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
             for j in 0..<n {
-                let v = values + j * stride + c, w = SIMD16<Float>(repeating: p[j])
+                let v = vh + j * stride + c, w = SIMD16<Float>(repeating: p[j])
                 a0.addProduct(w, load16(v)); a1.addProduct(w, load16(v + 16))
                 a2.addProduct(w, load16(v + 32)); a3.addProduct(w, load16(v + 48))
             }
@@ -105,21 +100,22 @@ private func attendChunk(_ q: UnsafePointer<Float>, group: Int, keys: UnsafePoin
         }
         while c < body {
             var a = SIMD16<Float>()
-            for j in 0..<n { a.addProduct(SIMD16(repeating: p[j]), load16(values + j * stride + c)) }
+            for j in 0..<n { a.addProduct(SIMD16(repeating: p[j]), load16(vh + j * stride + c)) }
             store16(a, o + c)
             c += 16
         }
         while c < d {
             var a: Float = 0
-            for j in 0..<n { a += p[j] * values[j * stride + c] }
+            for j in 0..<n { a += p[j] * vh[j * stride + c] }
             o[c] = a
             c += 1
         }
     }
 }
 
-/// Positions ahead of the scores loop whose key and value rows are prefetched.
-private let prefetchDistance = 6
+/// Positions ahead of the scores loop whose value rows are prefetched, so the values pass finds them in cache (the keys'
+/// rows are read in order and the hardware prefetcher follows them; the values are read a head's slice at a time).
+private let prefetchDistance = 4
 
 /// The sum of a vector's 16 lanes by halves (4 dependent additions where `SIMD.sum()` chains 15).
 @inline(__always) private func treeSum(_ v: SIMD16<Float>) -> Float {

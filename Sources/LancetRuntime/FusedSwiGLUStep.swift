@@ -20,7 +20,7 @@ struct FusedSwiGLUStep {
     /// The step starting at node `i` of `block`, or nil when the nodes there are not a fusable SwiGLU feed-forward.
     /// `lastUse` is `BlockExecutor.lastUses(block)`; `capture` the values the caller wants back.
     init?(block: Block, at i: Int, lastUse: [String: Int], capture: Set<String>, half: HalfWeights?) {
-        guard i + Self.length <= block.nodes.count else { return nil }
+        guard i + Self.length <= block.nodes.count, block.nodes[i].op is LinearOp, block.nodes[i + 2].op is SiLUOp else { return nil }
         let n = Array(block.nodes[i..<(i + Self.length)])
         guard let g = n[0].op as? LinearOp, let u = n[1].op as? LinearOp, n[2].op is SiLUOp, n[3].op is MulOp,
               let d = n[4].op as? LinearOp,

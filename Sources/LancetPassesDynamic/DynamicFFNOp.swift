@@ -304,25 +304,12 @@ public struct DynamicFFNOp: Op {
         return Linear.apply(Tensor(shape: [1, means.count], dropped), weight: try parameters.require(afterDownName))
     }
 
-    /// The gathered FFN on `x`: three products of `keep` channels (for one decoded token `swiGLUMatrixVector`, the
+    /// The gathered FFN on `x`: three products of `keep` channels (for one decoded token `Linear.applySwiGLU`, the
     /// three matrix–vector products and the gate in one hand-off to the cores, the same values), plus the imputed bias.
     static func gatheredForward(_ x: Tensor, choice: Choice) -> Tensor {
-        var y: Tensor
-        if x.shape[0] == 1, !choice.channels.isEmpty {
-            let hidden = choice.down.shape[0]
-            y = Tensor(uninitializedShape: [1, hidden])
-            y.withUnsafeMutableBufferPointer { yp in x.withUnsafeBufferPointer { xp in
-                choice.gate.withUnsafeBufferPointer { gp in choice.up.withUnsafeBufferPointer { up in
-                    choice.down.withUnsafeBufferPointer { dp in
-                        swiGLUMatrixVector(gate: gp.baseAddress!, up: up.baseAddress!, width: choice.channels.count,
-                                           columns: x.shape[1], down: dp.baseAddress!, rows: hidden, x: xp.baseAddress!,
-                                           y: yp.baseAddress!)
-                    }
-                }}
-            }}
-        } else {
-            y = Linear.apply(gated(Linear.apply(x, weight: choice.gate), Linear.apply(x, weight: choice.up)), weight: choice.down)
-        }
+        var y = x.shape[0] == 1 && !choice.channels.isEmpty
+            ? Linear.applySwiGLU(x, gate: choice.gate, up: choice.up, down: choice.down)
+            : Linear.apply(gated(Linear.apply(x, weight: choice.gate), Linear.apply(x, weight: choice.up)), weight: choice.down)
         if let bias = choice.bias {
             let h = bias.count
             y.withUnsafeMutableBufferPointer { yp in bias.withUnsafeBufferPointer { bp in

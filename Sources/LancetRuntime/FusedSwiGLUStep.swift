@@ -49,13 +49,6 @@ struct FusedSwiGLUStep {
         guard x.rank == 2, x.shape[0] == 1, x.shape[1] == g.shape[1] else {
             throw OpShapeError("'\(gate)' \(g.shape) cannot read an input of shape \(x.shape)")
         }
-        var y = Tensor(uninitializedShape: [1, d.shape[0]])
-        y.withUnsafeMutableBufferPointer { yp in x.withUnsafeBufferPointer { xp in g.withUnsafeBufferPointer { gp in
-            u.withUnsafeBufferPointer { up in d.withUnsafeBufferPointer { dp in
-                swiGLUMatrixVector(gate: gp.baseAddress!, up: up.baseAddress!, width: g.shape[0], columns: g.shape[1],
-                                   down: dp.baseAddress!, rows: d.shape[0], x: xp.baseAddress!, y: yp.baseAddress!)
-            }}
-        }}}
-        return y
+        return Linear.applySwiGLU(x, gate: g, up: u, down: d)
     }
 }

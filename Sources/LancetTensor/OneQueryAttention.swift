@@ -47,7 +47,7 @@ public func attendOneQuery(_ queries: UnsafePointer<Float>, heads: Int, kvHeads:
         }
     }
     for h in 0..<heads {
-        combineChunks(partials, chunks: chunks, itemStride: itemFloats, group: heads, head: h, dimensions: d, out: out + h * d)
+        combineChunks(partials, chunks: chunks, heads: heads, head: h, dimensions: d, out: out + h * d)
     }
 }
 
@@ -125,10 +125,11 @@ private let prefetchDistance = 4
     return two[0] + two[1]
 }
 
-/// Combines query head `head`'s partial softmaxes of `chunks` consecutive chunks (`itemStride` floats apart, as
+/// Combines query head `head`'s partial softmaxes of `chunks` consecutive chunks (`heads × (2 + d)` floats each, as
 /// `attendChunk` wrote them) into its output: Σ e^(mᶜ−M)·oᶜ / Σ e^(mᶜ−M)·lᶜ with M the largest chunk maximum.
-private func combineChunks(_ partials: UnsafePointer<Float>, chunks: Int, itemStride: Int, group: Int, head: Int,
+private func combineChunks(_ partials: UnsafePointer<Float>, chunks: Int, heads: Int, head: Int,
                            dimensions d: Int, out: UnsafeMutablePointer<Float>) {
+    let itemStride = heads * (2 + d)
     var largest = -Float.infinity
     for c in 0..<chunks { largest = maxPropagatingNaN(largest, partials[c * itemStride + head]) }
     if largest.isNaN || largest == -.infinity {
@@ -141,8 +142,8 @@ private func combineChunks(_ partials: UnsafePointer<Float>, chunks: Int, itemSt
     for c in 0..<chunks {
         let item = partials + c * itemStride
         let w = expf(item[head] - largest)
-        total += w * item[group + head]
-        let o = item + 2 * group + head * d
+        total += w * item[heads + head]
+        let o = item + 2 * heads + head * d
         var k = 0
         while k < body { store16(load16(out + k).addingProduct(SIMD16(repeating: w), load16(o + k)), out + k); k += 16 }
         while k < d { out[k] += w * o[k]; k += 1 }

@@ -173,8 +173,8 @@ public struct AttentionOp: Op {
         }
     }
 
-    /// Decoding's attention: one query per head against the visible cached keys (`attendOneQuery`: each KV head's
-    /// rows read once for its group of query heads, chunks of positions spread over the worker pool).
+    /// Decoding's attention: one query per head against the visible cached keys (`attendOneQuery`: chunks of positions
+    /// spread over the worker pool, each position's keys read once for every query head).
     private func runOneQuery(q: Tensor, out: inout Tensor, source src: KeySource) {
         let d = headDimensions, kvWidth = kvHeads * d
         let visible = visibleKeys(query: 0, offset: src.offset)

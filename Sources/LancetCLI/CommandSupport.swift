@@ -120,9 +120,10 @@ struct IOFailure: Error, CustomStringConvertible {
 
 /// The per-block table printed as a run goes.
 enum BlockTable {
-    /// `cut s` and `fit s` are the pass's cut and its fit; `block s` the whole block, whose remainder is the block's
-    /// calibration sweeps (the dense statistics and the cut block's outputs for the next block: about two forwards).
-    static let header = "block  pass               metric                  err(cut)     err(fit)  fit       cut s   fit s  block s"
+    /// `cut s` and `fit s` are the pass's cut and its fit; `fwd s` one forward of the finished block over the
+    /// calibration windows (the sweep computing the next block's inputs), the yardstick for both; `block s` the whole
+    /// block, whose remainder is the dense block's statistics sweep (about one more forward).
+    static let header = "block  pass               metric                  err(cut)     err(fit)  fit       cut s   fit s   fwd s  block s"
 
     static func row(_ r: PassReport, seconds: Double) -> String {
         // The sparsity, else the first metric that is not one of a family (`bi.3`); a model pass lists them all below.
@@ -131,8 +132,9 @@ enum BlockTable {
         func e(_ v: Double?) -> String { v.map { String(format: "%10.3e", $0) } ?? "         -" }
         let block = r.block.map { String($0) } ?? "model"
         func s(_ v: Double?) -> String { v.map { String(format: "%6.1f", $0) } ?? "     -" }
-        return String(format: "%5@  %-17@  %-22@ %@   %@  %-7@ %@  %@  %6.1f", block as NSString, r.pass as NSString, metric as NSString,
-                      e(r.errorAfterCut), e(r.errorAfterFit), (r.fit ?? "-") as NSString, s(r.cutSeconds), s(r.fitSeconds), seconds)
+        return String(format: "%5@  %-17@  %-22@ %@   %@  %-7@ %@  %@  %@  %6.1f", block as NSString, r.pass as NSString, metric as NSString,
+                      e(r.errorAfterCut), e(r.errorAfterFit), (r.fit ?? "-") as NSString, s(r.cutSeconds), s(r.fitSeconds),
+                      s(r.forwardSeconds), seconds)
     }
 
     /// A model pass's notes and its metrics, one indented line each; a family of metrics (`bi.0`, `bi.1`, …) is one

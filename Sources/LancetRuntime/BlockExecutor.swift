@@ -17,13 +17,22 @@ public enum BlockExecutor {
     /// Runs `block` on `input` (`[tokens, hidden]`). With `keepValues` every value is returned; otherwise
     /// only those named in `capture`. With `computeOutput` false only the nodes the captured values depend
     /// on run (statistics sweeps that need no block output skip the rest), and `output` is empty.
+    ///
+    /// `given` supplies values already known for this input (captured by an earlier run of the same nodes): a
+    /// node runs only when something wanted depends on it through values not given, so a run resumes from them.
     public static func forward(_ block: Block, index: Int = 0, input: Tensor, context: ExecutionContext, keepValues: Bool = false,
-                               capture: Set<String> = [], computeOutput: Bool = true) throws -> Result {
+                               capture: Set<String> = [], computeOutput: Bool = true, given: [String: Tensor] = [:]) throws -> Result {
         var values: [String: Tensor] = [block.input: input]
         var captured: [String: Tensor] = [:]
         if capture.contains(block.input) { captured[block.input] = input }
+        for (name, v) in given where name != block.input {
+            values[name] = v
+            if capture.contains(name) { captured[name] = v }
+        }
         let lastUse = keepValues ? [:] : lastUses(block)
-        let needed = computeOutput ? nil : nodesNeeded(for: capture, in: block)
+        let known = Set(given.keys)
+        let needed = computeOutput && known.isEmpty ? nil
+            : nodesNeeded(for: computeOutput ? capture.union([block.output]) : capture, in: block, given: known)
         context.blockIndex = index
         // One token of one sequence (decoding): a dense SwiGLU feed-forward runs as one fused step.
         let decoding = context.length == 1 && context.batch == 1 && !keepValues && needed == nil
@@ -71,12 +80,13 @@ public enum BlockExecutor {
         return Result(output: out, values: keepValues ? values : captured)
     }
 
-    /// Indices of the nodes whose outputs `targets` depend on (directly or through other nodes).
-    static func nodesNeeded(for targets: Set<String>, in block: Block) -> Set<Int> {
-        var wanted = targets, needed = Set<Int>()
+    /// Indices of the nodes whose outputs `targets` depend on (directly or through other nodes), not through
+    /// the `given` values.
+    static func nodesNeeded(for targets: Set<String>, in block: Block, given: Set<String> = []) -> Set<Int> {
+        var wanted = targets.subtracting(given), needed = Set<Int>()
         for (i, node) in block.nodes.enumerated().reversed() where node.outputs.contains(where: wanted.contains) {
             needed.insert(i)
-            wanted.formUnion(node.inputs)
+            wanted.formUnion(node.inputs.filter { !given.contains($0) })
         }
         return needed
     }

@@ -50,7 +50,7 @@ final class BlockSweepTests: XCTestCase {
     func testRunPairedHandsBothBlocksValuesAndMeasuresTheSecondBlocksError() throws {
         let f = try fixture()
         var calls = 0, rows = 0
-        let error = try f.sweep.runPaired(f.dense, f.cut, index: 0, inputs: f.inputs, teacher: f.teacher, capture: ["act"]) { denseValues, cutValues in
+        let error = try f.sweep.runPaired(f.dense, f.cut, index: 0, inputs: f.inputs, teacher: f.teacher, capture: ["act"]) { _, denseValues, cutValues in
             calls += 1
             rows += cutValues["act"]!.shape[0]
             XCTAssertEqual(denseValues["act"]!.shape, cutValues["act"]!.shape)

@@ -12,8 +12,9 @@ struct StatisticsCollector {
     /// The teacher outputs and the analyses of `block` on `inputs`, added to `statistics` (a new set when nil);
     /// with `teacherWindows`, the teacher of only the first that many windows (the rest of the sweep runs only what
     /// the analyses read). Analyses `statistics` already holds, and those derivable from the others, are skipped.
+    /// With `kept`, the block's values named in `keep` are kept over every window too (within its budget).
     func collect(_ block: Block, index: Int, inputs: Tensor, analyses: [any BlockAnalysis], into statistics: BlockStatistics? = nil,
-                 teacherWindows: Int? = nil) throws -> (teacher: Tensor, statistics: BlockStatistics) {
+                 teacherWindows: Int? = nil, keep: Set<String> = [], keeping kept: KeptValues? = nil) throws -> (teacher: Tensor, statistics: BlockStatistics) {
         let stats = statistics ?? BlockStatistics(tokens: inputs.shape[0])
         var wanted: [any BlockAnalysis] = []
         for a in analyses where !stats.holds(a) && !wanted.contains(where: { $0.id == a.id }) { wanted.append(a) }
@@ -21,10 +22,12 @@ struct StatisticsCollector {
         wanted.removeAll { a in a.isDerivable(from: requested.filter { $0.id != a.id }) }
         if wanted.isEmpty && teacherWindows == 0 { return (Tensor(zeros: [0, inputs.shape[1]]), stats) }   // all held already
         let streamed = wanted.filter { !$0.reads(in: block).isEmpty }
-        let capture = streamed.reduce(into: Set<String>()) { $0.formUnion($1.reads(in: block)) }
+        let keep = kept == nil ? [] : keep
+        let capture = streamed.reduce(into: keep) { $0.formUnion($1.reads(in: block)) }
         var partial: [String: any AnalysisValue] = [:]
-        let teacher = try sweep.run(block, index: index, inputs: inputs, capture: capture, outputWindows: teacherWindows) { _, values in
+        let teacher = try sweep.run(block, index: index, inputs: inputs, capture: capture, outputWindows: teacherWindows) { range, values in
             for a in streamed { try Self.accumulate(a, values: values, into: &partial) }
+            kept?.store(values, names: keep, windows: range)
         }
         for a in streamed { Self.store(a, from: partial, block: block, into: stats) }
         for a in wanted where a.reads(in: block).isEmpty {

@@ -20,6 +20,9 @@ public struct PassReport: Sendable, Codable, Equatable {
     /// Wall time of the cut and of the fit, seconds.
     public var cutSeconds: Double?
     public var fitSeconds: Double?
+    /// Wall time of one forward of the finished block over every calibration window (the sweep computing the next
+    /// block's inputs), on the block's last pass: the yardstick for the cut's and the fit's seconds.
+    public var forwardSeconds: Double?
 
     /// A report with metrics.
     public init(pass: String, block: Int? = nil, metrics: [String: Double] = [:], notes: [String] = []) {
@@ -33,6 +36,6 @@ public struct PassReport: Sendable, Codable, Equatable {
         case pass, block, metrics, notes, fit
         case errorBefore = "error_before", errorAfterCut = "error_after_cut", errorAfterFit = "error_after_fit"
         case fitObjectiveBefore = "fit_objective_before", fitObjectiveAfter = "fit_objective_after"
-        case cutSeconds = "cut_seconds", fitSeconds = "fit_seconds"
+        case cutSeconds = "cut_seconds", fitSeconds = "fit_seconds", forwardSeconds = "forward_seconds"
     }
 }

@@ -6,7 +6,10 @@ import LancetTensor
 /// linear router, rounds of the router refitted from the refitted experts followed by the readout again.
 ///
 /// Every statistic comes from paired runs over the calibration windows: the cut block on the cut model's inputs
-/// beside the dense block on `denseInputs` (a model teacher) or on the same inputs.
+/// beside the dense block on `denseInputs` (a model teacher) or on the same inputs. The dense block's values come
+/// from `denseValues` when the sweep that made the teacher kept them, and the cut block's later rounds resume from
+/// the values its earlier rounds captured (the inputs of a round lie upstream of every later refit), so each run
+/// computes only what changed.
 struct BlockLeastSquares {
     /// The dense block the cut started from.
     let original: Block
@@ -18,26 +21,38 @@ struct BlockLeastSquares {
     let denseInputs: Tensor?
     let sweep: BlockSweep
     let spec: FitSpec
-    /// The cut block's error against the teacher, measured during the first paired run.
+    /// The dense block's values on the cut model's inputs, kept by the sweep that made the teacher (only without
+    /// `denseInputs`); values not kept are computed by running the dense block.
+    let denseValues: KeptValues?
+    /// The cut block's error against the teacher on the first call's windows, measured during the first paired run.
     private(set) var errorAfterCut: Double?
+    /// The cut block's values at the inputs of the rounds fitted so far, which later rounds resume from.
+    private var cutValues: KeptValues?
+    /// Whether later rounds resume from earlier rounds' values (else each round runs the cut block from its input).
+    var resumesRounds = true
 
-    init(original: Block, index: Int, activations: CalibrationActivations, denseInputs: Tensor?, sweep: BlockSweep, spec: FitSpec) {
+    init(original: Block, index: Int, activations: CalibrationActivations, denseInputs: Tensor?, sweep: BlockSweep, spec: FitSpec,
+         denseValues: KeptValues? = nil) {
         self.original = original
         self.index = index
         self.activations = activations
         self.denseInputs = denseInputs
         self.sweep = sweep
         self.spec = spec
+        self.denseValues = denseInputs == nil ? denseValues : nil
     }
 
     /// Fits `block`; the objectives are the layers' reconstruction errors relative to the dense outputs' energy.
     mutating func fit(_ block: inout Block, statistics: BlockStatistics) throws -> Pipeline.FitOutcome {
         var before = 0.0, after = 0.0
-        for round in LeastSquaresFit.rounds(LeastSquaresFit.targets(cut: block, dense: original), in: block) {
-            let r = try refitLinears(round, in: &block, statistics: statistics)
+        let rounds = LeastSquaresFit.rounds(LeastSquaresFit.targets(cut: block, dense: original), in: block)
+        cutValues = rounds.count > 1 && resumesRounds ? KeptValues(windows: activations.windows, length: sweep.length) : nil
+        for (k, round) in rounds.enumerated() {
+            let r = try refitLinears(round, in: &block, statistics: statistics, keepInputs: k < rounds.count - 1)
             before += r.before
             after += r.after
         }
+        cutValues = nil                         // readout and router refits may change what they hold
         for target in ReadoutFit.targets(cut: block, dense: original) {
             let r = try refitReadout(target, in: &block)
             before += r.before
@@ -56,8 +71,9 @@ struct BlockLeastSquares {
     /// One round of linears: X' (cut block, earlier rounds already refitted) and X (dense block) of each fitted
     /// input on the same windows, then the closed-form solves. Under a model teacher a linear that writes into
     /// the residual stream also carries the stream's drift (`LeastSquaresFit.ResidualDrift`).
+    /// With `keepInputs` the cut block's values of the round's inputs are kept for the later rounds.
     private mutating func refitLinears(_ round: [LeastSquaresFit.Target], in block: inout Block,
-                                       statistics: BlockStatistics) throws -> (before: Double, after: Double) {
+                                       statistics: BlockStatistics, keepInputs: Bool) throws -> (before: Double, after: Double) {
         let inputs = Set(round.map(\.input))
         let model = denseInputs != nil
         let writers: [(target: LeastSquaresFit.Target, residual: String)] = model ? round.compactMap { t in
@@ -65,7 +81,8 @@ struct BlockLeastSquares {
         } : []
         var cutGram: [String: Tensor] = [:], cross: [String: Tensor] = [:], modelGram: [String: Tensor] = [:]
         var drift: [String: LeastSquaresFit.ResidualDrift] = [:]
-        try paired(block, capture: inputs.union(writers.map(\.residual))) { denseValues, cutValues in
+        let keep = keepInputs ? inputs : []
+        try paired(block, capture: inputs.union(writers.map(\.residual)), keepCut: keep) { denseValues, cutValues in
             for (t, r) in writers {
                 var delta = denseValues[r]!
                 delta.add(cutValues[r]!, scale: -1)
@@ -126,11 +143,23 @@ struct BlockLeastSquares {
     }
 
     /// A paired run of the dense block and `block` capturing `capture`; the first one (always a run before any
-    /// refit: the linears' first round, or a readout's first) also measures the cut block's error against the teacher.
-    private mutating func paired(_ block: Block, capture: Set<String>,
+    /// refit: the linears' first round, or a readout's first) also measures the cut block's error against the
+    /// teacher, on the first call's windows (the rest of the run computes only what the captures need). The cut
+    /// block's values of `keepCut` are kept for later rounds.
+    private mutating func paired(_ block: Block, capture: Set<String>, keepCut: Set<String> = [],
                                  visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws {
-        let error = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, aInputs: denseInputs, teacher: activations.teacher,
-                                        capture: capture, measureError: errorAfterCut == nil, visit: visit)
-        if errorAfterCut == nil { errorAfterCut = error }
+        let measure = errorAfterCut == nil
+        let taught = min(sweep.windowsPerCall, activations.teacher.shape[0] / sweep.length)
+        let teacher = measure ? activations.teacher.slicingRows(0..<(taught * sweep.length)) : activations.teacher
+        // Resume only from earlier rounds' values: this run writes its own call by call.
+        let dense = denseValues, resumed = cutValues, earlier = cutValues?.names ?? [], kept = keepCut.isEmpty ? nil : cutValues
+        let error = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, aInputs: denseInputs, teacher: teacher,
+                                        capture: capture, measureError: measure,
+                                        aValues: { dense?.values(capture, windows: $0) },
+                                        bGiven: { range in resumed?.values(earlier, windows: range) ?? [:] }) { range, denseValues, cutValues in
+            kept?.store(cutValues, names: keepCut, windows: range)
+            try visit(denseValues, cutValues)
+        }
+        if measure { errorAfterCut = error }
     }
 }

@@ -66,22 +66,27 @@ public struct BlockSweep: Sendable {
         return sum.value
     }
 
-    /// Runs blocks `a` and `b` on the same windows, a few at a time, handing `visit` the captured values of
-    /// both; returns the relative error of `b`'s outputs against `teacher` (0 without `measureError`). `a` reads
+    /// Runs blocks `a` and `b` on the same windows, a few at a time, handing `visit` each call's windows and the
+    /// captured values of both; returns the relative error of `b`'s outputs against `teacher` (0 without `measureError`). `a` reads
     /// `aInputs` when given (the dense model's own inputs to the block, the same windows), else `inputs`. Only the
     /// nodes the captured values (and, for the error, `b`'s output) depend on run: capturing the input of a
     /// block's first linears costs a norm, not a block forward.
+    ///
+    /// `aValues` may supply `a`'s captured values of a call's windows (kept from an earlier run of `a` on the same
+    /// inputs), and `bGiven` values of `b` known for them; `a` runs only for calls whose values are not supplied.
     func runPaired(_ a: Block, _ b: Block, index: Int, inputs: Tensor, aInputs: Tensor? = nil, teacher: Tensor, capture: Set<String>,
-                   measureError: Bool = true, visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws -> Double {
+                   measureError: Bool = true, aValues: (Range<Int>) -> [String: Tensor]? = { _ in nil },
+                   bGiven: (Range<Int>) -> [String: Tensor] = { _ in [:] },
+                   visit: (Range<Int>, [String: Tensor], [String: Tensor]) throws -> Void) throws -> Double {
         precondition(aInputs == nil || aInputs!.shape == inputs.shape, "runPaired: inputs \(inputs.shape) against \(aInputs!.shape)")
         let aInputs = aInputs ?? inputs
         var sum = RelativeErrorSum()
         let taught = measureError ? teacher.shape[0] / length : 0
         try forEachCall(b, index: index, windows: inputs.shape[0] / length, input: { inputs.slicingRows(rows($0)) }, capture: capture,
-                        computeOutput: { $0.lowerBound < taught }) { range, bResult in
-            let aValues = try forward(a, index: index, input: aInputs.slicingRows(rows(range)), windows: range, capture: capture,
-                                      computeOutput: false).values
-            try visit(aValues, bResult.values)
+                        computeOutput: { $0.lowerBound < taught }, given: bGiven) { range, bResult in
+            let aCaptured = try aValues(range) ?? forward(a, index: index, input: aInputs.slicingRows(rows(range)), windows: range,
+                                                          capture: capture, computeOutput: false).values
+            try visit(range, aCaptured, bResult.values)
             if range.lowerBound < taught { add(bResult.output, of: range, against: teacher, to: &sum) }
         }
         return sum.value
@@ -99,18 +104,20 @@ public struct BlockSweep: Sendable {
 
     /// One forward call per `windowsPerCall` windows, in order; `input` gives each call's input rows.
     private func forEachCall(_ block: Block, index: Int, windows: Int, input: (Range<Int>) -> Tensor, capture: Set<String>,
-                             computeOutput: (Range<Int>) -> Bool, visit: (Range<Int>, BlockExecutor.Result) throws -> Void) throws {
+                             computeOutput: (Range<Int>) -> Bool, given: (Range<Int>) -> [String: Tensor] = { _ in [:] },
+                             visit: (Range<Int>, BlockExecutor.Result) throws -> Void) throws {
         var w = 0
         while w < windows {
             let range = w..<min(w + windowsPerCall, windows)
-            try visit(range, try forward(block, index: index, input: input(range), windows: range, capture: capture, computeOutput: computeOutput(range)))
+            try visit(range, try forward(block, index: index, input: input(range), windows: range, capture: capture, computeOutput: computeOutput(range),
+                                         given: given(range)))
             w = range.upperBound
         }
     }
 
     private func forward(_ block: Block, index: Int, input: Tensor, windows: Range<Int>, capture: Set<String>,
-                         computeOutput: Bool) throws -> BlockExecutor.Result {
+                         computeOutput: Bool, given: [String: Tensor] = [:]) throws -> BlockExecutor.Result {
         try BlockExecutor.forward(block, index: index, input: input, context: ExecutionContext(batch: windows.count, length: length),
-                                  capture: capture, computeOutput: computeOutput)
+                                  capture: capture, computeOutput: computeOutput, given: given)
     }
 }

@@ -193,9 +193,13 @@ public final class Pipeline {
             var requests = analysisRequests(active[0], block: dense, index: i, blockCount: blockCount, calibration: calibration)
             // A least-squares fit refits every linear the passes before it changed, not only its own pass's targets:
             // the dense Grams of every linear any active pass may cut.
+            var fitInputs = Set<String>()
             if active.contains(where: { [.lstsq, .reform].contains($0.invocation.fit.method) }) {
                 for p in active {
-                    for (node, _) in p.invocation.selection.linears(in: dense, index: i) { requests.append(InputGram(value: node.inputs[0])) }
+                    for (node, _) in p.invocation.selection.linears(in: dense, index: i) {
+                        requests.append(InputGram(value: node.inputs[0]))
+                        fitInputs.insert(node.inputs[0])
+                    }
                 }
             }
             // The dense outputs of every window when a pass or a fit reads them; else of the first call's
@@ -204,17 +208,26 @@ public final class Pipeline {
                 guard case let .block(pass) = p.pass else { return false }
                 return type(of: pass).readsDenseOutputs || p.invocation.fit.method != .none
             }
+            // A least-squares fit against this block's teacher pairs the cut block with the dense one on the same inputs:
+            // the dense block's values at the linears' inputs are kept from this sweep instead of computed again.
+            let keptDense = modelOutputs == nil && active.contains(where: { $0.invocation.fit.method == .lstsq })
+                ? KeptValues(windows: calibration.windows.count, length: length) : nil
             let (blockTeacher, statistics) = try collector.collect(dense, index: i, inputs: x, analyses: requests,
-                                                                   teacherWindows: readsTeacher ? nil : sweep.windowsPerCall)
+                                                                   teacherWindows: readsTeacher ? nil : sweep.windowsPerCall,
+                                                                   keep: fitInputs, keeping: keptDense)
             // What the fits match and the block errors are measured against: the dense block on these inputs, or
             // with a model teacher the dense model's outputs (from the dense model's inputs, `modelInputs`).
             let fitTeacher = modelOutputs.map { FitTeacher(inputs: modelInputs!, outputs: $0) }
             let teacher = fitTeacher?.outputs ?? blockTeacher
             let block = try cut(dense, index: i, passes: active, blockCount: blockCount, hidden: model.config.hiddenSize, statistics: statistics, inputs: x,
-                                teacher: blockTeacher, model: fitTeacher, calibration: calibration, sweep: sweep, report: &report, options: options)
+                                teacher: blockTeacher, model: fitTeacher, denseValues: keptDense, calibration: calibration, sweep: sweep,
+                                report: &report, options: options)
+            keptDense?.removeAll()
             // The cut block's outputs replace its inputs in place (the passes' copies of the inputs are gone).
+            let forwardStart = Date()
             let finalError = try sweep.advance(block, index: i, inputs: &x, teacher: teacher)
             let last = report.passes.count - 1
+            report.passes[last].forwardSeconds = Date().timeIntervalSince(forwardStart)
             if report.passes[last].errorAfterFit == nil { report.passes[last].errorAfterFit = finalError }
             if report.passes[last].fit == FitSpec.Method.none.rawValue { report.passes[last].errorAfterCut = finalError }
             if report.passes[last].fit == FitSpec.Method.regional.rawValue { report.passes[last].fitObjectiveAfter = finalError }
@@ -235,12 +248,13 @@ public final class Pipeline {
 
     /// Applies the active passes of a stage to `dense` (block `index`), each followed by its local fit and
     /// verification, appending one report per pass; returns the cut block. The passes read `teacher` (the dense
-    /// block on `x`); the fits and the block errors read `model` when given (a model teacher), else `teacher`.
+    /// block on `x`); the fits and the block errors read `model` when given (a model teacher), else `teacher`, and the
+    /// least-squares fits read the dense block's values kept in `denseValues` (on `x`) where it holds them.
     /// The block error after every pass but the last is measured here; the caller measures the last while it
     /// computes the next block's inputs.
     func cut(_ dense: Block, index i: Int, passes active: [PlannedPass], blockCount: Int, hidden: Int, statistics: BlockStatistics, inputs x: Tensor,
-             teacher: Tensor, model: FitTeacher?, calibration: CalibrationSet, sweep: BlockSweep, report: inout RunReport,
-             options: RunOptions) throws -> Block {
+             teacher: Tensor, model: FitTeacher?, denseValues: KeptValues? = nil, calibration: CalibrationSet, sweep: BlockSweep,
+             report: inout RunReport, options: RunOptions) throws -> Block {
         let activations = CalibrationActivations(inputs: x, teacher: teacher, windows: calibration.windows.count, length: calibration.length)
         let fitActivations = model.map { CalibrationActivations(inputs: x, teacher: $0.outputs, windows: calibration.windows.count, length: calibration.length) }
             ?? activations
@@ -273,7 +287,7 @@ public final class Pipeline {
             try verifyBlock(block, index: i, hidden: hidden, pass: p.invocation.name)
             let t1 = Date()
             let fitted = try fit(&block, original: dense, index: i, invocation: p.invocation, statistics: statistics,
-                                 activations: fitActivations, denseInputs: model?.inputs, sweep: sweep, seed: calibration.seed)
+                                 activations: fitActivations, denseInputs: model?.inputs, denseValues: denseValues, sweep: sweep, seed: calibration.seed)
             r.fit = p.invocation.fit.method.rawValue
             r.errorAfterCut = fitted.errorAfterCut
             r.fitObjectiveBefore = fitted.objectiveBefore
@@ -337,15 +351,16 @@ public final class Pipeline {
 
     /// Fits `block` (cut from `original`, the dense block) as the invocation's `fit` says, against
     /// `activations.teacher`; the dense block reads `denseInputs` when given (a model teacher), else the cut
-    /// block's inputs.
+    /// block's inputs, on which `denseValues` holds some of its values.
     func fit(_ block: inout Block, original: Block, index: Int, invocation: PassInvocation, statistics: BlockStatistics,
-             activations: CalibrationActivations, denseInputs: Tensor?, sweep: BlockSweep, seed: UInt64) throws -> FitOutcome {
+             activations: CalibrationActivations, denseInputs: Tensor?, denseValues: KeptValues? = nil, sweep: BlockSweep,
+             seed: UInt64) throws -> FitOutcome {
         switch invocation.fit.method {
         case .none:
             return FitOutcome()
         case .lstsq:
             var fit = BlockLeastSquares(original: original, index: index, activations: activations, denseInputs: denseInputs,
-                                        sweep: sweep, spec: invocation.fit)
+                                        sweep: sweep, spec: invocation.fit, denseValues: denseValues)
             return try fit.fit(&block, statistics: statistics)
         case .regional:
             let before = try RegionalFit.fit(&block, index: index, calibration: activations, spec: invocation.fit, seed: seed, sweep: sweep)

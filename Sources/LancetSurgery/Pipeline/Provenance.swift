@@ -47,6 +47,7 @@ public struct ProvenanceRecord: Codable, Sendable {
             var r = r
             r.cutSeconds = nil
             r.fitSeconds = nil
+            r.forwardSeconds = nil
             // A pass's own wall times (metrics named `…seconds…`) go to the run's report only.
             r.metrics = r.metrics.filter { !$0.key.contains("seconds") }
             return r

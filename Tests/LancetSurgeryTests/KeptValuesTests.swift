@@ -1,0 +1,88 @@
+import Lancet
+@testable import LancetRuntime
+@testable import LancetSurgery
+import XCTest
+
+/// Values kept from one sweep stand in for running the nodes again: a block run resumed from given values
+/// computes what the full run computes, kept values replay each call's values, and a least-squares fit that
+/// reads the dense block's kept values and resumes its rounds from the cut block's fits the same weights, bit
+/// for bit, as one that runs both blocks from their inputs every round.
+final class KeptValuesTests: XCTestCase {
+    let length = 16
+
+    /// A tiny model's first block, 7 windows of inputs (3 per call), and a cut copy of the block (every other
+    /// weight of each matrix zeroed).
+    func fixture() throws -> (dense: Block, cut: Block, inputs: Tensor, sweep: BlockSweep) {
+        let model = TinyLlama.make(seed: 11)
+        var g = SeededGenerator(seed: 5)
+        let tokens = (0..<(7 * length)).map { _ in Int32(g.nextIndex(below: model.config.vocabularySize)) }
+        let inputs = try ModelRunner(model: model).embed(tokens)
+        var cut = model.blocks[0]
+        for name in cut.parameters.keys where name.hasSuffix(".weight") && cut.parameters[name]!.rank == 2 {
+            cut.parameters[name]!.withUnsafeMutableBufferPointer { p in for i in stride(from: 0, to: p.count, by: 2) { p[i] = 0 } }
+        }
+        return (model.blocks[0], cut, inputs, BlockSweep(windowsPerCall: 3, length: length))
+    }
+
+    func testARunResumedFromGivenValuesComputesTheFullRunsValues() throws {
+        let f = try fixture()
+        let context = ExecutionContext(batch: 7, length: length)
+        let full = try BlockExecutor.forward(f.cut, input: f.inputs, context: context, capture: ["attn", "act"])
+        let resumed = try BlockExecutor.forward(f.cut, input: f.inputs, context: ExecutionContext(batch: 7, length: length),
+                                                capture: ["act"], given: ["attn": full.values["attn"]!])
+        XCTAssertEqual(resumed.output, full.output)
+        XCTAssertEqual(resumed.values["act"], full.values["act"])
+        // The given value is used, not recomputed: a different one changes what depends on it.
+        var other = full.values["attn"]!
+        other.add(full.values["attn"]!)                           // twice the value
+        let changed = try BlockExecutor.forward(f.cut, input: f.inputs, context: ExecutionContext(batch: 7, length: length),
+                                                capture: ["act"], computeOutput: false, given: ["attn": other])
+        XCTAssertNotEqual(changed.values["act"], full.values["act"])
+        XCTAssertEqual(changed.values["act"]?.shape, full.values["act"]?.shape)
+    }
+
+    func testKeptValuesReplayEachCallsValuesWithinTheirBudget() throws {
+        let f = try fixture()
+        let kept = KeptValues(windows: 7, length: length)
+        var calls: [(Range<Int>, Tensor)] = []
+        _ = try f.sweep.run(f.dense, index: 0, inputs: f.inputs, capture: ["act", "attn"]) { range, values in
+            kept.store(values, names: ["act", "attn"], windows: range)
+            calls.append((range, values["act"]!))
+        }
+        XCTAssertEqual(calls.count, 3)
+        for (range, act) in calls { XCTAssertEqual(kept.values(["act"], windows: range)?["act"], act) }
+        XCTAssertNil(kept.values(["act", "h"], windows: 0..<3), "a name not kept")
+        // A budget below one value's bytes keeps nothing, and the readers compute the values themselves.
+        let small = KeptValues(windows: 7, length: length, budget: 7 * length * 4)
+        _ = try f.sweep.run(f.dense, index: 0, inputs: f.inputs, capture: ["act"]) { range, values in
+            small.store(values, names: ["act"], windows: range)
+        }
+        XCTAssertNil(small.values(["act"], windows: 0..<3))
+        XCTAssertEqual(small.byteCount, 0)
+    }
+
+    func testLeastSquaresFromKeptValuesFitsTheSameWeightsAsFromFullRuns() throws {
+        let f = try fixture()
+        let grams = LeastSquaresFit.targets(cut: f.cut, dense: f.dense).map { InputGram(value: $0.input) }
+        XCTAssertEqual(LeastSquaresFit.rounds(LeastSquaresFit.targets(cut: f.cut, dense: f.dense), in: f.cut).count, 4)
+        let kept = KeptValues(windows: 7, length: length)
+        let (teacher, statistics) = try StatisticsCollector(sweep: f.sweep).collect(f.dense, index: 0, inputs: f.inputs, analyses: grams,
+                                                                                   keep: Set(grams.map(\.value)), keeping: kept)
+        XCTAssertEqual(kept.names, ["attn_in", "attn", "mlp_in", "act"])
+        let activations = CalibrationActivations(inputs: f.inputs, teacher: teacher, windows: 7, length: length)
+        func fitted(kept: KeptValues?, resume: Bool) throws -> Block {
+            var fit = BlockLeastSquares(original: f.dense, index: 0, activations: activations, denseInputs: nil, sweep: f.sweep,
+                                        spec: FitSpec(method: .lstsq), denseValues: kept)
+            fit.resumesRounds = resume
+            var block = f.cut
+            _ = try fit.fit(&block, statistics: statistics)
+            return block
+        }
+        let plain = try fitted(kept: nil, resume: false)
+        XCTAssertNotEqual(plain.parameters["mlp.down.weight"], f.cut.parameters["mlp.down.weight"])
+        for (kept, resume) in [(kept, false), (nil, true), (kept, true)] {
+            let block = try fitted(kept: kept, resume: resume)
+            for name in plain.parameters.keys { XCTAssertEqual(block.parameters[name], plain.parameters[name], name) }
+        }
+    }
+}

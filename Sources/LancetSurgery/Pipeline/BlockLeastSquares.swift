@@ -152,12 +152,12 @@ struct BlockLeastSquares {
         let taught = min(sweep.windowsPerCall, activations.teacher.shape[0] / sweep.length)
         let teacher = measure ? activations.teacher.slicingRows(0..<(taught * sweep.length)) : activations.teacher
         // Resume only from earlier rounds' values: this run writes its own call by call.
-        let dense = denseValues, resumed = cutValues, earlier = cutValues?.names ?? [], kept = keepCut.isEmpty ? nil : cutValues
+        let dense = denseValues, cut = cutValues, earlier = cutValues?.names ?? []
         let error = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, aInputs: denseInputs, teacher: teacher,
                                         capture: capture, measureError: measure,
                                         aValues: { dense?.values(capture, windows: $0) },
-                                        bGiven: { range in resumed?.values(earlier, windows: range) ?? [:] }) { range, denseValues, cutValues in
-            kept?.store(cutValues, names: keepCut, windows: range)
+                                        bGiven: { range in cut?.values(earlier, windows: range) ?? [:] }) { range, denseValues, cutValues in
+            cut?.store(cutValues, names: keepCut, windows: range)
             try visit(denseValues, cutValues)
         }
         if measure { errorAfterCut = error }

@@ -91,6 +91,27 @@ public enum BlockExecutor {
         return needed
     }
 
+    /// The values from which a run can resume computing `block`'s output after the parameters of the nodes
+    /// `changed` change: the values the output needs that do not depend on those nodes and that a node depending
+    /// on them reads (or the output itself when it does not depend on them). Values a run computed before the change
+    /// keep their bits, so `forward(given:)` with them equals a full run; the block's input is never among them.
+    public static func resumePoint(afterChanging changed: Set<String>, in block: Block) -> Set<String> {
+        var stale = Set<String>()                                    // values that depend on a changed node
+        var staleNodes = [Int]()
+        for (i, node) in block.nodes.enumerated() where changed.contains(node.name) || node.inputs.contains(where: stale.contains) {
+            stale.formUnion(node.outputs)
+            staleNodes.append(i)
+        }
+        guard stale.contains(block.output) else { return [block.output] }
+        let onPath = nodesNeeded(for: [block.output], in: block)
+        var frontier = Set<String>()
+        for i in staleNodes where onPath.contains(i) {
+            frontier.formUnion(block.nodes[i].inputs.filter { !stale.contains($0) })
+        }
+        frontier.remove(block.input)
+        return frontier
+    }
+
     /// The gradients of a loss with respect to a block's input and parameters.
     public struct Gradients {
         /// ∂loss/∂input, `[tokens, hidden]`.

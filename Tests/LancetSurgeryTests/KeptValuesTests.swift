@@ -6,7 +6,8 @@ import XCTest
 /// Values kept from one sweep stand in for running the nodes again: a block run resumed from given values
 /// computes what the full run computes, kept values replay each call's values, and a least-squares fit that
 /// reads the dense block's kept values and resumes its rounds from the cut block's fits the same weights, bit
-/// for bit, as one that runs both blocks from their inputs every round.
+/// for bit, as one that runs both blocks from their inputs every round; the values its last round keeps give the
+/// fitted block's outputs, bit for bit, without running the block again.
 final class KeptValuesTests: XCTestCase {
     let length = 16
 
@@ -84,5 +85,47 @@ final class KeptValuesTests: XCTestCase {
             let block = try fitted(kept: kept, resume: resume)
             for name in plain.parameters.keys { XCTAssertEqual(block.parameters[name], plain.parameters[name], name) }
         }
+    }
+
+    func testTheResumePointAfterAChangeIsWhatTheChangedNodesDownstreamRead() throws {
+        let block = TinyLlama.make(seed: 11).blocks[0]
+        XCTAssertEqual(BlockExecutor.resumePoint(afterChanging: ["mlp.down"], in: block), ["act", "h"])
+        XCTAssertEqual(BlockExecutor.resumePoint(afterChanging: ["mlp.gate", "mlp.up"], in: block), ["mlp_in", "h"])
+        XCTAssertEqual(BlockExecutor.resumePoint(afterChanging: ["attn.o"], in: block), ["attn"],
+                       "the block's input, which the residual adds, is never kept")
+        XCTAssertEqual(BlockExecutor.resumePoint(afterChanging: [], in: block), [block.output])
+    }
+
+    func testTheFitsKeptValuesGiveTheFittedBlocksOutputsBitForBit() throws {
+        let f = try fixture()
+        let grams = LeastSquaresFit.targets(cut: f.cut, dense: f.dense).map { InputGram(value: $0.input) }
+        let (teacher, statistics) = try StatisticsCollector(sweep: f.sweep).collect(f.dense, index: 0, inputs: f.inputs, analyses: grams)
+        let activations = CalibrationActivations(inputs: f.inputs, teacher: teacher, windows: 7, length: length)
+        var fit = BlockLeastSquares(original: f.dense, index: 0, activations: activations, denseInputs: nil, sweep: f.sweep,
+                                    spec: FitSpec(method: .lstsq))
+        var block = f.cut
+        let outcome = try fit.fit(&block, statistics: statistics)
+        let resume = try XCTUnwrap(outcome.outputResume)
+        XCTAssertEqual(resume.names, ["act", "h"])
+        var full = f.inputs, resumed = f.inputs
+        let fullError = try f.sweep.advance(block, index: 0, inputs: &full, teacher: teacher)
+        let resumedError = try f.sweep.advance(block, index: 0, inputs: &resumed, teacher: teacher,
+                                               given: { resume.values(resume.names, windows: $0) ?? [:] })
+        XCTAssertEqual(resumed, full)
+        XCTAssertEqual(resumedError, fullError)
+        XCTAssertNotEqual(full, try f.sweep.run(f.cut, index: 0, inputs: f.inputs), "the fit changed the outputs")
+        // Kept values are read, not recomputed: a block whose upstream weights differ still resumes from them.
+        var other = block
+        other.parameters["mlp.up.weight"]!.add(block.parameters["mlp.up.weight"]!)
+        var fromKept = f.inputs
+        _ = try f.sweep.advance(other, index: 0, inputs: &fromKept, teacher: teacher, given: { resume.values(resume.names, windows: $0) ?? [:] })
+        XCTAssertEqual(fromKept, full)
+        // Without the option nothing is kept.
+        var plain = BlockLeastSquares(original: f.dense, index: 0, activations: activations, denseInputs: nil, sweep: f.sweep,
+                                      spec: FitSpec(method: .lstsq))
+        plain.keepsResumePoint = false
+        var again = f.cut
+        XCTAssertNil(try plain.fit(&again, statistics: statistics).outputResume)
+        XCTAssertEqual(again.parameters, block.parameters)
     }
 }

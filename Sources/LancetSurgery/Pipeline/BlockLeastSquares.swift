@@ -1,4 +1,5 @@
 import LancetIR
+import LancetRuntime
 import LancetTensor
 
 /// One block's least-squares fit (`fit: lstsq`): the linears round by round along the dataflow, then every
@@ -28,8 +29,13 @@ struct BlockLeastSquares {
     private(set) var errorAfterCut: Double?
     /// The cut block's values at the inputs of the rounds fitted so far, which later rounds resume from.
     private var cutValues: KeptValues?
+    /// The fitted block's values on every window from which its output follows (`BlockExecutor.resumePoint`),
+    /// kept by the last round of linears when nothing is refitted after it; nil otherwise.
+    private(set) var outputResume: KeptValues?
     /// Whether later rounds resume from earlier rounds' values (else each round runs the cut block from its input).
     var resumesRounds = true
+    /// Whether the last round keeps the values the fitted block's output can be computed from (`resume`).
+    var keepsResumePoint = true
 
     init(original: Block, index: Int, activations: CalibrationActivations, denseInputs: Tensor?, sweep: BlockSweep, spec: FitSpec,
          denseValues: KeptValues? = nil) {
@@ -47,12 +53,22 @@ struct BlockLeastSquares {
         var before = 0.0, after = 0.0
         let rounds = LeastSquaresFit.rounds(LeastSquaresFit.targets(cut: block, dense: original), in: block)
         cutValues = rounds.count > 1 && resumesRounds ? KeptValues(windows: activations.windows, length: sweep.length) : nil
+        // When the linears are the last thing refitted, the last round's run (on the block as it ends, but for the
+        // round's own weights) also keeps what the fitted block's output follows from.
+        let endsWithLinears = keepsResumePoint && ReadoutFit.targets(cut: block, dense: original).isEmpty
         for (k, round) in rounds.enumerated() {
-            let r = try refitLinears(round, in: &block, statistics: statistics, keepInputs: k < rounds.count - 1)
+            let last = k == rounds.count - 1
+            var resumeNames = Set<String>()
+            if last && endsWithLinears {
+                resumeNames = BlockExecutor.resumePoint(afterChanging: Set(round.map(\.node)), in: block)
+                outputResume = KeptValues(windows: activations.windows, length: sweep.length)
+            }
+            let r = try refitLinears(round, in: &block, statistics: statistics, keepInputs: !last, keepForOutput: resumeNames)
             before += r.before
             after += r.after
         }
         cutValues = nil                         // readout and router refits may change what they hold
+        if !ReadoutFit.targets(cut: block, dense: original).isEmpty { outputResume = nil }
         for target in ReadoutFit.targets(cut: block, dense: original) {
             let r = try refitReadout(target, in: &block)
             before += r.before
@@ -65,15 +81,16 @@ struct BlockLeastSquares {
             }
             after += last
         }
-        return Pipeline.FitOutcome(errorAfterCut: errorAfterCut, objectiveBefore: before, objectiveAfter: after)
+        return Pipeline.FitOutcome(errorAfterCut: errorAfterCut, objectiveBefore: before, objectiveAfter: after, outputResume: outputResume)
     }
 
     /// One round of linears: X' (cut block, earlier rounds already refitted) and X (dense block) of each fitted
     /// input on the same windows, then the closed-form solves. Under a model teacher a linear that writes into
     /// the residual stream also carries the stream's drift (`LeastSquaresFit.ResidualDrift`).
-    /// With `keepInputs` the cut block's values of the round's inputs are kept for the later rounds.
-    private mutating func refitLinears(_ round: [LeastSquaresFit.Target], in block: inout Block,
-                                       statistics: BlockStatistics, keepInputs: Bool) throws -> (before: Double, after: Double) {
+    /// With `keepInputs` the cut block's values of the round's inputs are kept for the later rounds, and the values
+    /// `keepForOutput` for the fitted block's output (`outputResume`).
+    private mutating func refitLinears(_ round: [LeastSquaresFit.Target], in block: inout Block, statistics: BlockStatistics,
+                                       keepInputs: Bool, keepForOutput: Set<String> = []) throws -> (before: Double, after: Double) {
         let inputs = Set(round.map(\.input))
         let model = denseInputs != nil
         let writers: [(target: LeastSquaresFit.Target, residual: String)] = model ? round.compactMap { t in
@@ -82,7 +99,7 @@ struct BlockLeastSquares {
         var cutGram: [String: Tensor] = [:], cross: [String: Tensor] = [:], modelGram: [String: Tensor] = [:]
         var drift: [String: LeastSquaresFit.ResidualDrift] = [:]
         let keep = keepInputs ? inputs : []
-        try paired(block, capture: inputs.union(writers.map(\.residual)), keepCut: keep) { denseValues, cutValues in
+        try paired(block, capture: inputs.union(writers.map(\.residual)), keepCut: keep, keepForOutput: keepForOutput) { denseValues, cutValues in
             for (t, r) in writers {
                 var delta = denseValues[r]!
                 delta.add(cutValues[r]!, scale: -1)
@@ -145,19 +162,20 @@ struct BlockLeastSquares {
     /// A paired run of the dense block and `block` capturing `capture`; the first one (always a run before any
     /// refit: the linears' first round, or a readout's first) also measures the cut block's error against the
     /// teacher, on the first call's windows (the rest of the run computes only what the captures need). The cut
-    /// block's values of `keepCut` are kept for later rounds.
-    private mutating func paired(_ block: Block, capture: Set<String>, keepCut: Set<String> = [],
+    /// block's values of `keepCut` are kept for later rounds, and those of `keepForOutput` in `outputResume`.
+    private mutating func paired(_ block: Block, capture: Set<String>, keepCut: Set<String> = [], keepForOutput: Set<String> = [],
                                  visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws {
         let measure = errorAfterCut == nil
         let taught = min(sweep.windowsPerCall, activations.teacher.shape[0] / sweep.length)
         let teacher = measure ? activations.teacher.slicingRows(0..<(taught * sweep.length)) : activations.teacher
         // Resume only from earlier rounds' values: this run writes its own call by call.
-        let dense = denseValues, cut = cutValues, earlier = cutValues?.names ?? []
+        let dense = denseValues, cut = cutValues, earlier = cutValues?.names ?? [], output = outputResume
         let error = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, aInputs: denseInputs, teacher: teacher,
-                                        capture: capture, measureError: measure,
+                                        capture: capture.union(keepForOutput), measureError: measure,
                                         aValues: { dense?.values(capture, windows: $0) },
                                         bGiven: { range in cut?.values(earlier, windows: range) ?? [:] }) { range, denseValues, cutValues in
             cut?.store(cutValues, names: keepCut, windows: range)
+            if !keepForOutput.isEmpty { output?.store(cutValues, names: keepForOutput, windows: range) }
             try visit(denseValues, cutValues)
         }
         if measure { errorAfterCut = error }

@@ -56,10 +56,12 @@ public struct BlockSweep: Sendable {
     /// Replaces `inputs` by the block's outputs on them, call by call (each call reads its windows before
     /// overwriting them, so no second activation tensor is needed); returns the relative error of the outputs
     /// against `teacher`. `inputs` is written in place only when its storage is not shared: drop other copies first.
-    func advance(_ block: Block, index: Int, inputs: inout Tensor, teacher: Tensor) throws -> Double {
+    /// `given` may supply values of the block known for a call's windows (computed by the same calls).
+    func advance(_ block: Block, index: Int, inputs: inout Tensor, teacher: Tensor,
+                 given: (Range<Int>) -> [String: Tensor] = { _ in [:] }) throws -> Double {
         var sum = RelativeErrorSum()
         try forEachCall(block, index: index, windows: inputs.shape[0] / length, input: { inputs.slicingRows(rows($0)) }, capture: [],
-                        computeOutput: { _ in true }) { range, result in
+                        computeOutput: { _ in true }, given: given) { range, result in
             add(result.output, of: range, against: teacher, to: &sum)
             inputs.setRows(from: result.output, at: range.lowerBound * length)
         }

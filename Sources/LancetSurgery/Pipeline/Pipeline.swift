@@ -219,13 +219,16 @@ public final class Pipeline {
             // with a model teacher the dense model's outputs (from the dense model's inputs, `modelInputs`).
             let fitTeacher = modelOutputs.map { FitTeacher(inputs: modelInputs!, outputs: $0) }
             let teacher = fitTeacher?.outputs ?? blockTeacher
-            let block = try cut(dense, index: i, passes: active, blockCount: blockCount, hidden: model.config.hiddenSize, statistics: statistics, inputs: x,
-                                teacher: blockTeacher, model: fitTeacher, denseValues: keptDense, calibration: calibration, sweep: sweep,
-                                report: &report, options: options)
+            let (block, resume) = try cut(dense, index: i, passes: active, blockCount: blockCount, hidden: model.config.hiddenSize,
+                                          statistics: statistics, inputs: x, teacher: blockTeacher, model: fitTeacher, denseValues: keptDense,
+                                          calibration: calibration, sweep: sweep, report: &report, options: options)
             keptDense?.removeAll()
-            // The cut block's outputs replace its inputs in place (the passes' copies of the inputs are gone).
+            // The cut block's outputs replace its inputs in place (the passes' copies of the inputs are gone), computed
+            // from the values its last fit kept where it kept them (the same bits as a run from the inputs).
             let forwardStart = Date()
-            let finalError = try sweep.advance(block, index: i, inputs: &x, teacher: teacher)
+            let resumeNames = resume?.names ?? []
+            let finalError = try sweep.advance(block, index: i, inputs: &x, teacher: teacher,
+                                               given: { range in resume?.values(resumeNames, windows: range) ?? [:] })
             let last = report.passes.count - 1
             report.passes[last].forwardSeconds = Date().timeIntervalSince(forwardStart)
             if report.passes[last].errorAfterFit == nil { report.passes[last].errorAfterFit = finalError }
@@ -251,14 +254,14 @@ public final class Pipeline {
     /// block on `x`); the fits and the block errors read `model` when given (a model teacher), else `teacher`, and the
     /// least-squares fits read the dense block's values kept in `denseValues` (on `x`) where it holds them.
     /// The block error after every pass but the last is measured here; the caller measures the last while it
-    /// computes the next block's inputs.
+    /// computes the next block's inputs, resuming from the values the last pass's fit kept for it (`outputResume`).
     func cut(_ dense: Block, index i: Int, passes active: [PlannedPass], blockCount: Int, hidden: Int, statistics: BlockStatistics, inputs x: Tensor,
              teacher: Tensor, model: FitTeacher?, denseValues: KeptValues? = nil, calibration: CalibrationSet, sweep: BlockSweep,
-             report: inout RunReport, options: RunOptions) throws -> Block {
+             report: inout RunReport, options: RunOptions) throws -> (block: Block, outputResume: KeptValues?) {
         let activations = CalibrationActivations(inputs: x, teacher: teacher, windows: calibration.windows.count, length: calibration.length)
         let fitActivations = model.map { CalibrationActivations(inputs: x, teacher: $0.outputs, windows: calibration.windows.count, length: calibration.length) }
             ?? activations
-        var block = dense
+        var block = dense, resume: KeptValues?
         // The dense block's error against a model teacher: what the blocks before it changed.
         var errorBefore = model.map { teacher.relativeError(to: $0.outputs) } ?? 0.0
         // The analyses of the block as it is now: a pass after the first reads them on the block the earlier passes
@@ -299,10 +302,12 @@ public final class Pipeline {
                 r.errorAfterFit = error
                 if p.invocation.fit.method == .regional { r.fitObjectiveAfter = error }
                 errorBefore = error
+            } else {
+                resume = fitted.outputResume
             }
             report.passes.append(r)
         }
-        return block
+        return (block, resume)
     }
 
     /// The analyses pass `p` asks for on `block`.
@@ -347,6 +352,8 @@ public final class Pipeline {
         var errorAfterCut: Double?
         var objectiveBefore: Double?
         var objectiveAfter: Double?
+        /// The fitted block's values on the fit's windows from which its output follows, when the fit kept them.
+        var outputResume: KeptValues?
     }
 
     /// Fits `block` (cut from `original`, the dense block) as the invocation's `fit` says, against

@@ -120,9 +120,10 @@ struct IOFailure: Error, CustomStringConvertible {
 
 /// The per-block table printed as a run goes.
 enum BlockTable {
-    /// `cut s` and `fit s` are the pass's cut and its fit; `fwd s` one forward of the finished block over the
-    /// calibration windows (the sweep computing the next block's inputs), the yardstick for both; `block s` the whole
-    /// block, whose remainder is the dense block's statistics sweep (about one more forward).
+    /// `cut s` and `fit s` are the pass's cut and its fit; `fwd s` the sweep computing the next block's inputs (one
+    /// forward of the finished block over the calibration windows, or less when an lstsq fit kept the values its
+    /// output follows from); `block s` the whole block, whose remainder is the dense block's statistics sweep (about
+    /// one forward and the Grams).
     static let header = "block  pass               metric                  err(cut)     err(fit)  fit       cut s   fit s   fwd s  block s"
 
     static func row(_ r: PassReport, seconds: Double) -> String {

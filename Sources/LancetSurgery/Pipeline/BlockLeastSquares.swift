@@ -34,7 +34,7 @@ struct BlockLeastSquares {
     private(set) var outputResume: KeptValues?
     /// Whether later rounds resume from earlier rounds' values (else each round runs the cut block from its input).
     var resumesRounds = true
-    /// Whether the last round keeps the values the fitted block's output can be computed from (`resume`).
+    /// Whether the last round keeps the values the fitted block's output can be computed from (`outputResume`).
     var keepsResumePoint = true
 
     init(original: Block, index: Int, activations: CalibrationActivations, denseInputs: Tensor?, sweep: BlockSweep, spec: FitSpec,

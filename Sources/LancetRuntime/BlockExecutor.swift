@@ -96,16 +96,10 @@ public enum BlockExecutor {
     /// on them reads (or the output itself when it does not depend on them). Values a run computed before the change
     /// keep their bits, so `forward(given:)` with them equals a full run; the block's input is never among them.
     public static func resumePoint(afterChanging changed: Set<String>, in block: Block) -> Set<String> {
-        var stale = Set<String>()                                    // values that depend on a changed node
-        var staleNodes = [Int]()
-        for (i, node) in block.nodes.enumerated() where changed.contains(node.name) || node.inputs.contains(where: stale.contains) {
-            stale.formUnion(node.outputs)
-            staleNodes.append(i)
-        }
+        let stale = block.valuesDownstream(ofNodes: Set(block.nodes.indices.filter { changed.contains(block.nodes[$0].name) }))
         guard stale.contains(block.output) else { return [block.output] }
-        let onPath = nodesNeeded(for: [block.output], in: block)
         var frontier = Set<String>()
-        for i in staleNodes where onPath.contains(i) {
+        for i in nodesNeeded(for: [block.output], in: block) where block.nodes[i].outputs.contains(where: stale.contains) {
             frontier.formUnion(block.nodes[i].inputs.filter { !stale.contains($0) })
         }
         frontier.remove(block.input)

@@ -53,9 +53,11 @@ struct BlockLeastSquares {
         var before = 0.0, after = 0.0
         let rounds = LeastSquaresFit.rounds(LeastSquaresFit.targets(cut: block, dense: original), in: block)
         cutValues = rounds.count > 1 && resumesRounds ? KeptValues(windows: activations.windows, length: sweep.length) : nil
+        // The readouts to refit after the linears (the linears' refits write only linear weights, never a readout's).
+        let readouts = ReadoutFit.targets(cut: block, dense: original)
         // When the linears are the last thing refitted, the last round's run (on the block as it ends, but for the
         // round's own weights) also keeps what the fitted block's output follows from.
-        let endsWithLinears = keepsResumePoint && ReadoutFit.targets(cut: block, dense: original).isEmpty
+        let endsWithLinears = keepsResumePoint && readouts.isEmpty
         for (k, round) in rounds.enumerated() {
             let last = k == rounds.count - 1
             var resumeNames = Set<String>()
@@ -68,8 +70,7 @@ struct BlockLeastSquares {
             after += r.after
         }
         cutValues = nil                         // readout and router refits may change what they hold
-        if !ReadoutFit.targets(cut: block, dense: original).isEmpty { outputResume = nil }
-        for target in ReadoutFit.targets(cut: block, dense: original) {
+        for target in readouts {
             let r = try refitReadout(target, in: &block)
             before += r.before
             var last = r.after
@@ -175,7 +176,7 @@ struct BlockLeastSquares {
                                         aValues: { dense?.values(capture, windows: $0) },
                                         bGiven: { range in cut?.values(earlier, windows: range) ?? [:] }) { range, denseValues, cutValues in
             cut?.store(cutValues, names: keepCut, windows: range)
-            if !keepForOutput.isEmpty { output?.store(cutValues, names: keepForOutput, windows: range) }
+            output?.store(cutValues, names: keepForOutput, windows: range)
             try visit(denseValues, cutValues)
         }
         if measure { errorAfterCut = error }

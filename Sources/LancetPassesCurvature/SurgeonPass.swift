@@ -77,6 +77,9 @@ public struct SurgeonPass: ModelPass {
         /// `global` (one threshold across every targeted linear, the paper's) or `uniform` (each linear loses the
         /// same share of its weights; unstructured only).
         public var allocation = "global"
+        /// What `fit: lstsq` refits after each shot: `output` (the linears writing each block's output, a span fit) or
+        /// `every` (every linear against its twin in the dense block, as a block pass's `lstsq`).
+        public var fitLinears = "output"
 
         /// Defaults.
         public init() {}
@@ -84,6 +87,7 @@ public struct SurgeonPass: ModelPass {
         enum CodingKeys: String, CodingKey {
             case structure, sparsity, shots, windows, batch, labels, update, correlate, attention, allocation
             case dampG = "damp_g", dampA = "damp_a", minChannels = "min_channels", channelMultiple = "channel_multiple"
+            case fitLinears = "fit_linears"
         }
     }
 
@@ -111,6 +115,7 @@ public struct SurgeonPass: ModelPass {
         "channel_multiple": "round each block's kept FFN width to a multiple of this (1: none; 32: GGUF quant blocks, llama.cpp's kernels)",
         "attention": "whether whole KV groups with their query heads may go",
         "allocation": "global: one threshold across all targeted linears; uniform: every linear loses the same share (unstructured)",
+        "fit_linears": "what fit: lstsq refits after each shot: output (the linears writing each block's output) or every (every linear against its dense twin)",
     ]
     public static var fitsLocally: Bool { true }
     public static var readsTargets: Bool { true }
@@ -123,6 +128,8 @@ public struct SurgeonPass: ModelPass {
     public let sparsity: Double
     /// The update.
     public let update: Update
+    /// What the fit after each shot refits (`fit: lstsq`).
+    public let fitLinears: BlockFitLinears
 
     /// A pass; throws `PassOptionError` naming the first bad option.
     public init(options: Options) throws {
@@ -147,7 +154,11 @@ public struct SurgeonPass: ModelPass {
         if options.allocation == "uniform", structure != .unstructured {
             throw PassOptionError("allocation", "uniform applies to structure: unstructured (2:4 is uniform at its last shot; structures are global)")
         }
+        guard let fitLinears = BlockFitLinears(rawValue: options.fitLinears) else {
+            throw PassOptionError("fit_linears", "must be \(BlockFitLinears.allCases.map(\.rawValue).joined(separator: " or ")), got '\(options.fitLinears)'")
+        }
         self.options = options
+        self.fitLinears = fitLinears
         self.structure = structure
         self.sparsity = sparsity
         self.update = update
@@ -213,7 +224,8 @@ public struct SurgeonPass: ModelPass {
             let cut = Date().timeIntervalSince(started)
             if context.fit.method != .none {
                 // Between shots the fit reads the curvature windows; the last shot's fit reads every calibration window.
-                fitted = try context.fitBlocks(&model, windows: 0..<(shot == options.shots ? context.windowCount : windows.count))
+                fitted = try context.fitBlocks(&model, windows: 0..<(shot == options.shots ? context.windowCount : windows.count),
+                                               linears: fitLinears)
             }
             let seconds = Date().timeIntervalSince(started)
             report.metrics["loss.shot.\(shot)"] = loss

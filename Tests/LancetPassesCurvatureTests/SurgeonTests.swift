@@ -280,6 +280,9 @@ final class SurgeonTests: XCTestCase {
         o = SurgeonPass.Options()
         o.labels = "gold"
         refused(o, "labels")
+        o = SurgeonPass.Options()
+        o.fitLinears = "all"
+        refused(o, "fit_linears")
         XCTAssertEqual(try SurgeonPass(options: SurgeonPass.Options()).sparsity, 0.2)
     }
 

@@ -268,4 +268,40 @@ final class ModelPassContextGradientTests: XCTestCase {
             XCTAssertLessThan(difference.relativeError(to: Tensor(zeros: difference.shape)) / whole[b]!.relativeError(to: Tensor(zeros: difference.shape)), 1e-9)
         }
     }
+
+    /// `fitBlocks(linears: .every)` is the pipeline's block fit: a model cut by magnitude masks (which depend on the
+    /// weights only) and then fitted block by block gets the weights the pipeline's magnitude + lstsq gives it, masks
+    /// kept; `.output` refits only the linears writing each block's output.
+    func testEveryLinearFitIsThePipelinesBlockFit() throws {
+        var sizes = TinyLlama.Sizes()
+        sizes.blocks = 3
+        let model = TinyLlama.make(sizes, seed: 4)
+        let calibration = PipelineTests.calibration(model: model)
+        func pipeline(_ fit: FitSpec.Method) throws -> Model {
+            var m = model
+            _ = try Pipeline(recipe: PipelineTests.recipe("magnitude", options: [("sparsity", "0.5")], fit: fit), registry: try BuiltinPasses.registry())
+                .run(on: &m, calibration: calibration, options: RunOptions())
+            return m
+        }
+        let piped = try pipeline(.lstsq), masked = try pipeline(.none)
+        let context = ModelPassContext.standalone(model: model, calibrationWindows: calibration.windows, fit: FitSpec(method: .lstsq),
+                                                  windowsPerCall: RunOptions().windowsPerCall)
+        var every = masked, output = masked
+        let (before, after) = try context.fitBlocks(&every, linears: .every)
+        XCTAssertLessThan(after, before)
+        for (b, block) in every.blocks.enumerated() {
+            for (name, weight) in block.parameters where weight.rank == 2 {
+                XCTAssertLessThan(weight.relativeError(to: piped.blocks[b].parameters[name]!), 1e-10, "block \(b) \(name)")
+                if let mask = block.masks[name] {
+                    XCTAssertTrue(zip(weight.scalars, mask.keep).allSatisfy { $1 != 0 || $0 == 0 }, "block \(b) \(name): a masked weight moved")
+                }
+            }
+        }
+        try context.fitBlocks(&output, linears: .output)
+        for (b, block) in output.blocks.enumerated() {
+            for (name, weight) in block.parameters where weight.rank == 2 && !name.hasPrefix("mlp.down") && !name.hasPrefix("attn.o") {
+                XCTAssertEqual(weight, masked.blocks[b].parameters[name]!, "block \(b) \(name) is not an output writer")
+            }
+        }
+    }
 }

@@ -159,10 +159,13 @@ public final class ModelPassContext: @unchecked Sendable {
     /// Fits every block of `model` in order with `spec` (the recipe's `fit:` by default) against the original block at
     /// the same index, on the calibration windows `windows` (default: all): each block on the inputs the fitted blocks
     /// before it produce, against the original block on those inputs (`teacher: block`) or on the original model's own
-    /// inputs to it (`teacher: model`). For a model pass that cut blocks in place (same index, any shapes): the
-    /// pipeline's per-block fit, run after a model-scope cut. Returns the mean relative block error before and after.
+    /// inputs to it (`teacher: model`). For a model pass that cut blocks in place (same index, any shapes). With
+    /// `lstsq`, `linears` says what is refitted: `.output`, the span fit of `fit(_:index:inputs:teacher:spec:)` (the
+    /// linears that write the block's output), or `.every`, every linear against its twin in the original block, as a
+    /// block pass's `lstsq` in the pipeline. Returns the mean relative block error (over `windows`) before and after.
     @discardableResult
-    public func fitBlocks(_ model: inout Model, windows selection: Range<Int>? = nil, spec: FitSpec? = nil) throws -> (before: Double, after: Double) {
+    public func fitBlocks(_ model: inout Model, windows selection: Range<Int>? = nil, spec: FitSpec? = nil,
+                          linears: BlockFitLinears = .output) throws -> (before: Double, after: Double) {
         let settings = spec ?? fit
         let all = selection ?? 0..<windowCount
         precondition(model.blocks.count == original.blocks.count, "fitBlocks: \(model.blocks.count) blocks against \(original.blocks.count) original ones")
@@ -172,15 +175,41 @@ public final class ModelPassContext: @unchecked Sendable {
         var (before, after) = (0.0, 0.0)
         for b in model.blocks.indices {
             let teacher = try spanOutputs(b...b, inputs: dense ?? x)
-            let outcome = try fit(&model.blocks[b], index: b, inputs: x, teacher: teacher, spec: settings)
-            before += outcome.errorBefore
-            after += outcome.errorAfter
+            if settings.method == .lstsq, linears == .every {
+                let outcome = try fitEveryLinear(&model.blocks[b], index: b, inputs: x, denseInputs: dense, teacher: teacher, spec: settings)
+                before += outcome.before
+                after += outcome.after
+            } else {
+                let outcome = try fit(&model.blocks[b], index: b, inputs: x, teacher: teacher, spec: settings)
+                before += outcome.errorBefore
+                after += outcome.errorAfter
+            }
             try advance(&x, through: b..<(b + 1), of: model)
             if dense != nil { dense = teacher }
             progress(b + 1, model.blocks.count, "fit")
         }
         let n = Double(max(model.blocks.count, 1))
         return (before / n, after / n)
+    }
+
+    /// `fitBlocks`' per-linear least squares of `block` (at `index`, cut from the original block there) on `inputs`
+    /// against `teacher`, the original block on `denseInputs` (a model teacher) or on `inputs`: the pipeline's block
+    /// fit (`BlockLeastSquares`), with the dense Grams it needs for a block teacher from one statistics run of the
+    /// original block. Returns the relative block error over all of `inputs`' windows before and after.
+    func fitEveryLinear(_ block: inout Block, index: Int, inputs: Tensor, denseInputs: Tensor?, teacher: Tensor,
+                        spec: FitSpec) throws -> (before: Double, after: Double) {
+        let twin = original.blocks[index]
+        let before = try blockSweep.error(block, index: index, inputs: inputs, teacher: teacher)
+        var statistics = BlockStatistics(tokens: 0)
+        if denseInputs == nil {
+            let grams = Set(LeastSquaresFit.targets(cut: block, dense: twin).map(\.input)).sorted().map { InputGram(value: $0) as any BlockAnalysis }
+            statistics = try self.statistics(of: twin, index: index, inputs: inputs, analyses: grams)
+        }
+        let activations = CalibrationActivations(inputs: inputs, teacher: teacher, windows: inputs.shape[0] / max(length, 1), length: length)
+        var fit = BlockLeastSquares(original: twin, index: index, activations: activations, denseInputs: denseInputs, sweep: blockSweep, spec: spec)
+        fit.keepsResumePoint = false
+        _ = try fit.fit(&block, statistics: statistics)
+        return (before, try blockSweep.error(block, index: index, inputs: inputs, teacher: teacher))
     }
 
     /// The whole-model loss gradient of `model` over the calibration windows (`ModelGradients`), `windowsPerBatch`

@@ -277,26 +277,35 @@ final class ModelPassContextGradientTests: XCTestCase {
         sizes.blocks = 3
         let model = TinyLlama.make(sizes, seed: 4)
         let calibration = PipelineTests.calibration(model: model)
-        func pipeline(_ fit: FitSpec.Method) throws -> Model {
+        func pipeline(_ fit: FitSpec) throws -> Model {
             var m = model
-            _ = try Pipeline(recipe: PipelineTests.recipe("magnitude", options: [("sparsity", "0.5")], fit: fit), registry: try BuiltinPasses.registry())
-                .run(on: &m, calibration: calibration, options: RunOptions())
+            var recipe = PipelineTests.recipe("magnitude", options: [("sparsity", "0.5")], fit: fit.method)
+            recipe.stages[0].passes[0].fit = fit
+            _ = try Pipeline(recipe: recipe, registry: try BuiltinPasses.registry()).run(on: &m, calibration: calibration, options: RunOptions())
             return m
         }
-        let piped = try pipeline(.lstsq), masked = try pipeline(.none)
-        let context = ModelPassContext.standalone(model: model, calibrationWindows: calibration.windows, fit: FitSpec(method: .lstsq),
-                                                  windowsPerCall: RunOptions().windowsPerCall)
-        var every = masked, output = masked
-        let (before, after) = try context.fitBlocks(&every, linears: .every)
-        XCTAssertLessThan(after, before)
-        for (b, block) in every.blocks.enumerated() {
-            for (name, weight) in block.parameters where weight.rank == 2 {
-                XCTAssertLessThan(weight.relativeError(to: piped.blocks[b].parameters[name]!), 1e-10, "block \(b) \(name)")
-                if let mask = block.masks[name] {
-                    XCTAssertTrue(zip(weight.scalars, mask.keep).allSatisfy { $1 != 0 || $0 == 0 }, "block \(b) \(name): a masked weight moved")
+        let masked = try pipeline(FitSpec(method: .none))
+        for teacher in [FitSpec.Teacher.block, .model] {
+            var spec = FitSpec(method: .lstsq)
+            spec.teacher = teacher
+            let piped = try pipeline(spec)
+            let context = ModelPassContext.standalone(model: model, calibrationWindows: calibration.windows, fit: spec,
+                                                      windowsPerCall: RunOptions().windowsPerCall)
+            var every = masked
+            let (before, after) = try context.fitBlocks(&every, linears: .every)
+            XCTAssertLessThan(after, before, "teacher \(teacher)")
+            for (b, block) in every.blocks.enumerated() {
+                for (name, weight) in block.parameters where weight.rank == 2 {
+                    XCTAssertEqual(weight, piped.blocks[b].parameters[name]!, "teacher \(teacher), block \(b) \(name)")
+                    if let mask = block.masks[name] {
+                        XCTAssertTrue(zip(weight.scalars, mask.keep).allSatisfy { $1 != 0 || $0 == 0 }, "block \(b) \(name): a masked weight moved")
+                    }
                 }
             }
         }
+        let context = ModelPassContext.standalone(model: model, calibrationWindows: calibration.windows, fit: FitSpec(method: .lstsq),
+                                                  windowsPerCall: RunOptions().windowsPerCall)
+        var output = masked
         try context.fitBlocks(&output, linears: .output)
         for (b, block) in output.blocks.enumerated() {
             for (name, weight) in block.parameters where weight.rank == 2 && !name.hasPrefix("mlp.down") && !name.hasPrefix("attn.o") {

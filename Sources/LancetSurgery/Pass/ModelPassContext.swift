@@ -174,42 +174,53 @@ public final class ModelPassContext: @unchecked Sendable {
         var dense: Tensor? = settings.teacher == .model ? x : nil
         var (before, after) = (0.0, 0.0)
         for b in model.blocks.indices {
-            let teacher = try spanOutputs(b...b, inputs: dense ?? x)
             if settings.method == .lstsq, linears == .every {
-                let outcome = try fitEveryLinear(&model.blocks[b], index: b, inputs: x, denseInputs: dense, teacher: teacher, spec: settings)
+                let outcome = try fitEveryLinear(&model.blocks[b], index: b, inputs: x, denseInputs: dense, spec: settings)
                 before += outcome.before
-                after += outcome.after
+                // The fitted block's outputs replace its inputs, resumed from the values its last round kept; the
+                // error of that run is the error after the fit.
+                let resume = outcome.outputResume, names = resume?.names ?? []
+                after += try blockSweep.advance(model.blocks[b], index: b, inputs: &x, teacher: outcome.teacher,
+                                                given: { range in resume?.values(names, windows: range) ?? [:] })
+                if dense != nil { dense = outcome.teacher }
             } else {
+                let teacher = try spanOutputs(b...b, inputs: dense ?? x)
                 let outcome = try fit(&model.blocks[b], index: b, inputs: x, teacher: teacher, spec: settings)
                 before += outcome.errorBefore
                 after += outcome.errorAfter
+                try advance(&x, through: b..<(b + 1), of: model)
+                if dense != nil { dense = teacher }
             }
-            try advance(&x, through: b..<(b + 1), of: model)
-            if dense != nil { dense = teacher }
             progress(b + 1, model.blocks.count, "fit")
         }
         let n = Double(max(model.blocks.count, 1))
         return (before / n, after / n)
     }
 
-    /// `fitBlocks`' per-linear least squares of `block` (at `index`, cut from the original block there) on `inputs`
-    /// against `teacher`, the original block on `denseInputs` (a model teacher) or on `inputs`: the pipeline's block
-    /// fit (`BlockLeastSquares`), with the dense Grams it needs for a block teacher from one statistics run of the
-    /// original block. Returns the relative block error over all of `inputs`' windows before and after.
-    func fitEveryLinear(_ block: inout Block, index: Int, inputs: Tensor, denseInputs: Tensor?, teacher: Tensor,
-                        spec: FitSpec) throws -> (before: Double, after: Double) {
+    /// `fitBlocks`' per-linear least squares of `block` (at `index`, cut from the original block there) on `inputs`:
+    /// the pipeline's block fit (`BlockLeastSquares`) against the original block on `denseInputs` (a model teacher) or
+    /// on `inputs`. For a block teacher one run of the original block gives, as the pipeline's statistics sweep does,
+    /// the teacher, the dense Grams and the dense values at the fitted linears' inputs (kept for the fit's paired
+    /// runs). Returns the teacher, the relative block error before the fit over all of `inputs`' windows, and the
+    /// fitted block's values its output follows from (`BlockLeastSquares.outputResume`).
+    func fitEveryLinear(_ block: inout Block, index: Int, inputs: Tensor, denseInputs: Tensor?,
+                        spec: FitSpec) throws -> (teacher: Tensor, before: Double, outputResume: KeptValues?) {
         let twin = original.blocks[index]
-        let before = try blockSweep.error(block, index: index, inputs: inputs, teacher: teacher)
-        var statistics = BlockStatistics(tokens: 0)
-        if denseInputs == nil {
-            let grams = Set(LeastSquaresFit.targets(cut: block, dense: twin).map(\.input)).sorted().map { InputGram(value: $0) as any BlockAnalysis }
-            statistics = try self.statistics(of: twin, index: index, inputs: inputs, analyses: grams)
+        var teacher: Tensor, statistics = BlockStatistics(tokens: 0), kept: KeptValues?
+        if let denseInputs {
+            teacher = try spanOutputs(index...index, inputs: denseInputs)
+        } else {
+            let names = Set(LeastSquaresFit.targets(cut: block, dense: twin).map(\.input))
+            kept = KeptValues(windows: inputs.shape[0] / max(length, 1), length: length)
+            (teacher, statistics) = try StatisticsCollector(sweep: blockSweep).collect(
+                twin, index: index, inputs: inputs, analyses: names.sorted().map { InputGram(value: $0) }, keep: names, keeping: kept)
         }
+        let before = try blockSweep.error(block, index: index, inputs: inputs, teacher: teacher)
         let activations = CalibrationActivations(inputs: inputs, teacher: teacher, windows: inputs.shape[0] / max(length, 1), length: length)
-        var fit = BlockLeastSquares(original: twin, index: index, activations: activations, denseInputs: denseInputs, sweep: blockSweep, spec: spec)
-        fit.keepsResumePoint = false
-        _ = try fit.fit(&block, statistics: statistics)
-        return (before, try blockSweep.error(block, index: index, inputs: inputs, teacher: teacher))
+        var fit = BlockLeastSquares(original: twin, index: index, activations: activations, denseInputs: denseInputs, sweep: blockSweep,
+                                    spec: spec, denseValues: kept)
+        let outcome = try fit.fit(&block, statistics: statistics)
+        return (teacher, before, outcome.outputResume)
     }
 
     /// The whole-model loss gradient of `model` over the calibration windows (`ModelGradients`), `windowsPerBatch`

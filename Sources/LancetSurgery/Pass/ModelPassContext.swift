@@ -179,9 +179,8 @@ public final class ModelPassContext: @unchecked Sendable {
                 before += outcome.before
                 // The fitted block's outputs replace its inputs, resumed from the values its last round kept; the
                 // error of that run is the error after the fit.
-                let resume = outcome.outputResume, names = resume?.names ?? []
                 after += try blockSweep.advance(model.blocks[b], index: b, inputs: &x, teacher: outcome.teacher,
-                                                given: { range in resume?.values(names, windows: range) ?? [:] })
+                                                resumingFrom: outcome.outputResume)
                 if dense != nil { dense = outcome.teacher }
             } else {
                 let teacher = try spanOutputs(b...b, inputs: dense ?? x)
@@ -205,18 +204,18 @@ public final class ModelPassContext: @unchecked Sendable {
     /// fitted block's values its output follows from (`BlockLeastSquares.outputResume`).
     func fitEveryLinear(_ block: inout Block, index: Int, inputs: Tensor, denseInputs: Tensor?,
                         spec: FitSpec) throws -> (teacher: Tensor, before: Double, outputResume: KeptValues?) {
-        let twin = original.blocks[index]
-        var teacher: Tensor, statistics = BlockStatistics(tokens: 0), kept: KeptValues?
+        let twin = original.blocks[index], windows = inputs.shape[0] / max(length, 1)
+        let teacher: Tensor, statistics: BlockStatistics, kept: KeptValues?
         if let denseInputs {
-            teacher = try spanOutputs(index...index, inputs: denseInputs)
+            (teacher, statistics, kept) = (try spanOutputs(index...index, inputs: denseInputs), BlockStatistics(tokens: 0), nil)
         } else {
             let names = Set(LeastSquaresFit.targets(cut: block, dense: twin).map(\.input))
-            kept = KeptValues(windows: inputs.shape[0] / max(length, 1), length: length)
+            kept = KeptValues(windows: windows, length: length)
             (teacher, statistics) = try StatisticsCollector(sweep: blockSweep).collect(
                 twin, index: index, inputs: inputs, analyses: names.sorted().map { InputGram(value: $0) }, keep: names, keeping: kept)
         }
         let before = try blockSweep.error(block, index: index, inputs: inputs, teacher: teacher)
-        let activations = CalibrationActivations(inputs: inputs, teacher: teacher, windows: inputs.shape[0] / max(length, 1), length: length)
+        let activations = CalibrationActivations(inputs: inputs, teacher: teacher, windows: windows, length: length)
         var fit = BlockLeastSquares(original: twin, index: index, activations: activations, denseInputs: denseInputs, sweep: blockSweep,
                                     spec: spec, denseValues: kept)
         let outcome = try fit.fit(&block, statistics: statistics)

@@ -68,6 +68,13 @@ public struct BlockSweep: Sendable {
         return sum.value
     }
 
+    /// `advance` resuming each call from the values `resume` kept for its windows (a fit's last run on the same
+    /// calls: `BlockLeastSquares.outputResume`); calls it holds nothing for, or no `resume`, run from the inputs.
+    func advance(_ block: Block, index: Int, inputs: inout Tensor, teacher: Tensor, resumingFrom resume: KeptValues?) throws -> Double {
+        let names = resume?.names ?? []
+        return try advance(block, index: index, inputs: &inputs, teacher: teacher, given: { range in resume?.values(names, windows: range) ?? [:] })
+    }
+
     /// Runs blocks `a` and `b` on the same windows, a few at a time, handing `visit` each call's windows and the
     /// captured values of both; returns the relative error of `b`'s outputs against `teacher` (0 without `measureError`). `a` reads
     /// `aInputs` when given (the dense model's own inputs to the block, the same windows), else `inputs`. Only the

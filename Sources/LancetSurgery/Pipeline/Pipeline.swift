@@ -226,9 +226,7 @@ public final class Pipeline {
             // The cut block's outputs replace its inputs in place (the passes' copies of the inputs are gone), computed
             // from the values its last fit kept where it kept them (the same bits as a run from the inputs).
             let forwardStart = Date()
-            let resumeNames = resume?.names ?? []
-            let finalError = try sweep.advance(block, index: i, inputs: &x, teacher: teacher,
-                                               given: { range in resume?.values(resumeNames, windows: range) ?? [:] })
+            let finalError = try sweep.advance(block, index: i, inputs: &x, teacher: teacher, resumingFrom: resume)
             let last = report.passes.count - 1
             report.passes[last].forwardSeconds = Date().timeIntervalSince(forwardStart)
             if report.passes[last].errorAfterFit == nil { report.passes[last].errorAfterFit = finalError }

@@ -48,7 +48,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tokens per window of the gradient sweep.")
     var gradientLength = 2048
 
-    @Option(help: "Multiply by the Float weights (f32, exact, the default) or by 16-bit copies made at load (f16, bf16): half the bytes per decoded token.")
+    @Option(help: WeightPrecision.help)
     var weights: WeightPrecision = .f32
 
     @Flag(help: "Print JSON.")

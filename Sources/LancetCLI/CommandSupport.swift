@@ -199,4 +199,7 @@ enum Summary {
     }
 }
 
-extension WeightPrecision: ExpressibleByArgument {}
+extension WeightPrecision: ExpressibleByArgument {
+    /// The `--weights` help shared by `eval`, `generate` and `bench`.
+    static let help: ArgumentHelp = "Multiply by the Float weights (f32, exact, the default) or by 16-bit weights (f16, bf16): half the bytes per decoded token. Float weights are rounded once at load; an F16 or BF16 file's weights in the same format are used as stored, never widened to Float."
+}

@@ -32,7 +32,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Papers' protocol only: score only the predictions made at positions N… of each window.")
     var scoreFrom: Int?
 
-    @Option(help: "Multiply by the Float weights (f32, exact, the default) or by 16-bit copies made at load (f16, bf16): half the bytes per decoded token.")
+    @Option(help: WeightPrecision.help)
     var weights: WeightPrecision = .f32
 
     @Flag(help: "Print JSON.")

@@ -27,7 +27,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Wrap the prompt in the model's chat template (as a user turn).")
     var chat = false
 
-    @Option(help: "Multiply by the Float weights (f32, exact, the default) or by 16-bit copies made at load (f16, bf16): half the bytes per decoded token.")
+    @Option(help: WeightPrecision.help)
     var weights: WeightPrecision = .f32
 
     @Flag(help: "Print one JSON object at the end (the text, token counts and speed) instead of streaming the text.")

@@ -4,7 +4,8 @@ import LancetTensor
 /// (`lancet eval|generate|bench --weights f16|bf16`): half the bytes read per decoded token.
 ///
 /// Every rank-2 parameter of every block (linear weights and factors, routers, experts) and the output head are
-/// rounded to the format once; the model itself is not changed, so surgery, export and `--weights f32` runs
+/// rounded to the format once (a weight loaded from an F16 or BF16 file in the same format is used as it is: no
+/// copy, and its Float values are never widened); the model itself is not changed, so surgery, export and `--weights f32` runs
 /// see the exact Float weights. A matrix is found by the address of its Float tensor's storage, so the copies
 /// serve exactly the model they were made from (and its unchanged tensors). Float remains the default: every
 /// result Lancet reports is measured in Float unless it says otherwise.
@@ -31,7 +32,8 @@ public final class HalfWeights: @unchecked Sendable {
         matrices[key] = (t, HalfMatrix(t, format: format))
     }
 
-    static func key(_ t: Tensor) -> UnsafeRawPointer? { t.withUnsafeBufferPointer { $0.baseAddress.map(UnsafeRawPointer.init) } }
+    /// The storage address, read without widening a tensor that still holds 16-bit values.
+    static func key(_ t: Tensor) -> UnsafeRawPointer? { t.count > 0 ? t.storageAddress : nil }
 
     /// The 16-bit copy of `weight`, if it is one of the model's matrices (same storage and shape).
     public func matrix(for weight: Tensor) -> HalfMatrix? {

@@ -22,11 +22,7 @@ public struct ModelRunner: Sendable {
             throw RuntimeError.tokenOutOfRange(id: Int(bad), vocabulary: v)
         }
         return Tensor(shape: [tokens.count, h]) { out in
-            model.embedding.withUnsafeBufferPointer { e in
-                for (r, t) in tokens.enumerated() {
-                    (out.baseAddress! + r * h).update(from: e.baseAddress! + Int(t) * h, count: h)
-                }
-            }
+            for (r, t) in tokens.enumerated() { model.embedding.copyRow(Int(t), to: out.baseAddress! + r * h) }
         }
     }
 

@@ -43,24 +43,42 @@ public final class HalfMatrix: @unchecked Sendable {
     public let columns: Int
     /// The storage format.
     public let format: HalfFormat
-    let bits: UnsafeMutablePointer<UInt16>
+    let bits: UnsafePointer<UInt16>
+    /// What keeps `bits` valid when the matrix shares a tensor's 16-bit values (nil: the matrix owns them).
+    private let owner: AnyObject?
 
-    /// `matrix` (rank 2) rounded to `format`.
+    /// `matrix` (rank 2) in `format`: a tensor that holds 16-bit values in `format` (`Tensor.halfSource`, an F16
+    /// or BF16 weight of a loaded file) is shared as it is, not widened or copied; any other is rounded (ties to
+    /// even) from its Float values, or from its 16-bit values when they are in the other format.
     public init(_ matrix: Tensor, format: HalfFormat) {
         precondition(matrix.rank == 2, "HalfMatrix: needs a matrix, got shape \(matrix.shape)")
         rows = matrix.shape[0]
         columns = matrix.shape[1]
         self.format = format
-        bits = .allocate(capacity: max(1, matrix.count))
-        matrix.withUnsafeBufferPointer { p in
-            switch format {
-            case .f16: for i in p.indices { bits[i] = HalfFormat.f16.bits(p[i]) }
-            case .bf16: for i in p.indices { bits[i] = HalfFormat.bf16.bits(p[i]) }
+        if let source = matrix.halfSource, source.format == format {
+            bits = source.bits
+            owner = source.owner
+            return
+        }
+        let owned = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, matrix.count))
+        if let source = matrix.halfSource, !matrix.holdsFloats {
+            for i in 0..<matrix.count { owned[i] = format.bits(source[i]) }
+        } else {
+            matrix.withUnsafeBufferPointer { p in
+                switch format {
+                case .f16: for i in p.indices { owned[i] = HalfFormat.f16.bits(p[i]) }
+                case .bf16: for i in p.indices { owned[i] = HalfFormat.bf16.bits(p[i]) }
+                }
             }
         }
+        bits = UnsafePointer(owned)
+        owner = nil
     }
 
-    deinit { bits.deallocate() }
+    deinit { if owner == nil { UnsafeMutablePointer(mutating: bits).deallocate() } }
+
+    /// Whether the matrix uses a tensor's own 16-bit values (no copy) rather than bits of its own.
+    public var sharesTensorValues: Bool { owner != nil }
 
     /// Bytes the matrix occupies.
     public var byteCount: Int { 2 * rows * columns }

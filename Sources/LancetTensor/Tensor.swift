@@ -6,9 +6,10 @@ import Darwin
 
 /// A dense Float32 tensor: row-major, contiguous, with value semantics.
 ///
-/// A tensor either owns its memory (64-byte aligned) or is a read-only view of memory owned by
-/// another object (a memory-mapped file). Mutating a view, or a tensor whose storage is shared,
-/// copies it first, so `var b = a; b[0, 0] = 1` never changes `a`.
+/// A tensor either owns its memory (64-byte aligned), is a read-only view of memory owned by
+/// another object (a memory-mapped file), or holds 16-bit values it widens to Float when first read
+/// (`init(shape:widening:)`). Mutating a view, or a tensor whose storage is shared, copies it first,
+/// so `var b = a; b[0, 0] = 1` never changes `a`.
 public struct Tensor: @unchecked Sendable {
     /// The extent of each dimension, outermost first. A scalar has shape `[]`.
     public private(set) var shape: [Int]
@@ -56,6 +57,11 @@ public struct Tensor: @unchecked Sendable {
     public init(shape: [Int], viewing pointer: UnsafePointer<Float>, owner: AnyObject) {
         self.shape = shape
         self.storage = TensorStorage(viewing: UnsafeMutablePointer(mutating: pointer), count: Tensor.elementCount(shape), owner: owner)
+    }
+
+    init(shape: [Int], storage: TensorStorage) {
+        self.shape = shape
+        self.storage = storage
     }
 
     /// The number of elements of a shape; every extent must be non-negative.
@@ -161,37 +167,6 @@ extension Tensor: CustomStringConvertible {
         let head = withUnsafeBufferPointer { $0.prefix(8).map { String($0) }.joined(separator: ", ") }
         return "Tensor(\(shape): [\(head)\(count > 8 ? ", …" : "")])"
     }
-}
-
-/// Reference-counted memory behind a `Tensor`: owned aligned memory, or a borrowed view kept alive by `owner`.
-@usableFromInline
-final class TensorStorage: @unchecked Sendable {
-    @usableFromInline let pointer: UnsafeMutablePointer<Float>
-    @usableFromInline let count: Int
-    @usableFromInline let owner: AnyObject?
-
-    init(allocating count: Int) {
-        self.pointer = BufferPool.shared.allocate(bytes: Self.bytes(count)).bindMemory(to: Float.self, capacity: max(count, 1))
-        self.count = count
-        self.owner = nil
-    }
-
-    /// The bytes an owning storage of `count` floats allocates (at least one float).
-    static func bytes(_ count: Int) -> Int { max(count, 1) * MemoryLayout<Float>.stride }
-
-    init(viewing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
-        self.pointer = pointer
-        self.count = count
-        self.owner = owner
-    }
-
-    @usableFromInline func copy() -> TensorStorage {
-        let s = TensorStorage(allocating: count)
-        s.pointer.initialize(from: pointer, count: count)
-        return s
-    }
-
-    deinit { if owner == nil { BufferPool.shared.release(pointer, bytes: Self.bytes(count)) } }
 }
 
 extension Tensor {

@@ -82,15 +82,21 @@ enum LoaderTestSupport {
         return out
     }
 
-    /// Overwrites elements of the F32 tensor `name` in the GGUF at `path` with `value`, in a new file.
+    /// Overwrites elements of the F32, F16 or BF16 tensor `name` in the GGUF at `path` with `value` (rounded to the
+    /// tensor's type), in a new file.
     static func poisonGGUF(_ path: String, tensor name: String, value: Float, elements: [Int]) throws -> String {
         let file = try GGUFFile(path: path)
         let info = file.info(name)!
-        precondition(info.type == .f32)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         for e in elements {
-            let at = file.dataOffset + info.offset + 4 * e
-            withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.replaceSubrange(at..<(at + 4), with: $0) }
+            if let format = info.type.halfFormat {
+                let at = file.dataOffset + info.offset + 2 * e
+                withUnsafeBytes(of: format.bits(value).littleEndian) { bytes.replaceSubrange(at..<(at + 2), with: $0) }
+            } else {
+                precondition(info.type == .f32)
+                let at = file.dataOffset + info.offset + 4 * e
+                withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.replaceSubrange(at..<(at + 4), with: $0) }
+            }
         }
         return try write(bytes, "poisoned.gguf")
     }

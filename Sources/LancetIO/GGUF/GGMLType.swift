@@ -1,3 +1,5 @@
+import LancetTensor
+
 /// A ggml tensor data type: how a tensor's elements are stored in a GGUF file.
 public enum GGMLType: UInt32, Sendable, CaseIterable {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
@@ -5,6 +7,15 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     case iq2_xxs = 16, iq2_xs = 17, iq3_xxs = 18, iq1_s = 19, iq4_nl = 20, iq3_s = 21, iq2_s = 22, iq4_xs = 23
     case i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, iq1_m = 29, bf16 = 30
     case tq1_0 = 34, tq2_0 = 35
+
+    /// The 16-bit float format of `f16` and `bf16` (nil for every other type).
+    public var halfFormat: HalfFormat? {
+        switch self {
+        case .f16: .f16
+        case .bf16: .bf16
+        default: nil
+        }
+    }
 
     /// Elements per quantisation block (1 for plain types).
     public var blockSize: Int {

@@ -184,17 +184,22 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     /// The tensor called `name`, dequantised to Float32, in row-major shape (the reverse of ggml's dimensions).
-    /// F32 tensors are zero-copy views of the mapped file.
+    /// F32 tensors are zero-copy views of the mapped file, F16 and BF16 ones widen from it when first read.
     public func tensor(_ name: String) throws -> Tensor {
         guard let info = info(name) else { throw GGUFError(path, "no tensor named '\(name)'") }
         return try tensor(info)
     }
 
-    /// The tensor described by `info`, dequantised to Float32.
+    /// The tensor described by `info`, dequantised to Float32. F16 and BF16 tensors keep their 16-bit values in the
+    /// mapped file and widen them when first read as Float (`Tensor.halfSource`): a runtime multiplying by 16-bit
+    /// weights uses them as they are.
     public func tensor(_ info: GGUFTensorInfo) throws -> Tensor {
         let raw = rawBytes(of: info)
         if info.type == .f32, let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
             return Tensor(shape: info.shape, viewing: base.assumingMemoryBound(to: Float.self), owner: file)
+        }
+        if let format = info.type.halfFormat, let t = Tensor(shape: info.shape, storedHalf: raw, format: format, owner: file) {
+            return t
         }
         var out = Tensor(zeros: info.shape)
         do {

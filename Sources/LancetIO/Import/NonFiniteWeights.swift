@@ -27,8 +27,9 @@ public struct NonFiniteTensor: Sendable, Equatable, CustomStringConvertible {
 /// name, or, under `LoadOptions.NonFiniteWeights.report`, collected in `findings` and the load goes on.
 ///
 /// The common case costs one vectorised pass over the Float32 elements (a running maximum of the
-/// exponent-and-mantissa bits, which reaches the infinity pattern only for a non-finite element); a tensor
-/// that fails is then scanned again to count and locate what it holds.
+/// exponent-and-mantissa bits, which reaches the infinity pattern only for a non-finite element), or over the
+/// 16-bit values of an F16 or BF16 tensor not yet widened; a tensor that fails is then scanned again to count
+/// and locate what it holds.
 public final class NonFiniteWeightCheck {
     /// What to do with a non-finite tensor.
     public let policy: LoadOptions.NonFiniteWeights
@@ -40,8 +41,15 @@ public final class NonFiniteWeightCheck {
 
     /// Checks `tensor`, stored as `name` in `file`; throws a `ModelImportError` for `importPath` under `.refuse`.
     public func check(_ tensor: Tensor, name: String, file: String, importPath: String) throws {
-        let found: NonFiniteTensor? = tensor.withUnsafeBufferPointer { p in
-            Self.containsNonFinite(p) ? Self.describe(p, name: name, file: file) : nil
+        let found: NonFiniteTensor?
+        if let half = tensor.halfSource, !tensor.holdsFloats {
+            // 16-bit values still in the file: checked as they are, so the check does not widen them.
+            found = Self.containsNonFinite(half, count: tensor.count)
+                ? Self.describe(count: tensor.count, { half[$0] }, name: name, file: file) : nil
+        } else {
+            found = tensor.withUnsafeBufferPointer { p in
+                Self.containsNonFinite(p) ? Self.describe(count: p.count, { p[$0] }, name: name, file: file) : nil
+            }
         }
         guard let found else { return }
         switch policy {
@@ -74,13 +82,34 @@ public final class NonFiniteWeightCheck {
         return largest >= 0x7F80_0000
     }
 
-    /// Counts and locates the non-finite elements of a tensor known to hold some.
-    static func describe(_ p: UnsafeBufferPointer<Float>, name: String, file: String) -> NonFiniteTensor {
+    /// True when any of the `count` 16-bit values is NaN or ±infinity: an all-ones exponent, so the bits with the
+    /// sign cleared reach the infinity pattern (0x7C00 for f16, 0x7F80 for bf16) exactly for those.
+    public static func containsNonFinite(_ half: HalfSource, count n: Int) -> Bool {
+        let infinity: UInt16 = half.format == .f16 ? 0x7C00 : 0x7F80
+        let raw = UnsafeRawPointer(half.bits)
+        var acc = SIMD32<UInt16>(repeating: 0)
+        var i = 0
+        while i + 32 <= n {
+            acc = pointwiseMax(acc, raw.loadUnaligned(fromByteOffset: 2 * i, as: SIMD32<UInt16>.self) & 0x7FFF)
+            i += 32
+        }
+        var largest = acc.max()
+        while i < n {
+            largest = max(largest, half.bits[i] & 0x7FFF)
+            i += 1
+        }
+        return largest >= infinity
+    }
+
+    /// Counts and locates the non-finite elements of a tensor of `count` elements known to hold some.
+    static func describe(count: Int, _ element: (Int) -> Float, name: String, file: String) -> NonFiniteTensor {
         var (nan, inf, first) = (0, 0, -1)
-        for (i, x) in p.enumerated() where !x.isFinite {
+        for i in 0..<count {
+            let x = element(i)
+            guard !x.isFinite else { continue }
             if x.isNaN { nan += 1 } else { inf += 1 }
             if first < 0 { first = i }
         }
-        return NonFiniteTensor(name: name, file: file, nanCount: nan, infinityCount: inf, elementCount: p.count, firstIndex: first)
+        return NonFiniteTensor(name: name, file: file, nanCount: nan, infinityCount: inf, elementCount: count, firstIndex: first)
     }
 }

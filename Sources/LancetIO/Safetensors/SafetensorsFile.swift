@@ -90,7 +90,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         return try tensor(info)
     }
 
-    /// The tensor described by `info` as Float32: a zero-copy view for aligned F32 data, a converted copy otherwise.
+    /// The tensor described by `info` as Float32: a zero-copy view for aligned F32 data, the stored values widened
+    /// when first read for aligned F16 and BF16 data (`Tensor.halfSource`), a converted copy otherwise.
     public func tensor(_ info: SafetensorsTensorInfo) throws -> Tensor {
         let raw = rawBytes(of: info)
         switch info.dtype {
@@ -104,10 +105,12 @@ public final class SafetensorsFile: @unchecked Sendable {
                 for i in 0..<out.count { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
             }
         case .f16:
+            if let t = Tensor(shape: info.shape, storedHalf: raw, format: .f16, owner: file) { return t }
             return Tensor(shape: info.shape) { out in
                 for i in 0..<out.count { out[i] = HalfPrecision.float(float16Bits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
             }
         case .bf16:
+            if let t = Tensor(shape: info.shape, storedHalf: raw, format: .bf16, owner: file) { return t }
             return Tensor(shape: info.shape) { out in
                 for i in 0..<out.count { out[i] = HalfPrecision.float(bfloat16Bits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
             }

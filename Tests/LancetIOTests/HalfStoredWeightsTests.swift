@@ -101,6 +101,33 @@ final class HalfStoredWeightsTests: XCTestCase {
         XCTAssertEqual(try ModelLoader.load(source, options: LoadOptions(nonFiniteWeights: .report)).nonFiniteTensors, [])
     }
 
+    /// 16-bit values at odd addresses (a file with `general.alignment` 1) cannot be used in place: they are widened
+    /// at load, to the same values.
+    func testMisalignedValuesAreWidenedAtLoadToTheSameValues() throws {
+        let source = try gguf(.f16, seed: 25)
+        let aligned = try ModelLoader.load(source)
+        var padding = ""
+        for _ in 0..<4 {
+            let original = try GGUFFile(path: source)
+            var writer = GGUFWriter(metadata: original.metadataEntries.filter { $0.key != "general.alignment" }.map { ($0.key, $0.value) }
+                                    + [("general.alignment", .uint32(1)), ("test.padding", .string(padding))])
+            for info in original.tensors { try writer.addRaw(info, of: original) }
+            let path = temporary(GGUFTestSupport.temporaryPath("unaligned.gguf"))
+            try writer.write(to: path)
+            let file = try GGUFFile(path: path)
+            let odd = file.tensors.filter { $0.type == .f16 && (file.dataOffset + $0.offset) % 2 == 1 }.map(\.name)
+            padding += "x"
+            guard !odd.isEmpty else { continue }
+            let model = try ModelLoader.load(path)
+            XCTAssertEqual(odd.count, file.tensors.filter { $0.type == .f16 }.count, "every F16 tensor (even byte sizes) follows the first")
+            XCTAssertEqual(model.embedding, aligned.embedding)
+            for (a, b) in zip(model.blocks, aligned.blocks) { XCTAssertEqual(a.parameters, b.parameters) }
+            XCTAssertTrue(matrices(model).allSatisfy { $0.1.halfSource == nil }, "every F16 tensor starts at an odd byte here")
+            return
+        }
+        XCTFail("no padding gave odd tensor offsets")
+    }
+
     /// A BF16 Hugging Face folder: its feed-forward weights load as the file's bf16 values.
     func testABF16SafetensorsFolderKeepsItsValues() throws {
         let folder = temporary(GGUFTestSupport.temporaryPath("half-hf"))

@@ -73,7 +73,8 @@ public struct Tensor: @unchecked Sendable {
     /// The elements in row-major order.
     public var scalars: [Float] { withUnsafeBufferPointer { Array($0) } }
 
-    /// True when this tensor is a read-only view of memory it does not own.
+    /// True when this tensor is a read-only view of memory it does not own, or holds a file's 16-bit values
+    /// (widened or not): writing to it copies first.
     public var isView: Bool { storage.owner != nil }
 
     /// Calls `body` with the elements in row-major order.
@@ -134,11 +135,17 @@ public struct Tensor: @unchecked Sendable {
     }
 
     /// Rows `range` of a matrix (or leading-dimension slices of any tensor), as a new tensor.
+    /// Rows of a tensor of 16-bit values not yet widened are its 16-bit values there (a slice of an F16 file's
+    /// expert tensor stays 16-bit).
     public func slicingRows(_ range: Range<Int>) -> Tensor {
         precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0], "Tensor: rows \(range) out of \(shape)")
         let inner = count / max(shape[0], 1)
         var newShape = shape
         newShape[0] = range.count
+        if let source = halfSource, !holdsFloats {
+            return Tensor(shape: newShape, widening: HalfSource(bits: source.bits + range.lowerBound * inner, format: source.format,
+                                                                owner: source.owner))
+        }
         return Tensor(shape: newShape) { dst in
             withUnsafeBufferPointer { src in
                 _ = dst.initialize(from: src[(range.lowerBound * inner)..<(range.upperBound * inner)])
@@ -164,7 +171,9 @@ extension Tensor: Equatable {
 extension Tensor: CustomStringConvertible {
     /// Shape and the first few elements.
     public var description: String {
-        let head = withUnsafeBufferPointer { $0.prefix(8).map { String($0) }.joined(separator: ", ") }
+        // The first elements only: a tensor of 16-bit values is not widened to print them.
+        let first = holdsFloats ? withUnsafeBufferPointer { Array($0.prefix(8)) } : (0..<min(8, count)).map { halfSource![$0] }
+        let head = first.map { String($0) }.joined(separator: ", ")
         return "Tensor(\(shape): [\(head)\(count > 8 ? ", …" : "")])"
     }
 }

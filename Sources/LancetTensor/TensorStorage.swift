@@ -43,7 +43,9 @@ final class TensorStorage: @unchecked Sendable {
 
     /// A storage holding `count` 16-bit values of `source`; the Float memory is reserved, not touched, until read.
     init(widening source: HalfSource, count: Int) {
-        let raw = mmap(nil, Self.bytes(count), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        // Reserved without swap accounting (MAP_NORESERVE): untouched, it costs nothing; under strict overcommit
+        // (vm.overcommit_memory = 2) the reservation is still charged.
+        let raw = mmap(nil, Self.bytes(count), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let raw, raw != MAP_FAILED else { fatalError("Tensor: cannot reserve \(Self.bytes(count)) bytes") }
         let deferred = DeferredWidening(source)
         self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
@@ -98,17 +100,21 @@ public struct HalfSource: @unchecked Sendable {
 @usableFromInline
 final class DeferredWidening: @unchecked Sendable {
     let source: HalfSource
-    private let widened = Atomic<Bool>(false)
+    @usableFromInline let widened = Atomic<Bool>(false)
     private let lock = Mutex<Void>(())
 
     init(_ source: HalfSource) { self.source = source }
 
     /// Whether the Float memory has been written.
-    var isWidened: Bool { widened.load(ordering: .acquiring) }
+    @inlinable var isWidened: Bool { widened.load(ordering: .acquiring) }
 
-    /// Writes the Float values into `out` unless done already (one thread does it; the others wait for it).
-    @usableFromInline func widenOnce(into out: UnsafeMutablePointer<Float>, count: Int) {
-        if widened.load(ordering: .acquiring) { return }
+    /// Writes the Float values into `out` unless done already (one thread does it; the others wait for it). The
+    /// check is inlined into element access; only the first read takes the call.
+    @inlinable func widenOnce(into out: UnsafeMutablePointer<Float>, count: Int) {
+        if !isWidened { widenFirst(into: out, count: count) }
+    }
+
+    @usableFromInline func widenFirst(into out: UnsafeMutablePointer<Float>, count: Int) {
         lock.withLock { _ in
             guard !widened.load(ordering: .acquiring) else { return }
             widen(source.bits, format: source.format, count: count, out: out)

@@ -12,7 +12,7 @@ final class ExportMoETests: XCTestCase {
     typealias S = ExportTestSupport
 
     /// Replaces block `i`'s MLP by a mixture of `experts` SwiGLU experts of the given widths.
-    private func makeMoE(_ model: inout Model, block i: Int, widths: [Int], topK: Int = 2, shared: Bool = false, seed: UInt64 = 1) {
+    static func makeMoE(_ model: inout Model, block i: Int, widths: [Int], topK: Int = 2, shared: Bool = false, seed: UInt64 = 1) {
         var g = SeededGenerator(seed: seed)
         let h = model.config.hiddenSize
         func w(_ r: Int, _ c: Int) -> Tensor { Tensor.randomNormal(shape: [r, c], std: 1 / Float(c).squareRoot(), generator: &g) }
@@ -43,7 +43,7 @@ final class ExportMoETests: XCTestCase {
 
     func testEqualWidthExpertsBecomeMixtralStyleTensors() throws {
         var model = TinyLlama.make(seed: 1)
-        for i in 0..<2 { makeMoE(&model, block: i, widths: [32, 32, 32, 32], seed: UInt64(i)) }
+        for i in 0..<2 { Self.makeMoE(&model, block: i, widths: [32, 32, 32, 32], seed: UInt64(i)) }
         try Verifier.verify(model)
         let path = S.temporaryPath("moe.gguf")
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -77,7 +77,7 @@ final class ExportMoETests: XCTestCase {
     /// A Mixtral-style GGUF loads back as the same mixture: router and every expert's tensors equal, same logits.
     func testAMixtureExportLoadsBackToTheSameTensors() throws {
         var model = TinyLlama.make(seed: 6)
-        for i in 0..<2 { makeMoE(&model, block: i, widths: [32, 32, 32], seed: UInt64(10 + i)) }
+        for i in 0..<2 { Self.makeMoE(&model, block: i, widths: [32, 32, 32], seed: UInt64(10 + i)) }
         let path = S.temporaryPath("roundtrip-moe.gguf")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try GGUFExporter.write(model, to: path)
@@ -101,7 +101,7 @@ final class ExportMoETests: XCTestCase {
     /// the chosen experts' weights sum to one (top-2 renormalised here). The file loads back to the same logits.
     func testASharedExpertFoldsIntoEveryRoutedExpert() throws {
         var model = TinyLlama.make(seed: 2)
-        for i in 0..<2 { makeMoE(&model, block: i, widths: [32, 32, 32], topK: 2, shared: true, seed: UInt64(20 + i)) }
+        for i in 0..<2 { Self.makeMoE(&model, block: i, widths: [32, 32, 32], topK: 2, shared: true, seed: UInt64(20 + i)) }
         try Verifier.verify(model)
         let path = S.temporaryPath("shared.gguf")
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -117,7 +117,7 @@ final class ExportMoETests: XCTestCase {
     /// Unit weights on more than one chosen expert are not llama.cpp's renormalised softmax: refused, naming the block.
     func testUnitWeightsOnTwoExpertsAreRefusedNamingTheBlock() throws {
         var model = TinyLlama.make(seed: 2)
-        for i in 0..<2 { makeMoE(&model, block: i, widths: [32, 32], topK: i == 0 ? 1 : 2) }
+        for i in 0..<2 { Self.makeMoE(&model, block: i, widths: [32, 32], topK: i == 0 ? 1 : 2) }
         for i in 0..<2 {
             let node = model.blocks[i].nodeIndex("moe")!
             var op = model.blocks[i].nodes[node].op as! MoEOp
@@ -134,8 +134,8 @@ final class ExportMoETests: XCTestCase {
 
     func testUnequalExpertWidthsAreRefusedNamingTheBlock() throws {
         var model = TinyLlama.make(seed: 3)
-        makeMoE(&model, block: 0, widths: [32, 32])
-        makeMoE(&model, block: 1, widths: [32, 16])
+        Self.makeMoE(&model, block: 0, widths: [32, 32])
+        Self.makeMoE(&model, block: 1, widths: [32, 16])
         XCTAssertThrowsError(try GGUFExporter.write(model, to: S.temporaryPath("widths.gguf"))) { e in
             XCTAssertEqual((e as? ModelExportError)?.block, 1, "\(e)")
             XCTAssertTrue("\(e)".contains("different widths"), "\(e)")
@@ -144,7 +144,7 @@ final class ExportMoETests: XCTestCase {
 
     func testMoEMixedWithDenseBlocksIsRefused() throws {
         var model = TinyLlama.make(seed: 4)
-        makeMoE(&model, block: 1, widths: [32, 32])
+        Self.makeMoE(&model, block: 1, widths: [32, 32])
         XCTAssertThrowsError(try GGUFExporter.write(model, to: S.temporaryPath("mixed.gguf"))) { e in
             XCTAssertEqual((e as? ModelExportError)?.block, 0, "\(e)")
             XCTAssertTrue("\(e)".contains("mixtures of experts"), "\(e)")
@@ -155,7 +155,7 @@ final class ExportMoETests: XCTestCase {
     /// shared expert folded into every routed expert; a mixture mixed with dense blocks is refused, naming the block.
     func testHuggingFaceExportWritesMixtral() throws {
         var model = TinyLlama.make(seed: 5)
-        for i in 0..<2 { makeMoE(&model, block: i, widths: [32, 32, 32], topK: 2, shared: true, seed: UInt64(30 + i)) }
+        for i in 0..<2 { Self.makeMoE(&model, block: i, widths: [32, 32, 32], topK: 2, shared: true, seed: UInt64(30 + i)) }
         let folder = S.temporaryPath("moe-hf")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try HuggingFaceExporter.write(model, to: folder)
@@ -176,7 +176,7 @@ final class ExportMoETests: XCTestCase {
         XCTAssertNil(file.info("model.layers.0.mlp.gate_proj.weight"))
 
         var mixed = TinyLlama.make(seed: 5)
-        makeMoE(&mixed, block: 1, widths: [32, 32])
+        Self.makeMoE(&mixed, block: 1, widths: [32, 32])
         XCTAssertThrowsError(try HuggingFaceExporter.write(mixed, to: S.temporaryPath("mixed-hf"))) { e in
             XCTAssertEqual((e as? ModelExportError)?.block, 0, "\(e)")
             XCTAssertTrue("\(e)".contains("dense MLP") && "\(e)".contains("Mixtral"), "\(e)")

@@ -74,6 +74,25 @@ final class HalfStoredWeightsTests: XCTestCase {
         }
     }
 
+    /// A mixture-of-experts F16 GGUF: each expert, a slab of the file's stacked expert tensor, stays 16-bit.
+    func testTheExpertsOfAnF16MixtureStay16Bit() throws {
+        var model = TinyLlama.make(seed: 1)
+        for i in 0..<2 { ExportMoETests.makeMoE(&model, block: i, widths: [32, 32, 32, 32], seed: UInt64(i)) }
+        let path = temporary(GGUFTestSupport.temporaryPath("moe-f16.gguf"))
+        try GGUFExporter.write(model, to: path, type: .f16)
+        let back = try ModelLoader.load(path)
+        let experts = back.blocks[1].parameters.filter { $0.key.contains("experts.") && $0.value.rank == 2 }
+        XCTAssertEqual(experts.count, 12, "4 experts × gate, up, down: \(back.blocks[1].parameters.keys.sorted())")
+        XCTAssertTrue(experts.values.allSatisfy { $0.halfSource?.format == .f16 })
+        let got = try logits(back, .f16)
+        // The exporter writes the routers in F32; every 16-bit matrix stays 16-bit.
+        let stored = matrices(back).filter { $0.1.halfSource != nil }
+        XCTAssertEqual(stored.count, matrices(back).filter { !$0.0.contains("router") }.count)
+        XCTAssertEqual(stored.filter { $0.1.holdsFloats }.map(\.0), [], "no 16-bit matrix was widened")
+        XCTAssertEqual(got, try logits(widenedCopy(try ModelLoader.load(path)), .f16))
+        XCTAssertEqual(try logits(back, .f32), try logits(widenedCopy(try ModelLoader.load(path)), .f32))
+    }
+
     /// An F16 model run with bf16 weights converts its 16-bit values without widening the model.
     func testAnF16GGUFRunWithBF16WeightsConvertsWithoutWidening() throws {
         let path = try gguf(.f16, seed: 22)

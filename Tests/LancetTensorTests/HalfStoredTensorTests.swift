@@ -36,6 +36,12 @@ final class HalfStoredTensorTests: XCTestCase {
             row.withUnsafeMutableBufferPointer { t.copyRow(3, to: $0.baseAddress!) }
             XCTAssertEqual(row, Array(floats[(3 * 37)..<(4 * 37)]), "\(format): a row from the 16-bit values")
             XCTAssertFalse(t.holdsFloats, "\(format): copying a row does not widen the tensor")
+            let slice = t.slicingRows(2..<5)
+            XCTAssertEqual(slice.halfSource?.format, format, "\(format): a slice of rows keeps the 16-bit values")
+            XCTAssertFalse(t.holdsFloats || slice.holdsFloats)
+            XCTAssertTrue(t.description.hasPrefix("Tensor([7, 37]: [\(floats[0]), "), t.description)
+            XCTAssertFalse(t.holdsFloats, "\(format): printing does not widen")
+            XCTAssertEqual(slice.scalars, Array(floats[(2 * 37)..<(5 * 37)]))
             XCTAssertEqual(t.scalars, floats, "\(format): every value widened exactly")
             XCTAssertTrue(t.holdsFloats)
             XCTAssertNotNil(t.halfSource, "\(format): the values are still the 16-bit ones")

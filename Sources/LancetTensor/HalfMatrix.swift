@@ -5,8 +5,8 @@ import CKernels
 // A `HalfMatrix` keeps a weight matrix in IEEE half precision (f16: 5 exponent bits, 10 mantissa bits) or in
 // bfloat16 (bf16: Float's 8 exponent bits, 7 mantissa bits), rounded to nearest even from Float. One row of
 // activations (decode) is multiplied by streaming the 16-bit rows and widening 16 lanes at a time (F16C's
-// vcvtph2ps for f16, a shift for bf16); more rows (prefill) widen the matrix to Float and call sgemm, so
-// prefill keeps the gemm's speed and decode gets the halved bandwidth.
+// vcvtph2ps for f16, a shift for bf16); more rows (prefill) widen the matrix to Float a tile of rows at a time
+// and call sgemm, so prefill keeps the gemm's speed and decode gets the halved bandwidth.
 
 /// A 16-bit floating-point storage format.
 public enum HalfFormat: String, Sendable, CaseIterable, Codable {
@@ -86,19 +86,46 @@ public final class HalfMatrix: @unchecked Sendable {
     /// The matrix widened to Float (exactly: every 16-bit value is a Float).
     public func widened() -> Tensor {
         var t = Tensor(uninitializedShape: [rows, columns])
-        t.withUnsafeMutableBufferPointer { out in
-            let n = out.count
-            parallelFor(0..<n, minimumChunkSize: 1 << 16) { range in
-                widen(bits + range.lowerBound, format: format, count: range.count, out: out.baseAddress! + range.lowerBound)
-            }
-        }
+        t.withUnsafeMutableBufferPointer { widenRows(0..<rows, into: $0.baseAddress!) }
         return t
     }
 
-    /// `x·Wᵀ` for `x` `[t, columns]`: one row by the 16-bit matrix–vector kernel, more by sgemm on the widened matrix.
-    public func multiply(_ x: Tensor) -> Tensor {
+    /// Rows `range` widened into `out` (`range.count × columns` floats), on the cores.
+    private func widenRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let start = bits + range.lowerBound * columns
+        parallelFor(0..<(range.count * columns), minimumChunkSize: 1 << 16) { r in
+            widen(start + r.lowerBound, format: format, count: r.count, out: out + r.lowerBound)
+        }
+    }
+
+    /// Float scratch for one tile of widened rows when more than one row of activations is multiplied (16 MiB).
+    public static let tileBytes = 16 << 20
+
+    /// `x·Wᵀ` for `x` `[t, columns]`: one row by the 16-bit matrix–vector kernel; more by sgemm on the matrix widened a
+    /// tile of rows at a time (at most `tileBytes` of Floats, so a large output head is never widened whole).
+    public func multiply(_ x: Tensor) -> Tensor { multiply(x, tileBytes: Self.tileBytes) }
+
+    /// `multiply` with tiles of at most `tileBytes` of widened rows. One tile gives sgemm's product by the whole widened
+    /// matrix bit for bit; several give the same sums up to rounding (sgemm blocks each call by its shape).
+    func multiply(_ x: Tensor, tileBytes: Int) -> Tensor {
         precondition(x.rank == 2 && x.shape[1] == columns, "HalfMatrix: input \(x.shape) against [\(rows), \(columns)]")
-        guard x.shape[0] == 1, rows > 0, columns > 0 else { return matmul(x, widened(), transposeB: true) }
+        let t = x.shape[0]
+        guard t > 0, rows > 0, columns > 0 else { return Tensor(zeros: [t, rows]) }
+        guard t == 1 else {
+            let tile = min(rows, max(16, tileBytes / (MemoryLayout<Float>.stride * columns)))
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * columns)
+            defer { scratch.deallocate() }
+            var y = Tensor(uninitializedShape: [t, rows])
+            y.withUnsafeMutableBufferPointer { yp in x.withUnsafeBufferPointer { xp in
+                for first in stride(from: 0, to: rows, by: tile) {
+                    let n = min(tile, rows - first)
+                    widenRows(first..<(first + n), into: scratch)
+                    gemm(transA: .none, transB: .transpose, m: t, n: n, k: columns, alpha: 1, a: xp.baseAddress!, lda: columns,
+                         b: scratch, ldb: columns, beta: 0, c: yp.baseAddress! + first, ldc: rows)
+                }
+            }}
+            return y
+        }
         var y = Tensor(uninitializedShape: [1, rows])
         y.withUnsafeMutableBufferPointer { yp in x.withUnsafeBufferPointer { xp in
             halfMatrixVector(bits, format: format, rows: rows, columns: columns, x: xp.baseAddress!, y: yp.baseAddress!)

@@ -58,4 +58,24 @@ final class HalfMatrixTests: XCTestCase {
             }
         }
     }
+
+    /// More than one row multiplies by the matrix widened a tile of rows at a time: with one tile, the sgemm on the
+    /// whole widened matrix bit for bit; with several, the same sums up to sgemm's rounding (its blocking depends on
+    /// the shape of each call).
+    func testTiledPrefillEqualsTheWholeWidenedProduct() {
+        let m = randomMatrix(1_000, 96, seed: 21)
+        let x = Tensor(shape: [37, 96], randomVector(37 * 96, seed: 22))
+        for format in HalfFormat.allCases {
+            let h = HalfMatrix(m, format: format)
+            let whole = matmul(x, h.widened(), transposeB: true)
+            XCTAssertEqual(h.multiply(x), whole, "\(format): the default tile holds all 1,000 rows")
+            let scale = whole.scalars.map(abs).max()!
+            for tileRows in [16, 250, 333, 999] {
+                let tiled = h.multiply(x, tileBytes: tileRows * 96 * 4)
+                let difference = zip(tiled.scalars, whole.scalars).map { abs($0 - $1) }.max()!
+                XCTAssertLessThanOrEqual(difference, 1e-6 * scale, "\(format): tiles of \(tileRows) rows")
+            }
+        }
+        XCTAssertEqual(HalfMatrix(m, format: .f16).multiply(Tensor(zeros: [0, 96])).shape, [0, 1_000])
+    }
 }

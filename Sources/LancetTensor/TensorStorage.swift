@@ -42,11 +42,12 @@ final class TensorStorage: @unchecked Sendable {
     }
 
     /// A storage holding `count` 16-bit values of `source`; the Float memory is reserved, not touched, until read.
-    init(widening source: HalfSource, count: Int) {
+    /// Nil when the reservation fails (the process's mappings exhausted, e.g. by a file of very many tensors).
+    init?(widening source: HalfSource, count: Int) {
         // Reserved without swap accounting (MAP_NORESERVE): untouched, it costs nothing; under strict overcommit
         // (vm.overcommit_memory = 2) the reservation is still charged.
         let raw = mmap(nil, Self.bytes(count), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        guard let raw, raw != MAP_FAILED else { fatalError("Tensor: cannot reserve \(Self.bytes(count)) bytes") }
+        guard let raw, raw != MAP_FAILED else { return nil }
         let deferred = DeferredWidening(source)
         self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
@@ -127,8 +128,16 @@ extension Tensor {
     /// A tensor of `shape` holding the 16-bit values of `source` (`count(shape)` of them): the Float elements are
     /// widened from them, exactly, the first time anything reads the tensor as Float; until then it takes no Float
     /// memory, and a runtime that multiplies by 16-bit weights (`HalfMatrix`) uses `source` itself.
+    /// Where the Float memory cannot be reserved (the process's mappings exhausted), the values are widened at once.
     public init(shape: [Int], widening source: HalfSource) {
-        self.init(shape: shape, storage: TensorStorage(widening: source, count: Tensor.elementCount(shape)))
+        let count = Tensor.elementCount(shape)
+        if let deferred = TensorStorage(widening: source, count: count) {
+            self.init(shape: shape, storage: deferred)
+        } else {
+            let owned = TensorStorage(allocating: count)
+            widen(source.bits, format: source.format, count: count, out: owned.base)
+            self.init(shape: shape, storage: owned)
+        }
     }
 
     /// A tensor of `shape` holding the little-endian 16-bit values stored at `bytes` (a file's F16 or BF16 tensor,

@@ -61,7 +61,7 @@ public final class HalfMatrix: @unchecked Sendable {
             return
         }
         let owned = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, matrix.count))
-        if let source = matrix.halfSource, !matrix.holdsFloats {
+        if let source = matrix.unwidenedHalfSource {
             for i in 0..<matrix.count { owned[i] = format.bits(source[i]) }
         } else {
             matrix.withUnsafeBufferPointer { p in

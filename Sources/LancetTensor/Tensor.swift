@@ -142,7 +142,7 @@ public struct Tensor: @unchecked Sendable {
         let inner = count / max(shape[0], 1)
         var newShape = shape
         newShape[0] = range.count
-        if let source = halfSource, !holdsFloats {
+        if let source = unwidenedHalfSource {
             return Tensor(shape: newShape, widening: HalfSource(bits: source.bits + range.lowerBound * inner, format: source.format,
                                                                 owner: source.owner))
         }
@@ -172,7 +172,8 @@ extension Tensor: CustomStringConvertible {
     /// Shape and the first few elements.
     public var description: String {
         // The first elements only: a tensor of 16-bit values is not widened to print them.
-        let first = holdsFloats ? withUnsafeBufferPointer { Array($0.prefix(8)) } : (0..<min(8, count)).map { halfSource![$0] }
+        let first = unwidenedHalfSource.map { source in (0..<min(8, count)).map { source[$0] } }
+            ?? withUnsafeBufferPointer { Array($0.prefix(8)) }
         let head = first.map { String($0) }.joined(separator: ", ")
         return "Tensor(\(shape): [\(head)\(count > 8 ? ", …" : "")])"
     }

@@ -55,14 +55,23 @@ final class TensorStorage: @unchecked Sendable {
         self.half = deferred
     }
 
+    /// Owned memory holding the `count` values of `source` widened to Float.
+    convenience init(widened source: HalfSource, count: Int) {
+        self.init(allocating: count)
+        widen(source.bits, format: source.format, count: count, out: base)
+    }
+
+    /// The 16-bit values while they have not been widened (nil after, and for every other storage).
+    var unwidened: HalfSource? {
+        guard let half, !half.isWidened else { return nil }
+        return half.source
+    }
+
     /// An owned copy of the elements (widened straight from the 16-bit values when they have not been read yet).
     @usableFromInline func copy() -> TensorStorage {
+        if let unwidened { return TensorStorage(widened: unwidened, count: count) }
         let s = TensorStorage(allocating: count)
-        if let half, !half.isWidened {
-            widen(half.source.bits, format: half.source.format, count: count, out: s.base)
-        } else {
-            s.base.initialize(from: pointer, count: count)
-        }
+        s.base.initialize(from: pointer, count: count)
         return s
     }
 
@@ -131,13 +140,7 @@ extension Tensor {
     /// Where the Float memory cannot be reserved (the process's mappings exhausted), the values are widened at once.
     public init(shape: [Int], widening source: HalfSource) {
         let count = Tensor.elementCount(shape)
-        if let deferred = TensorStorage(widening: source, count: count) {
-            self.init(shape: shape, storage: deferred)
-        } else {
-            let owned = TensorStorage(allocating: count)
-            widen(source.bits, format: source.format, count: count, out: owned.base)
-            self.init(shape: shape, storage: owned)
-        }
+        self.init(shape: shape, storage: TensorStorage(widening: source, count: count) ?? TensorStorage(widened: source, count: count))
     }
 
     /// A tensor of `shape` holding the little-endian 16-bit values stored at `bytes` (a file's F16 or BF16 tensor,
@@ -161,6 +164,10 @@ extension Tensor {
     /// for every other tensor.
     public var holdsFloats: Bool { storage.half?.isWidened ?? true }
 
+    /// The 16-bit values while the tensor has not been read as Float (nil after, and for every other tensor): what
+    /// a reader uses to read values without widening the whole tensor.
+    public var unwidenedHalfSource: HalfSource? { storage.unwidened }
+
     /// The address of the tensor's Float storage, without reading (or widening) it: the same for tensors that
     /// share storage. A key, not a pointer to read through.
     public var storageAddress: UnsafeRawPointer { UnsafeRawPointer(storage.base) }
@@ -170,8 +177,8 @@ extension Tensor {
     public func copyRow(_ r: Int, to out: UnsafeMutablePointer<Float>) {
         precondition(rank == 2 && r >= 0 && r < shape[0], "Tensor.copyRow: row \(r) of shape \(shape)")
         let c = shape[1]
-        if let half = storage.half, !half.isWidened {
-            widen(half.source.bits + r * c, format: half.source.format, count: c, out: out)
+        if let source = unwidenedHalfSource {
+            widen(source.bits + r * c, format: source.format, count: c, out: out)
         } else {
             out.update(from: storage.pointer + r * c, count: c)
         }

@@ -42,7 +42,7 @@ public final class NonFiniteWeightCheck {
     /// Checks `tensor`, stored as `name` in `file`; throws a `ModelImportError` for `importPath` under `.refuse`.
     public func check(_ tensor: Tensor, name: String, file: String, importPath: String) throws {
         let found: NonFiniteTensor?
-        if let half = tensor.halfSource, !tensor.holdsFloats {
+        if let half = tensor.unwidenedHalfSource {
             // 16-bit values still in the file: checked as they are, so the check does not widen them.
             found = Self.containsNonFinite(half, count: tensor.count)
                 ? Self.describe(count: tensor.count, { half[$0] }, name: name, file: file) : nil

@@ -10,11 +10,6 @@ import LancetTensor
 final class GGUFLayoutTests: XCTestCase {
     typealias S = LoaderTestSupport
 
-    private func temporary(_ path: String) -> String {
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
-    }
-
     private func patched(_ path: String, _ edit: (inout [UInt8], GGUFFile) -> Void) throws -> String {
         let file = try GGUFFile(path: path)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))

@@ -11,11 +11,6 @@ import LancetTensor
 final class HalfStoredWeightsTests: XCTestCase {
     typealias S = LoaderTestSupport
 
-    private func temporary(_ path: String) -> String {
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
-    }
-
     /// A tiny untied model exported as a GGUF of `type`.
     private func gguf(_ type: GGUFFileType, seed: UInt64) throws -> String {
         var sizes = S.sizes

@@ -9,11 +9,6 @@ import LancetTensor
 final class LoaderSemanticCheckTests: XCTestCase {
     typealias S = LoaderTestSupport
 
-    private func temporary(_ path: String) -> String {
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
-    }
-
     private func gguf(_ edits: ((inout [(key: String, value: GGUFValue)]) -> Void)...) throws -> String {
         let source = temporary(try S.tinyGGUF())
         return temporary(try S.rewrite(source) { entries in for edit in edits { edit(&entries) } })

@@ -143,3 +143,11 @@ func assertLoadError<T>(_ body: @autoclosure () throws -> T, _ phrases: String..
         for phrase in phrases { XCTAssertTrue(text.contains(phrase), "expected '\(phrase)' in: \(text)", file: file, line: line) }
     }
 }
+
+extension XCTestCase {
+    /// `path`, removed when the test ends (a file or folder the test writes there).
+    func temporary(_ path: String) -> String {
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+}

@@ -9,11 +9,6 @@ import LancetTensor
 final class NonFiniteWeightTests: XCTestCase {
     typealias S = LoaderTestSupport
 
-    private func temporary(_ path: String) -> String {
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
-    }
-
     /// The vectorised scan against a plain loop, for lengths around the 16-lane width, every position.
     func testTheScanFindsEveryNonFiniteValueAtEveryPositionAndNoFiniteOne() {
         var rng = TestRNG(seed: 3)

@@ -80,6 +80,9 @@ public struct SurgeonPass: ModelPass {
         /// What `fit: lstsq` refits after each shot: `output` (the linears writing each block's output, a span fit) or
         /// `every` (every linear against its twin in the dense block, as a block pass's `lstsq`).
         public var fitLinears = "output"
+        /// How `2:4` picks the two weights of a chosen group: `independent` (each element's own cost on the shot's
+        /// weights, the paper's) or `sequential` (an OBS sweep over the columns on A, `sequentialPairs`).
+        public var pairs = "independent"
 
         /// Defaults.
         public init() {}
@@ -88,6 +91,7 @@ public struct SurgeonPass: ModelPass {
             case structure, sparsity, shots, windows, batch, labels, update, correlate, attention, allocation
             case dampG = "damp_g", dampA = "damp_a", minChannels = "min_channels", channelMultiple = "channel_multiple"
             case fitLinears = "fit_linears"
+            case pairs
         }
     }
 
@@ -115,6 +119,7 @@ public struct SurgeonPass: ModelPass {
         "channel_multiple": "round each block's kept FFN width to a multiple of this (1: none; 32: GGUF quant blocks, llama.cpp's kernels)",
         "attention": "whether whole KV groups with their query heads may go",
         "allocation": "global: one threshold across all targeted linears; uniform: every linear loses the same share (unstructured)",
+        "pairs": "2:4: independent (each element's own cost, the paper's) or sequential (an OBS sweep over the columns on A chooses each group's two)",
         "fit_linears": "what fit: lstsq refits after each shot: output (the linears writing each block's output) or every (every linear against its dense twin)",
     ]
     public static var fitsLocally: Bool { true }
@@ -156,6 +161,12 @@ public struct SurgeonPass: ModelPass {
         }
         guard let fitLinears = BlockFitLinears(rawValue: options.fitLinears) else {
             throw PassOptionError("fit_linears", "must be \(BlockFitLinears.allCases.map(\.rawValue).joined(separator: " or ")), got '\(options.fitLinears)'")
+        }
+        guard ["independent", "sequential"].contains(options.pairs) else {
+            throw PassOptionError("pairs", "must be independent or sequential, got '\(options.pairs)'")
+        }
+        if options.pairs == "sequential", structure != .semiStructured {
+            throw PassOptionError("pairs", "sequential applies to structure: 2:4")
         }
         self.options = options
         self.fitLinears = fitLinears
@@ -292,10 +303,13 @@ public struct SurgeonPass: ModelPass {
         for (linear, fresh) in zip(linears, masks) {
             let name = linear.node + ".weight"
             var block = model.blocks[linear.block]
-            let mask = block.masks[name].map { fresh.intersection($0) } ?? fresh
             var w = block.parameters[name]!
+            let sequential = structure == .semiStructured && options.pairs == "sequential"
+            if (update == .correlated || sequential), loaded?.block != linear.block { loaded = (linear.block, try curvature(linear.block)) }
+            let mask = sequential
+                ? try loaded!.curvature[linear.node]!.sequentialPairs(w, fresh: fresh, existing: block.masks[name])
+                : block.masks[name].map { fresh.intersection($0) } ?? fresh
             if update == .correlated {
-                if loaded?.block != linear.block { loaded = (linear.block, try curvature(linear.block)) }
                 try loaded!.curvature[linear.node]!.removeElements(&w, mask: mask, correlate: options.correlate)
             }
             block.setMasked(name, weight: w, mask: mask)

@@ -20,16 +20,19 @@ public final class KroneckerFactorStore {
 
     /// The linears of every block.
     public let linears: [[Linear]]
-    /// The tokens N the factors average over.
+    /// The tokens N the gradient factors G average over.
     public let tokens: Int
+    /// The tokens the input factors A average over (`tokens` unless A came from other windows than G).
+    public let inputTokens: Int
     let folder: URL
     /// Names and shapes of every block file's tensors, in file order.
     var layout: [Int: [(name: String, shape: [Int])]] = [:]
 
-    /// An empty store for `linears` (per block) over `tokens` tokens.
-    init(linears: [[Linear]], tokens: Int) throws {
+    /// An empty store for `linears` (per block), G over `tokens` tokens and A over `inputTokens` (default: the same).
+    init(linears: [[Linear]], tokens: Int, inputTokens: Int? = nil) throws {
         self.linears = linears
         self.tokens = tokens
+        self.inputTokens = inputTokens ?? tokens
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("lancet-kfac-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     }
@@ -42,7 +45,9 @@ public final class KroneckerFactorStore {
     func add(block: Int, sums: [String: Tensor]) throws {
         var total = sums
         if layout[block] != nil {
-            for (name, t) in try read(block) { total[name]?.add(t) }
+            for (name, t) in try read(block) {
+                if total[name] == nil { total[name] = t } else { total[name]!.add(t) }
+            }
         }
         let order = total.keys.sorted()
         layout[block] = order.map { ($0, total[$0]!.shape) }
@@ -74,7 +79,7 @@ public final class KroneckerFactorStore {
         var result: [String: KroneckerFactors] = [:]
         for linear in linears[block] {
             guard let a = sums["A:" + linear.input], let g = sums["G:" + linear.output] else { continue }
-            result[linear.node] = KroneckerFactors(a: KroneckerFactors.scaled(a, 1 / Double(tokens)), g: KroneckerFactors.scaled(g, 1 / Double(tokens)),
+            result[linear.node] = KroneckerFactors(a: KroneckerFactors.scaled(a, 1 / Double(inputTokens)), g: KroneckerFactors.scaled(g, 1 / Double(tokens)),
                                                    tokens: tokens)
         }
         return result

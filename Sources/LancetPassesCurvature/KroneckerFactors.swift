@@ -32,10 +32,16 @@ public struct KroneckerFactors: Sendable {
     /// the language-model loss over `windows` of the context's calibration set (`windowsPerBatch` windows per
     /// backward), kept in a `KroneckerFactorStore` on disk. Returns the store and the mean NLL of the labels used.
     ///
+    /// `inputWindows`, when given, are the windows A is computed on instead, by one forward over them (A needs no
+    /// gradient, so it can read many more windows than the backward at a forward's cost); G still comes from
+    /// `windows`.
+    ///
     /// Memory: one block's factor sums (each batch's are added to the block's file as the backward visits the
-    /// block), plus one batch's backward (its block boundaries and one block's tape).
+    /// block), plus one batch's backward (its block boundaries and one block's tape); with `inputWindows`, every
+    /// block's A sums during the forward.
     public static func collect(_ model: Model, nodes: [[String]], context: ModelPassContext, labels: ModelGradients.Labels,
-                               windows: Range<Int>, windowsPerBatch: Int) throws -> (store: KroneckerFactorStore, loss: Double) {
+                               windows: Range<Int>, windowsPerBatch: Int,
+                               inputWindows: Range<Int>? = nil) throws -> (store: KroneckerFactorStore, loss: Double) {
         precondition(nodes.count == model.blocks.count, "KroneckerFactors.collect: one node list per block")
         // Which values each block's factors read: a linear's input (A) and its output (G).
         let linears: [[KroneckerFactorStore.Linear]] = model.blocks.indices.map { b in
@@ -44,11 +50,13 @@ public struct KroneckerFactors: Sendable {
                 return KroneckerFactorStore.Linear(node: name, input: node.inputs[0], output: node.outputs[0])
             }
         }
-        let store = try KroneckerFactorStore(linears: linears, tokens: windows.count * context.length)
-        let capture = Set(linears.joined().map(\.input)), captureGradients = Set(linears.joined().map(\.output))
+        let separateInputs = inputWindows.map { $0 != windows } ?? false
+        let store = try KroneckerFactorStore(linears: linears, tokens: windows.count * context.length,
+                                             inputTokens: separateInputs ? inputWindows!.count * context.length : nil)
+        let inputs = Set(linears.joined().map(\.input)), outputs = Set(linears.joined().map(\.output))
         let predictions = Float(windows.count * (context.length - 1))
         let loss = try context.lossGradients(of: model, labels: labels, windows: windows, windowsPerBatch: windowsPerBatch,
-                                             capture: capture, captureGradients: captureGradients) { _, step in
+                                             capture: separateInputs ? [] : inputs, captureGradients: outputs) { _, step in
             var sums: [String: Tensor] = [:]
             for input in Set(linears[step.block].map(\.input)) {
                 guard let x = step.values[input] else { continue }
@@ -62,6 +70,20 @@ public struct KroneckerFactors: Sendable {
                 sums["G:" + output] = sum
             }
             if !sums.isEmpty { try store.add(block: step.block, sums: sums) }
+        }
+        if separateInputs, let inputWindows {
+            // Every block's A sums stay in memory over the forward's chunks, then go to the store once.
+            var sums: [Int: [String: Tensor]] = [:]
+            try context.sweep(model, windows: inputWindows, capture: inputs) { chunk in
+                for input in Set(linears[chunk.block].map(\.input)) {
+                    guard let x = chunk.values[input] else { continue }
+                    if sums[chunk.block]?["A:" + input] == nil {
+                        sums[chunk.block, default: [:]]["A:" + input] = Tensor(zeros: [x.shape[1], x.shape[1]])
+                    }
+                    accumulateGram(x, into: &sums[chunk.block]!["A:" + input]!)
+                }
+            }
+            for (block, blockSums) in sums { try store.add(block: block, sums: blockSums) }
         }
         return (store, loss)
     }

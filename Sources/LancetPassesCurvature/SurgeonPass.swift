@@ -55,6 +55,8 @@ public struct SurgeonPass: ModelPass {
         public var shots = 5
         /// Calibration windows (the first ones) the curvature is computed on.
         public var windows = 8
+        /// Calibration windows (the first ones) the input factor A is computed on, by a forward (nil: `windows`).
+        public var inputWindows: Int?
         /// Windows per backward (memory: one batch's activations).
         public var batch = 1
         /// `sampled` (the model's own predictions: the true Fisher) or `data` (the empirical Fisher).
@@ -92,6 +94,7 @@ public struct SurgeonPass: ModelPass {
             case dampG = "damp_g", dampA = "damp_a", minChannels = "min_channels", channelMultiple = "channel_multiple"
             case fitLinears = "fit_linears"
             case pairs
+            case inputWindows = "input_windows"
         }
     }
 
@@ -109,6 +112,7 @@ public struct SurgeonPass: ModelPass {
         "sparsity": "share of the targeted linears' parameters removed (default 0.2 structured, 0.5 otherwise; 2:4 is 0.5)",
         "shots": "shots the target is reached over (linear schedule, curvature recomputed each shot)",
         "windows": "calibration windows (the first ones) the K-FAC curvature is computed on",
+        "input_windows": "calibration windows (the first ones) the input factor A is computed on, by a forward only (default: windows)",
         "batch": "windows per backward of the curvature",
         "labels": "sampled: labels drawn from the model (true Fisher); data: the text's next tokens (empirical Fisher)",
         "damp_g": "damping of the output-gradient factor G, relative to its mean diagonal",
@@ -146,6 +150,9 @@ public struct SurgeonPass: ModelPass {
         if structure == .semiStructured, sparsity != 0.5 { throw PassOptionError("sparsity", "2:4 removes exactly 0.5, got \(sparsity)") }
         guard options.shots >= 1 else { throw PassOptionError("shots", "must be at least 1, got \(options.shots)") }
         guard options.windows >= 1 else { throw PassOptionError("windows", "must be at least 1, got \(options.windows)") }
+        if let inputWindows = options.inputWindows, inputWindows < 1 {
+            throw PassOptionError("input_windows", "must be at least 1, got \(inputWindows)")
+        }
         guard options.batch >= 1 else { throw PassOptionError("batch", "must be at least 1, got \(options.batch)") }
         guard ["sampled", "data"].contains(options.labels) else { throw PassOptionError("labels", "must be sampled or data, got '\(options.labels)'") }
         guard options.dampG > 0, options.dampA > 0 else { throw PassOptionError(options.dampG > 0 ? "damp_a" : "damp_g", "must be positive") }
@@ -214,13 +221,14 @@ public struct SurgeonPass: ModelPass {
         let nodes = model.blocks.enumerated().map { targetedNodes($1, index: $0, targets: context.targets) }
         let targeted = Self.parameters(of: model, nodes: nodes)
         let windows = 0..<min(options.windows, context.windowCount)
+        let inputWindows = options.inputWindows.map { 0..<min($0, context.windowCount) }
         var fitted: (before: Double, after: Double)?
         for shot in 1...options.shots {
             let started = Date()
             let fraction = sparsity * Double(shot) / Double(options.shots)
             let labels: ModelGradients.Labels = options.labels == "data" ? .data : .sampled(seed: context.seed &+ UInt64(shot))
             let (store, loss) = try KroneckerFactors.collect(model, nodes: nodes, context: context, labels: labels, windows: windows,
-                                                             windowsPerBatch: options.batch)
+                                                             windowsPerBatch: options.batch, inputWindows: inputWindows)
             // One block's curvature in memory at a time: read from the store when a block is costed, again when it is cut.
             let curvature = { (block: Int) throws -> [String: KroneckerCurvature] in
                 try store.factors(block: block).mapValues { try KroneckerCurvature($0, dampG: self.options.dampG, dampA: self.options.dampA) }

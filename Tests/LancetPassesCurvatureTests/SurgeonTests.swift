@@ -94,6 +94,30 @@ final class SurgeonTests: XCTestCase {
         }
     }
 
+    /// With `inputWindows`, A is the mean Gram of the linears' inputs over those windows (a forward), while G stays the
+    /// gradient windows' own, as without them.
+    func testInputWindowsGiveAFromTheirOwnForward() throws {
+        let model = Self.model(blocks: 2)
+        let windows = Self.windows(model, count: 5, length: 8)
+        let context = ModelPassContext.standalone(model: model, calibrationWindows: windows)
+        let nodes = [["attn.q", "mlp.down"], ["attn.o", "mlp.gate"]]
+        let plain = try KroneckerFactors.collect(model, nodes: nodes, context: context, labels: .data, windows: 0..<2, windowsPerBatch: 1).store
+        let wide = try KroneckerFactors.collect(model, nodes: nodes, context: context, labels: .data, windows: 0..<2, windowsPerBatch: 1,
+                                                inputWindows: 0..<5).store
+        let all = try KroneckerFactors.collect(model, nodes: nodes, context: context, labels: .data, windows: 0..<5, windowsPerBatch: 1).store
+        XCTAssertEqual(wide.tokens, 16)
+        XCTAssertEqual(wide.inputTokens, 40)
+        for b in 0..<2 {
+            let (p, w, a) = (try plain.factors(block: b), try wide.factors(block: b), try all.factors(block: b))
+            XCTAssertEqual(Set(w.keys), Set(nodes[b]))
+            for name in nodes[b] {
+                XCTAssertLessThan(Self.relative(w[name]!.a.scalars.map(Double.init), a[name]!.a.scalars.map(Double.init)), 1e-5, name)
+                XCTAssertGreaterThan(Self.relative(w[name]!.a.scalars.map(Double.init), p[name]!.a.scalars.map(Double.init)), 1e-3, name)
+                XCTAssertLessThan(Self.relative(w[name]!.g.scalars.map(Double.init), p[name]!.g.scalars.map(Double.init)), 1e-6, name)
+            }
+        }
+    }
+
     // MARK: OBS closed forms
 
     /// Costs and updates of single elements, element sets, row sets and column sets equal the dense OBS formulas with
@@ -283,6 +307,9 @@ final class SurgeonTests: XCTestCase {
         o = SurgeonPass.Options()
         o.fitLinears = "all"
         refused(o, "fit_linears")
+        o = SurgeonPass.Options()
+        o.inputWindows = 0
+        refused(o, "input_windows")
         XCTAssertEqual(try SurgeonPass(options: SurgeonPass.Options()).sparsity, 0.2)
     }
 

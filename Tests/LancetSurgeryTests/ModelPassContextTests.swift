@@ -69,6 +69,15 @@ final class ModelPassContextTests: XCTestCase {
             XCTAssertEqual(chunk.output, states[chunk.block + 1].slicingRows(rows), "output of block \(chunk.block), windows \(chunk.windows)")
         }
         XCTAssertEqual(selected, [2..<4, 4..<5])
+
+        // Captured values are the block's own on the chunk; nothing is captured unless asked.
+        try context.sweep(model, blocks: 2..<3, capture: ["mlp_in"]) { chunk in
+            let tape = try BlockExecutor.forward(model.blocks[2], index: 2, input: chunk.input,
+                                                 context: ExecutionContext(batch: chunk.windows.count, length: context.length), keepValues: true)
+            XCTAssertEqual(Set(chunk.values.keys), ["mlp_in"])
+            XCTAssertEqual(chunk.values["mlp_in"], tape.values["mlp_in"], "windows \(chunk.windows)")
+        }
+        try context.sweep(model, blocks: 0..<1) { XCTAssertTrue($0.values.isEmpty) }
     }
 
     func testHiddenStatesAdvanceAndSpanOutputsAgreeWithRunningTheBlocks() throws {

@@ -77,6 +77,8 @@ public final class ModelPassContext: @unchecked Sendable {
         public let input: Tensor
         /// The block's outputs on those windows.
         public let output: Tensor
+        /// The block values named in the sweep's `capture` on those windows (`[windows·length, width]` each).
+        public let values: [String: Tensor]
     }
 
     /// Streams the calibration windows through `model` a chunk of `windowsPerCall` windows at a time: for every
@@ -84,8 +86,10 @@ public final class ModelPassContext: @unchecked Sendable {
     /// give their inputs), handing `visit` each block's inputs and outputs on the chunk. Chunks come in window
     /// order and, within a chunk, blocks in model order. Memory holds one chunk's activations, never the whole
     /// calibration set's; the cost is one calibration forward through the blocks up to `blocks.upperBound`.
-    /// `windows` limits the sweep to those calibration windows (default: all).
-    public func sweep(_ model: Model, blocks: Range<Int>? = nil, windows selection: Range<Int>? = nil, visit: (BlockChunk) throws -> Void) throws {
+    /// `windows` limits the sweep to those calibration windows (default: all); `capture` names block values (a
+    /// linear's input, say) each visit also receives.
+    public func sweep(_ model: Model, blocks: Range<Int>? = nil, windows selection: Range<Int>? = nil, capture: Set<String> = [],
+                      visit: (BlockChunk) throws -> Void) throws {
         let range = blocks ?? 0..<model.blocks.count
         let all = selection ?? 0..<windowCount
         try requireCalibration()
@@ -98,9 +102,10 @@ public final class ModelPassContext: @unchecked Sendable {
             var x = try runner.embed(Array(calibrationWindows[windows].joined()))
             let context = ExecutionContext(batch: windows.count, length: length)
             for i in 0..<range.upperBound {
-                let y = try BlockExecutor.forward(model.blocks[i], index: i, input: x, context: context).output
-                if range.contains(i) { try visit(BlockChunk(block: i, windows: windows, input: x, output: y)) }
-                x = y
+                let run = try BlockExecutor.forward(model.blocks[i], index: i, input: x, context: context,
+                                                    capture: range.contains(i) ? capture : [])
+                if range.contains(i) { try visit(BlockChunk(block: i, windows: windows, input: x, output: run.output, values: run.values)) }
+                x = run.output
             }
             w = windows.upperBound
             progress(w - all.lowerBound, all.count, "sweep")

@@ -50,13 +50,14 @@ public struct KroneckerFactors: Sendable {
                 return KroneckerFactorStore.Linear(node: name, input: node.inputs[0], output: node.outputs[0])
             }
         }
-        let separateInputs = inputWindows.map { $0 != windows } ?? false
+        // A from its own forward only when its windows differ from the backward's.
+        let separateInputs = inputWindows.flatMap { $0 == windows ? nil : $0 }
         let store = try KroneckerFactorStore(linears: linears, tokens: windows.count * context.length,
-                                             inputTokens: separateInputs ? inputWindows!.count * context.length : nil)
+                                             inputTokens: separateInputs.map { $0.count * context.length })
         let inputs = Set(linears.joined().map(\.input)), outputs = Set(linears.joined().map(\.output))
         let predictions = Float(windows.count * (context.length - 1))
         let loss = try context.lossGradients(of: model, labels: labels, windows: windows, windowsPerBatch: windowsPerBatch,
-                                             capture: separateInputs ? [] : inputs, captureGradients: outputs) { _, step in
+                                             capture: separateInputs == nil ? inputs : [], captureGradients: outputs) { _, step in
             var sums: [String: Tensor] = [:]
             for input in Set(linears[step.block].map(\.input)) {
                 guard let x = step.values[input] else { continue }
@@ -71,16 +72,13 @@ public struct KroneckerFactors: Sendable {
             }
             if !sums.isEmpty { try store.add(block: step.block, sums: sums) }
         }
-        if separateInputs, let inputWindows {
+        if let separateInputs {
             // Every block's A sums stay in memory over the forward's chunks, then go to the store once.
             var sums: [Int: [String: Tensor]] = [:]
-            try context.sweep(model, windows: inputWindows, capture: inputs) { chunk in
+            try context.sweep(model, windows: separateInputs, capture: inputs) { chunk in
                 for input in Set(linears[chunk.block].map(\.input)) {
                     guard let x = chunk.values[input] else { continue }
-                    if sums[chunk.block]?["A:" + input] == nil {
-                        sums[chunk.block, default: [:]]["A:" + input] = Tensor(zeros: [x.shape[1], x.shape[1]])
-                    }
-                    accumulateGram(x, into: &sums[chunk.block]!["A:" + input]!)
+                    accumulateGram(x, into: &sums[chunk.block, default: [:]]["A:" + input, default: Tensor(zeros: [x.shape[1], x.shape[1]])])
                 }
             }
             for (block, blockSums) in sums { try store.add(block: block, sums: blockSums) }

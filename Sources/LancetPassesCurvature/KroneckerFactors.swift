@@ -37,8 +37,8 @@ public struct KroneckerFactors: Sendable {
     /// `windows`.
     ///
     /// Memory: one block's factor sums (each batch's are added to the block's file as the backward visits the
-    /// block), plus one batch's backward (its block boundaries and one block's tape); with `inputWindows`, every
-    /// block's A sums during the forward.
+    /// block), plus one batch's backward (its block boundaries and one block's tape); with `inputWindows`, the
+    /// forward for A holds those windows' hidden states and one block's A sums (`ModelPassContext.sweepByBlock`).
     public static func collect(_ model: Model, nodes: [[String]], context: ModelPassContext, labels: ModelGradients.Labels,
                                windows: Range<Int>, windowsPerBatch: Int,
                                inputWindows: Range<Int>? = nil) throws -> (store: KroneckerFactorStore, loss: Double) {
@@ -73,15 +73,18 @@ public struct KroneckerFactors: Sendable {
             if !sums.isEmpty { try store.add(block: step.block, sums: sums) }
         }
         if let separateInputs {
-            // Every block's A sums stay in memory over the forward's chunks, then go to the store once.
-            var sums: [Int: [String: Tensor]] = [:]
-            try context.sweep(model, windows: separateInputs, capture: inputs) { chunk in
+            // Block by block, so that one block's A sums are in memory at a time: each goes to the store when the
+            // forward has run every chunk of its block.
+            var sums: [String: Tensor] = [:]
+            try context.sweepByBlock(model, windows: separateInputs, capture: inputs, visit: { chunk in
                 for input in Set(linears[chunk.block].map(\.input)) {
                     guard let x = chunk.values[input] else { continue }
-                    accumulateGram(x, into: &sums[chunk.block, default: [:]]["A:" + input, default: Tensor(zeros: [x.shape[1], x.shape[1]])])
+                    accumulateGram(x, into: &sums["A:" + input, default: Tensor(zeros: [x.shape[1], x.shape[1]])])
                 }
-            }
-            for (block, blockSums) in sums { try store.add(block: block, sums: blockSums) }
+            }, finishBlock: { block in
+                if !sums.isEmpty { try store.add(block: block, sums: sums) }
+                sums = [:]
+            })
         }
         return (store, loss)
     }

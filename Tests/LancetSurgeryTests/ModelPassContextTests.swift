@@ -80,6 +80,24 @@ final class ModelPassContextTests: XCTestCase {
         try context.sweep(model, blocks: 0..<1) { XCTAssertTrue($0.values.isEmpty) }
     }
 
+    func testSweepByBlockHandsOutSweepsChunksBlockByBlock() throws {
+        let model = Self.model()
+        let context = Self.context(model)
+        var chunks: [String: ModelPassContext.BlockChunk] = [:]
+        try context.sweep(model, windows: 1..<5, capture: ["mlp_in"]) { chunks["\($0.block) \($0.windows)"] = $0 }
+        var order: [String] = [], finished: [Int] = []
+        try context.sweepByBlock(model, windows: 1..<5, capture: ["mlp_in"], visit: { chunk in
+            let key = "\(chunk.block) \(chunk.windows)"
+            order.append(key)
+            XCTAssertEqual(finished.count, chunk.block, "block \(chunk.block) visited before the earlier blocks finished")
+            XCTAssertEqual(chunk.input, chunks[key]?.input, key)
+            XCTAssertEqual(chunk.output, chunks[key]?.output, key)
+            XCTAssertEqual(chunk.values, chunks[key]?.values, key)
+        }, finishBlock: { finished.append($0) })
+        XCTAssertEqual(order, (0..<4).flatMap { b in ["\(b) 1..<3", "\(b) 3..<5"] })
+        XCTAssertEqual(finished, [0, 1, 2, 3])
+    }
+
     func testHiddenStatesAdvanceAndSpanOutputsAgreeWithRunningTheBlocks() throws {
         let model = Self.model()
         let context = Self.context(model)

@@ -112,6 +112,35 @@ public final class ModelPassContext: @unchecked Sendable {
         }
     }
 
+    /// `sweep` turned around: block by block instead of chunk by chunk. The selected windows' hidden states (one
+    /// `[windows·length, hidden]` tensor) run through block 0 a chunk of `windowsPerCall` windows at a time, then
+    /// through block 1, and so on; `visit` sees every chunk of a block before any chunk of the next, and
+    /// `finishBlock` is called after each block's last chunk. The chunks, and so every value a visit receives, are
+    /// those `sweep` hands out; memory holds the selected windows' hidden states and one chunk's block values, so a
+    /// caller that sums per block can keep one block's sums at a time.
+    public func sweepByBlock(_ model: Model, windows selection: Range<Int>? = nil, capture: Set<String> = [],
+                             visit: (BlockChunk) throws -> Void, finishBlock: (Int) throws -> Void) throws {
+        let all = selection ?? 0..<windowCount
+        try requireCalibration()
+        precondition(all.lowerBound >= 0 && all.upperBound <= windowCount, "sweepByBlock: windows \(all) out of 0..<\(windowCount)")
+        var states = try ModelRunner(model: model).embed(Array(calibrationWindows[all].joined()))
+        for i in model.blocks.indices {
+            var w = all.lowerBound
+            while w < all.upperBound {
+                let windows = w..<min(w + windowsPerCall, all.upperBound)
+                let first = (windows.lowerBound - all.lowerBound) * length
+                let x = states.slicingRows(first..<(first + windows.count * length))
+                let run = try BlockExecutor.forward(model.blocks[i], index: i, input: x,
+                                                    context: ExecutionContext(batch: windows.count, length: length), capture: capture)
+                try visit(BlockChunk(block: i, windows: windows, input: x, output: run.output, values: run.values))
+                states.setRows(from: run.output, at: first)
+                w = windows.upperBound
+            }
+            try finishBlock(i)
+            progress(i + 1, model.blocks.count, "sweep")
+        }
+    }
+
     /// The hidden states entering block `index` of `model` for every calibration window, `[windows·length,
     /// hidden]` (`index == model.blocks.count` gives the last block's outputs), computed chunk by chunk.
     public func hiddenStates(enteringBlock index: Int, of model: Model) throws -> Tensor {

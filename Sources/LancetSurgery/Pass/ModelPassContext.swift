@@ -124,17 +124,11 @@ public final class ModelPassContext: @unchecked Sendable {
         try requireCalibration()
         precondition(all.lowerBound >= 0 && all.upperBound <= windowCount, "sweepByBlock: windows \(all) out of 0..<\(windowCount)")
         var states = try ModelRunner(model: model).embed(Array(calibrationWindows[all].joined()))
+        let sweep = blockSweep
         for i in model.blocks.indices {
-            var w = all.lowerBound
-            while w < all.upperBound {
-                let windows = w..<min(w + windowsPerCall, all.upperBound)
-                let first = (windows.lowerBound - all.lowerBound) * length
-                let x = states.slicingRows(first..<(first + windows.count * length))
-                let run = try BlockExecutor.forward(model.blocks[i], index: i, input: x,
-                                                    context: ExecutionContext(batch: windows.count, length: length), capture: capture)
-                try visit(BlockChunk(block: i, windows: windows, input: x, output: run.output, values: run.values))
-                states.setRows(from: run.output, at: first)
-                w = windows.upperBound
+            try sweep.advance(model.blocks[i], index: i, inputs: &states, capture: capture) { calls, input, run in
+                let windows = (all.lowerBound + calls.lowerBound)..<(all.lowerBound + calls.upperBound)
+                try visit(BlockChunk(block: i, windows: windows, input: input, output: run.output, values: run.values))
             }
             try finishBlock(i)
             progress(i + 1, model.blocks.count, "sweep")

@@ -32,7 +32,7 @@ public struct BlockSweep: Sendable {
         let kept = min(outputWindows ?? windows, windows)
         var out = Tensor(uninitializedShape: [kept * length, inputs.shape[1]])
         try forEachCall(block, index: index, windows: windows, input: { inputs.slicingRows(rows($0)) }, capture: capture,
-                        computeOutput: { $0.lowerBound < kept }) { range, result in
+                        computeOutput: { $0.lowerBound < kept }) { range, _, result in
             try visit(range, result.values)
             if range.lowerBound < kept { out.setRows(from: result.output, at: range.lowerBound * length, rowLimit: (kept - range.lowerBound) * length) }
         }
@@ -47,7 +47,7 @@ public struct BlockSweep: Sendable {
         let taught = teacher.shape[0] / length
         let covered = min(inputs.shape[0] / length, (taught + windowsPerCall - 1) / windowsPerCall * windowsPerCall)
         try forEachCall(block, index: index, windows: covered, input: { inputs.slicingRows(rows($0)) }, capture: [],
-                        computeOutput: { _ in true }) { range, result in
+                        computeOutput: { _ in true }) { range, _, result in
             add(result.output, of: range, against: teacher, to: &sum)
         }
         return sum.value
@@ -60,12 +60,20 @@ public struct BlockSweep: Sendable {
     func advance(_ block: Block, index: Int, inputs: inout Tensor, teacher: Tensor,
                  given: (Range<Int>) -> [String: Tensor] = { _ in [:] }) throws -> Double {
         var sum = RelativeErrorSum()
-        try forEachCall(block, index: index, windows: inputs.shape[0] / length, input: { inputs.slicingRows(rows($0)) }, capture: [],
-                        computeOutput: { _ in true }, given: given) { range, result in
-            add(result.output, of: range, against: teacher, to: &sum)
+        try advance(block, index: index, inputs: &inputs, given: given) { range, _, result in add(result.output, of: range, against: teacher, to: &sum) }
+        return sum.value
+    }
+
+    /// Replaces `inputs` by the block's outputs on them, call by call, handing `visit` each call's windows, its input
+    /// rows and its result (the outputs and the `capture`d values) before its outputs overwrite its inputs.
+    func advance(_ block: Block, index: Int, inputs: inout Tensor, capture: Set<String> = [],
+                 given: (Range<Int>) -> [String: Tensor] = { _ in [:] },
+                 visit: (Range<Int>, Tensor, BlockExecutor.Result) throws -> Void) throws {
+        try forEachCall(block, index: index, windows: inputs.shape[0] / length, input: { inputs.slicingRows(rows($0)) }, capture: capture,
+                        computeOutput: { _ in true }, given: given) { range, input, result in
+            try visit(range, input, result)
             inputs.setRows(from: result.output, at: range.lowerBound * length)
         }
-        return sum.value
     }
 
     /// `advance` resuming each call from the values `resume` kept for its windows (a fit's last run on the same
@@ -92,7 +100,7 @@ public struct BlockSweep: Sendable {
         var sum = RelativeErrorSum()
         let taught = measureError ? teacher.shape[0] / length : 0
         try forEachCall(b, index: index, windows: inputs.shape[0] / length, input: { inputs.slicingRows(rows($0)) }, capture: capture,
-                        computeOutput: { $0.lowerBound < taught }, given: bGiven) { range, bResult in
+                        computeOutput: { $0.lowerBound < taught }, given: bGiven) { range, _, bResult in
             let aCaptured = try aValues(range) ?? forward(a, index: index, input: aInputs.slicingRows(rows(range)), windows: range,
                                                           capture: capture, computeOutput: false).values
             try visit(range, aCaptured, bResult.values)
@@ -111,15 +119,17 @@ public struct BlockSweep: Sendable {
         sum.add(output, teacher: teacher, rows: rows(range.lowerBound..<min(range.upperBound, taught)))
     }
 
-    /// One forward call per `windowsPerCall` windows, in order; `input` gives each call's input rows.
+    /// One forward call per `windowsPerCall` windows, in order; `input` gives each call's input rows, which `visit`
+    /// receives with the call's result.
     private func forEachCall(_ block: Block, index: Int, windows: Int, input: (Range<Int>) -> Tensor, capture: Set<String>,
                              computeOutput: (Range<Int>) -> Bool, given: (Range<Int>) -> [String: Tensor] = { _ in [:] },
-                             visit: (Range<Int>, BlockExecutor.Result) throws -> Void) throws {
+                             visit: (Range<Int>, Tensor, BlockExecutor.Result) throws -> Void) throws {
         var w = 0
         while w < windows {
             let range = w..<min(w + windowsPerCall, windows)
-            try visit(range, try forward(block, index: index, input: input(range), windows: range, capture: capture, computeOutput: computeOutput(range),
-                                         given: given(range)))
+            let x = input(range)
+            try visit(range, x, try forward(block, index: index, input: x, windows: range, capture: capture, computeOutput: computeOutput(range),
+                                            given: given(range)))
             w = range.upperBound
         }
     }

@@ -23,6 +23,7 @@ struct LancetCommand: ParsableCommand {
     /// subcommand runs is reported with that subcommand's usage (`CommandFailure`).
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
+        configureBLASThreads()
         do { try BuiltinOps.register() } catch { CommandFailure.exit(error, in: LancetCommand.self) }
         if let message = SubcommandSuggestion.problem(arguments, subcommands: configuration.subcommands) {
             Console.error("Error: \(message)\nUsage: \(usageString())\n  See 'lancet --help' for more information.")

@@ -75,6 +75,30 @@
     return (p * s1 * s2).replacing(with: x, where: x .!= x)
 }
 
+/// eˣ lane by lane for x ≤ 0 (a score minus its row's maximum), within 2 ulp of `expf` where `expf` is a normal
+/// float, and exactly 0 below −87.33 (where eˣ < 2⁻¹²⁶; −∞ included): half the instructions of `exp16`, whose
+/// overflow, subnormal and NaN handling a shifted score never needs.
+///
+/// The same reduction as `exp16` (x = n·ln 2 + r, n = round(x·log₂e), eʳ by its degree-7 Taylor polynomial) with
+/// fused multiply–adds, and 2ⁿ, n ∈ [−126, 0], built in one step.
+@inline(__always) func expNonPositive16(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    let low: Float = -87.33  // e^-87.33 ≈ 1.2e-38, the smallest normal float
+    let magic = SIMD16<Float>(repeating: 12_582_912)
+    let xc = x.replacing(with: low, where: x .< low)
+    let t = magic.addingProduct(xc, SIMD16(repeating: 1.442_695_040_888_963_4))
+    let n = t - magic
+    let r = xc.addingProduct(n, SIMD16(repeating: -0.693_359_375)).addingProduct(n, SIMD16(repeating: 2.121_944_400_546_905_8e-4))
+    var p = SIMD16<Float>(repeating: 1.0 / 720).addingProduct(SIMD16(repeating: 1.0 / 5040), r)
+    p = SIMD16(repeating: 1.0 / 120).addingProduct(p, r)
+    p = SIMD16(repeating: 1.0 / 24).addingProduct(p, r)
+    p = SIMD16(repeating: 1.0 / 6).addingProduct(p, r)
+    p = SIMD16(repeating: 0.5).addingProduct(p, r)
+    p = SIMD16(repeating: 1).addingProduct(p, r)
+    p = SIMD16(repeating: 1).addingProduct(p, r)
+    let scale = unsafeBitCast((unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23, to: SIMD16<Float>.self)
+    return (p * scale).replacing(with: 0, where: x .< low)
+}
+
 /// The logistic function 1/(1 + e⁻ˣ) lane by lane.
 @inline(__always) func sigmoid16(_ x: SIMD16<Float>) -> SIMD16<Float> {
     1 / (1 + exp16(-x))

@@ -46,6 +46,32 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// Prefill's query tiles (`queryTileRows` queries, row blocks of `attentionRowBlock`, keys in panels of 16): head
+    /// sizes of whole panels (64, SmolLM2's) and with a tail (20), grouped queries, a window, and a prompt prefilled in
+    /// two calls through a KV cache (the second call's queries start mid-panel, at position 70).
+    func testQueryTilesMatchNaiveAttentionWithHeadSizeTailsAndACachedPrefix() throws {
+        var g = SeededGenerator(seed: 5)
+        for (heads, kvHeads, d, window) in [(6, 2, 64, nil), (3, 1, 20, nil), (4, 2, 64, 37 as Int?)] {
+            let length = queryTileRows * 2 + 34
+            let q = Tensor.randomNormal(shape: [length, heads * d], std: 1, generator: &g)
+            let k = Tensor.randomNormal(shape: [length, kvHeads * d], std: 1, generator: &g)
+            let v = Tensor.randomNormal(shape: [length, kvHeads * d], std: 1, generator: &g)
+            let want = naive(q, k, v, heads: heads, kvHeads: kvHeads, d: d, batch: 1, length: length, window: window)
+            let op = AttentionOp(heads: heads, kvHeads: kvHeads, headDimensions: d, window: window)
+            let whole = try op.forward([q, k, v], parameters: Block(output: "x", nodes: [], parameters: [:]),
+                                       context: ExecutionContext(batch: 1, length: length))[0]
+            let cache = KVCache(capacity: length)
+            var parts: [Float] = []
+            for range in [0..<70, 70..<length] {
+                parts += try op.forward([q, k, v].map { $0.slicingRows(range) }, parameters: Block(output: "x", nodes: [], parameters: [:]),
+                                        context: ExecutionContext(batch: 1, length: range.count, startPosition: range.lowerBound, cache: cache))[0].scalars
+            }
+            let label = "heads \(heads)/\(kvHeads) d \(d) window \(String(describing: window))"
+            XCTAssertLessThan(zip(whole.scalars, want.scalars).map { abs($0 - $1) }.max()!, 1e-5, label)
+            XCTAssertLessThan(zip(parts, want.scalars).map { abs($0 - $1) }.max()!, 1e-5, label + ", through the cache")
+        }
+    }
+
     /// Decoding's one-query path (chunks of `oneQueryChunkPositions` cached positions, each KV head read once for its
     /// query heads, combined afterwards) against the naive attention of the whole sequence, at positions on both
     /// sides of the chunk boundaries, with grouped queries, head sizes with and without a 16-float tail, a window.

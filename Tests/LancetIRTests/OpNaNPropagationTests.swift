@@ -62,18 +62,18 @@ final class OpNaNPropagationTests: XCTestCase {
         }
     }
 
-    /// Masked probabilities are exact zeros multiplied into the values of the whole tile, and 0·NaN is
-    /// NaN: a NaN value reaches every query of its tile (earlier ones too), in its column and KV group,
-    /// and no query of an earlier tile.
-    func testAttentionWithANaNValueGivesNaNInThatColumnOfItsGroupForEveryQueryOfItsTile() throws {
-        let heads = 4, kvHeads = 2, d = 8, tile = AttentionOp.tileRows
-        for (length, token) in [(30, 4), (tile + 44, tile + 14)] {
+    /// Masked probabilities are exact zeros multiplied into the values of a whole row block (the queries that share
+    /// one pass over the keys), and 0·NaN is NaN: a NaN value reaches every query of its row block (earlier ones
+    /// too), in its column and KV group, and no query of an earlier block.
+    func testAttentionWithANaNValueGivesNaNInThatColumnOfItsGroupForEveryQueryOfItsRowBlock() throws {
+        let heads = 4, kvHeads = 2, d = 8, block = attentionRowBlock
+        for (length, token) in [(30, 4), (queryTileRows + 44, queryTileRows + 15), (300, 270)] {
             let column = 3
             var (q, k, v) = qkv(length: length, heads: heads, kvHeads: kvHeads, d: d, seed: 5)
             v[token, column] = .nan  // KV head 0: query heads 0 and 1
             let out = try AttentionOp(heads: heads, kvHeads: kvHeads, headDimensions: d)
                 .forward([q, k, v], parameters: noParameters, context: ExecutionContext(batch: 1, length: length))[0]
-            XCTAssertEqual(nanCells(out), cells((token / tile * tile)..<length, [column, d + column]), "length \(length)")
+            XCTAssertEqual(nanCells(out), cells((token / block * block)..<length, [column, d + column]), "length \(length)")
         }
     }
 

@@ -35,6 +35,24 @@ final class NormAndActivationTests: XCTestCase {
         XCTAssertEqual(exp16(SIMD16(repeating: .infinity))[0], .infinity)
     }
 
+    /// Attention's exp of shifted scores: within 2 ulp of `expf` over [−87.33, 0], exactly 0 below (−∞ included).
+    func testNonPositiveVectorExpIsWithinTwoUlpOfExpfAndZeroBelowTheNormalRange() {
+        var x: Float = -95
+        var worst: Float = 0
+        while x <= 0 {
+            let lanes = SIMD16<Float>((0..<16).map { min(0, x + Float($0) * 0.0123) })
+            let e = expNonPositive16(lanes)
+            for i in 0..<16 {
+                if lanes[i] < -87.33 { XCTAssertEqual(e[i], 0, "x \(lanes[i])") }
+                else { worst = max(worst, abs(e[i] - expf(lanes[i])) / expf(lanes[i]).ulp) }
+            }
+            x += 0.0917
+        }
+        XCTAssertLessThanOrEqual(worst, 2, "worst error in ulp")
+        XCTAssertEqual(expNonPositive16(SIMD16(repeating: 0))[0], 1)
+        XCTAssertEqual(expNonPositive16(SIMD16(repeating: -.infinity))[0], 0)
+    }
+
     // MARK: RMSNorm
 
     func testRMSNormMatchesNaiveReferenceForManyWidthsAndRunsInPlace() {

@@ -5,14 +5,15 @@ import LancetTensor
 /// Causal grouped-query attention: `softmax(q·kᵀ·scale)·v` per head, query head `h` reading KV head
 /// `h / (heads / kvHeads)`.
 ///
-/// Inputs are q `[tokens, heads·d]`, k and v `[tokens, kvHeads·d]` (after RoPE). Scores are computed
-/// in tiles of `Self.tileRows` queries, so at most one tile of scores per worker is ever in memory.
+/// Inputs are q `[tokens, heads·d]`, k and v `[tokens, kvHeads·d]` (after RoPE). Several queries (prefill,
+/// evaluation, calibration) run `attendQueryTile` on tiles of `queryTileRows` queries of one KV group, each
+/// (sequence, KV head)'s keys and values packed once per call; one query (decoding) runs `attendOneQuery`.
 /// With a KV cache in the context, new keys and values are appended and queries attend to the whole
 /// cache. `window`, when set, limits each query to the most recent `window` keys (sliding window).
 ///
-/// NaN propagates: a NaN score makes its query's probabilities NaN (never the zeros of a masked row).
-/// Masked probabilities are exact zeros multiplied into the whole tile's values, so a NaN value reaches
-/// every query of its tile, earlier ones included.
+/// NaN propagates: a NaN score makes its query's output NaN (never the zeros of a masked row).
+/// Masked weights are exact zeros multiplied into the values of a whole row block (`attentionRowBlock`
+/// queries), so a NaN value reaches every query of its row block, earlier ones included.
 public struct AttentionOp: Op {
     public static let kind = "attention"
     /// Query heads.
@@ -26,7 +27,7 @@ public struct AttentionOp: Op {
     /// Sliding-window length, or nil for full causal attention.
     public var window: Int?
 
-    /// Query rows per score tile (per query head; a KV group stacks its heads, so a tile holds group × this).
+    /// Query rows per tile of the backward pass (its score tiles, recomputed, are `tileRows` × keys per query head).
     public static let tileRows = 256
 
     /// Creates the op.
@@ -123,51 +124,35 @@ public struct AttentionOp: Op {
         let length = context.length
         let sources = (0..<context.batch).map(source)
         let maxKeys = sources.map { $0.offset }.max()! + length
-        let tile = Self.tileRows
+        let tile = queryTileRows
         let tiles = (length + tile - 1) / tile
-        let scale = self.scale
-        let stackedRows = group * tile
+        let keyFloats = packedKeysCount(keys: maxKeys, dimensions: d), valueFloats = packedValuesCount(values: maxKeys, dimensions: d)
+        let scoreStride = keyFloats / d
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: context.batch * kvHeads * (keyFloats + valueFloats))
+        defer { packed.deallocate() }
+        func packedKeys(_ item: Int) -> UnsafeMutablePointer<Float> { packed + item * (keyFloats + valueFloats) }
+        // Each (sequence, KV head)'s keys and values, packed once for all its query tiles.
+        Self.inParallel(count: context.batch * kvHeads, scratch: 0) { item, _ in
+            let src = sources[item / kvHeads], g = item % kvHeads
+            packKeys(src.keys + g * d, stride: kvWidth, count: src.offset + length, dimensions: d, into: packedKeys(item))
+            packValues(src.values + g * d, stride: kvWidth, count: src.offset + length, dimensions: d, into: packedKeys(item) + keyFloats)
+        }
         q.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableBufferPointer { op in
                 let qBase = qp.baseAddress!, oBase = op.baseAddress!
-                // Items are (sequence, KV head, query tile), latest (costliest) tiles first. The query heads
-                // sharing a KV head are stacked head by head into one [group·rows, d] matrix, so each gemm
-                // reads (and packs) the keys and values once for the whole group.
-                Self.inParallel(count: context.batch * kvHeads * tiles, scratch: stackedRows * (maxKeys + 2 * d)) { item, scratch in
-                    let t = tiles - 1 - item / (context.batch * kvHeads)
-                    let b = item % (context.batch * kvHeads) / kvHeads, g = item % kvHeads
+                // Items are (sequence, KV head, query tile), one KV head's tiles after the other (the cores share its
+                // packed keys and values in cache), latest (costliest) tiles first.
+                Self.inParallel(count: context.batch * kvHeads * tiles, scratch: tile * scoreStride) { item, scores in
+                    let t = tiles - 1 - item % tiles
+                    let b = item / tiles / kvHeads, g = item / tiles % kvHeads
                     let src = sources[b]
                     let i0 = t * tile
-                    let rows = min(tile, length - i0)
-                    let keyEnd = src.offset + i0 + rows
-                    let keyStart = visibleKeys(query: i0, offset: src.offset).lowerBound
-                    let span = keyEnd - keyStart
-                    let stacked = group * rows
-                    let queries = scratch, results = scratch + stackedRows * d, scores = scratch + 2 * stackedRows * d
-                    let qTile = qBase + (b * length + i0) * qWidth + g * group * d
-                    let oTile = oBase + (b * length + i0) * qWidth + g * group * d
-                    for h in 0..<group {
-                        for r in 0..<rows { (queries + (h * rows + r) * d).update(from: qTile + r * qWidth + h * d, count: d) }
-                    }
-                    // scores[group·rows, span] = queries · k[keyStart..<keyEnd, d]ᵀ · scale
-                    gemm(transA: .none, transB: .transpose, m: stacked, n: span, k: d, alpha: scale,
-                         a: queries, lda: d, b: src.keys + keyStart * kvWidth + g * d, ldb: kvWidth,
-                         beta: 0, c: scores, ldc: span)
-                    for row in 0..<stacked {
-                        let visible = visibleKeys(query: i0 + row % rows, offset: src.offset)
-                        let line = scores + row * span
-                        let lo = visible.lowerBound - keyStart, hi = visible.upperBound - keyStart
-                        if lo > 0 { line.update(repeating: 0, count: lo) }
-                        softmax(inPlace: line + lo, count: hi - lo)
-                        if hi < span { (line + hi).update(repeating: 0, count: span - hi) }
-                    }
-                    // results[group·rows, d] = scores · v[keyStart..<keyEnd, d]
-                    gemm(transA: .none, transB: .none, m: stacked, n: d, k: span, alpha: 1,
-                         a: scores, lda: span, b: src.values + keyStart * kvWidth + g * d, ldb: kvWidth,
-                         beta: 0, c: results, ldc: d)
-                    for h in 0..<group {
-                        for r in 0..<rows { (oTile + r * qWidth + h * d).update(from: results + (h * rows + r) * d, count: d) }
-                    }
+                    let rowOffset = (b * length + i0) * qWidth + g * group * d
+                    attendQueryTile(queries: qBase + rowOffset, queryStride: qWidth, rows: min(tile, length - i0),
+                                    firstPosition: src.offset + i0, window: window, group: group,
+                                    packedKeys: packedKeys(b * kvHeads + g), packedValues: packedKeys(b * kvHeads + g) + keyFloats,
+                                    keys: src.offset + length, dimensions: d, scale: scale, scores: scores, scoreStride: scoreStride,
+                                    out: oBase + rowOffset, outStride: qWidth)
                 }
             }
         }

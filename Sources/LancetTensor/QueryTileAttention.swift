@@ -129,7 +129,9 @@ public func attendQueryTile(queries: UnsafePointer<Float>, queryStride: Int, row
 
 /// Replaces the scores `row[0..<count]` by `exp(score − max)` and returns their sum: `exponentiateShifted` with
 /// `expNonPositive16` (weights below e⁻⁸⁷·³³ of the largest become 0). A NaN makes the row and the sum NaN; a row
-/// of −∞ becomes zeros with sum 0.
+/// of −∞ becomes zeros with sum 0. The loop is `exponentiateShifted`'s, written again: passing the exponential as a
+/// function value or a generic type left it out of line, one call per 16 lanes (one 2048-token attention layer took
+/// 36–43 ms against 30–34 ms written out, 2026-12-08).
 func exponentiateScores(inPlace row: UnsafeMutablePointer<Float>, count: Int) -> Float {
     let body = count & ~15, rest = count - body
     var vmax = SIMD16<Float>(repeating: -.infinity)

@@ -7,7 +7,8 @@
 // time packing. That was 32–42% of a 2048-token prefill at about a third of the linears' GFLOP/s. Here a work item
 // is a tile of `queryTileRows` queries of one KV group: their scores (at most 48 × keys floats) stay in the L2
 // cache between the three steps, and both products run in one register microkernel — six query rows by sixteen
-// columns — reading the keys from a packed, transposed copy and the values in place.
+// columns — reading the keys and the values from packed copies (keys transposed into panels of 16 keys, values in
+// panels of 16 dimensions), made once per call for every tile.
 
 /// Queries per work item of `attendQueryTile` (a multiple of `attentionRowBlock`).
 public let queryTileRows = 48

@@ -130,12 +130,13 @@ public struct AttentionOp: Op {
         let scoreStride = keyFloats / d
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: context.batch * kvHeads * (keyFloats + valueFloats))
         defer { packed.deallocate() }
-        func packedKeys(_ item: Int) -> UnsafeMutablePointer<Float> { packed + item * (keyFloats + valueFloats) }
+        // (sequence, KV head) item i: its packed keys at packedItem(i), its packed values keyFloats later.
+        func packedItem(_ item: Int) -> UnsafeMutablePointer<Float> { packed + item * (keyFloats + valueFloats) }
         // Each (sequence, KV head)'s keys and values, packed once for all its query tiles.
         Self.inParallel(count: context.batch * kvHeads, scratch: 0) { item, _ in
             let src = sources[item / kvHeads], g = item % kvHeads
-            packKeys(src.keys + g * d, stride: kvWidth, count: src.offset + length, dimensions: d, into: packedKeys(item))
-            packValues(src.values + g * d, stride: kvWidth, count: src.offset + length, dimensions: d, into: packedKeys(item) + keyFloats)
+            packKeys(src.keys + g * d, stride: kvWidth, count: src.offset + length, dimensions: d, into: packedItem(item))
+            packValues(src.values + g * d, stride: kvWidth, count: src.offset + length, dimensions: d, into: packedItem(item) + keyFloats)
         }
         q.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableBufferPointer { op in
@@ -150,7 +151,7 @@ public struct AttentionOp: Op {
                     let rowOffset = (b * length + i0) * qWidth + g * group * d
                     attendQueryTile(queries: qBase + rowOffset, queryStride: qWidth, rows: min(tile, length - i0),
                                     firstPosition: src.offset + i0, window: window, group: group,
-                                    packedKeys: packedKeys(b * kvHeads + g), packedValues: packedKeys(b * kvHeads + g) + keyFloats,
+                                    packedKeys: packedItem(b * kvHeads + g), packedValues: packedItem(b * kvHeads + g) + keyFloats,
                                     keys: src.offset + length, dimensions: d, scale: scale, scores: scores, scoreStride: scoreStride,
                                     out: oBase + rowOffset, outStride: qWidth)
                 }

@@ -30,6 +30,9 @@ public final class BufferPool: @unchecked Sendable {
     /// Bytes currently held for reuse.
     public var heldBytes: Int { locked { held } }
 
+    /// Whether `LANCET_BUFFER_POOL_MIB` set the capacity (then `withCapacity(atLeast:_:)` leaves it alone).
+    public let capacityFromEnvironment: Bool
+
     private var capacity: Int
     private var held = 0
     private var cached: [Int: [UnsafeMutableRawPointer]] = [:]
@@ -42,7 +45,19 @@ public final class BufferPool: @unchecked Sendable {
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
         let mib = getenv("LANCET_BUFFER_POOL_MIB").flatMap { Int(String(cString: $0)) }
+        capacityFromEnvironment = mib != nil
         capacity = max(0, mib ?? 256) << 20
+    }
+
+    /// Runs `body` with the capacity raised to at least `bytes` (unless `LANCET_BUFFER_POOL_MIB` set it), then
+    /// restores it. For work that releases large sets of buffers and allocates the same sizes again: a block sweep
+    /// that keeps one block's values over every window and then the next block's.
+    public func withCapacity<R>(atLeast bytes: Int, _ body: () throws -> R) rethrows -> R {
+        let saved = capacityBytes
+        guard !capacityFromEnvironment, bytes > saved else { return try body() }
+        capacityBytes = bytes
+        defer { capacityBytes = saved }
+        return try body()
     }
 
     /// A 64-byte aligned buffer of `bytes`, reused when one of exactly that size is held.

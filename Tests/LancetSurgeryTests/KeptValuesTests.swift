@@ -6,7 +6,8 @@ import XCTest
 /// Values kept from one sweep stand in for running the nodes again: a block run resumed from given values
 /// computes what the full run computes, kept values replay each call's values, and a least-squares fit that
 /// reads the dense block's kept values and resumes its rounds from the cut block's fits the same weights, bit
-/// for bit, as one that runs both blocks from their inputs every round; the values its last round keeps give the
+/// for bit, as one that runs both blocks from their inputs every round (and the same up to rounding when it forms
+/// mlp.down's right-hand side from the dense outputs); the values its last round keeps give the
 /// fitted block's outputs, bit for bit, without running the block again.
 final class KeptValuesTests: XCTestCase {
     let length = 16
@@ -85,6 +86,48 @@ final class KeptValuesTests: XCTestCase {
             let block = try fitted(kept: kept, resume: resume)
             for name in plain.parameters.keys { XCTAssertEqual(block.parameters[name], plain.parameters[name], name) }
         }
+    }
+
+    func testLeastSquaresFromTheKeptDenseOutputsFitsTheSameWeightsWithoutTheCrossGram() throws {
+        let f = try fixture()
+        let targets = LeastSquaresFit.targets(cut: f.cut, dense: f.dense)
+        // mlp.down writes fewer outputs than it reads inputs; q, k and v together write more than they read.
+        XCTAssertEqual(LeastSquaresFit.denseOutputProducts(of: targets.map(\.node), in: f.dense), ["act": ["mlp_out"]])
+        let grams = targets.map { InputGram(value: $0.input) }
+        let kept = KeptValues(windows: 7, length: length)
+        let (teacher, statistics) = try StatisticsCollector(sweep: f.sweep).collect(f.dense, index: 0, inputs: f.inputs, analyses: grams,
+                                                                                   keep: Set(grams.map(\.value) + ["mlp_out"]), keeping: kept)
+        XCTAssertEqual(kept.names, ["attn_in", "attn", "mlp_in", "act", "mlp_out"])
+        let activations = CalibrationActivations(inputs: f.inputs, teacher: teacher, windows: 7, length: length)
+        func fitted(kept: KeptValues?, statistics: BlockStatistics) throws -> (block: Block, outcome: Pipeline.FitOutcome) {
+            var fit = BlockLeastSquares(original: f.dense, index: 0, activations: activations, denseInputs: nil, sweep: f.sweep,
+                                        spec: FitSpec(method: .lstsq), denseValues: kept)
+            var block = f.cut
+            let outcome = try fit.fit(&block, statistics: statistics)
+            return (block, outcome)
+        }
+        let plain = try fitted(kept: nil, statistics: statistics)
+        // Without the dense Gram of down's input only the kept outputs can give down's right-hand side.
+        let withoutAct = BlockStatistics(tokens: statistics.tokens)
+        for g in Set(grams.map(\.value)).subtracting(["act"]).map({ InputGram(value: $0) }) { withoutAct.store(TensorSum(try statistics.gram(of: g.value)), for: g, on: f.dense) }
+        XCTAssertThrowsError(try fitted(kept: nil, statistics: withoutAct))
+        let fromOutputs = try fitted(kept: kept, statistics: withoutAct)
+        for name in plain.block.parameters.keys.sorted() {
+            let a = plain.block.parameters[name]!, b = fromOutputs.block.parameters[name]!
+            XCTAssertLessThanOrEqual(relativeDifference(b, a), 1e-4, name)
+        }
+        XCTAssertNotEqual(plain.block.parameters["mlp.down.weight"], f.cut.parameters["mlp.down.weight"])
+        XCTAssertEqual(fromOutputs.outcome.objectiveBefore!, plain.outcome.objectiveBefore!, accuracy: 1e-5 * plain.outcome.objectiveBefore!)
+        XCTAssertEqual(fromOutputs.outcome.objectiveAfter!, plain.outcome.objectiveAfter!, accuracy: 1e-5 * plain.outcome.objectiveBefore!)
+    }
+
+    /// ‖a − b‖ / ‖b‖.
+    func relativeDifference(_ a: Tensor, _ b: Tensor) -> Double {
+        var d = a
+        d.add(b, scale: -1)
+        let num = d.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, count: $0.count) }
+        let den = b.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, count: $0.count) }
+        return (num / max(den, 1e-30)).squareRoot()
     }
 
     func testTheResumePointAfterAChangeIsWhatTheChangedNodesDownstreamRead() throws {

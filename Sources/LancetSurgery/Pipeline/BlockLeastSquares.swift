@@ -99,8 +99,17 @@ struct BlockLeastSquares {
         } : []
         var cutGram: [String: Tensor] = [:], cross: [String: Tensor] = [:], modelGram: [String: Tensor] = [:]
         var drift: [String: LeastSquaresFit.ResidualDrift] = [:]
+        // Targets whose right-hand sides come from the dense outputs the statistics sweep kept (by node: the output).
+        let keptDense = denseValues?.names ?? []
+        let productInputs = model ? [:] : LeastSquaresFit.denseOutputProducts(of: round.map(\.node), in: original)
+            .filter { _, outputs in outputs.allSatisfy(keptDense.contains) }
+        let productOutputs = Dictionary(uniqueKeysWithValues: round.compactMap { t in
+            productInputs[t.input] != nil ? original.node(t.node).map { (t.node, $0.outputs[0]) } : nil
+        })
+        var products: [String: LeastSquaresFit.DenseProduct] = [:]
         let keep = keepInputs ? inputs : []
-        try paired(block, capture: inputs.union(writers.map(\.residual)), keepCut: keep, keepForOutput: keepForOutput) { denseValues, cutValues in
+        try paired(block, capture: inputs.union(writers.map(\.residual)), denseCapture: Set(productOutputs.values), keepCut: keep,
+                   keepForOutput: keepForOutput) { denseValues, cutValues in
             for (t, r) in writers {
                 var delta = denseValues[r]!
                 delta.add(cutValues[r]!, scale: -1)
@@ -113,23 +122,31 @@ struct BlockLeastSquares {
                 drift[t.node]!.dense.add(matmul(xd, delta, transposeA: true))
                 drift[t.node]!.energy += energy
             }
+            for (node, output) in productOutputs {
+                let xc = cutValues[round.first { $0.node == node }!.input]!, y = denseValues[output]!
+                let energy = y.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, count: $0.count) }
+                products[node, default: .init(rhs: Tensor(zeros: [xc.shape[1], y.shape[1]]))].energy += energy
+                products[node]!.rhs.add(matmul(xc, y, transposeA: true))
+            }
             for name in inputs {
-                let xc = cutValues[name]!, xd = denseValues[name]!
-                if cutGram[name] == nil {
-                    cutGram[name] = Tensor(zeros: [xc.shape[1], xc.shape[1]])
+                let xc = cutValues[name]!
+                if cutGram[name] == nil { cutGram[name] = Tensor(zeros: [xc.shape[1], xc.shape[1]]) }
+                accumulateGram(xc, into: &cutGram[name]!)
+                if productInputs[name] != nil { continue }
+                let xd = denseValues[name]!
+                if cross[name] == nil {
                     cross[name] = Tensor(zeros: [xc.shape[1], xd.shape[1]])
                     if model { modelGram[name] = Tensor(zeros: [xd.shape[1], xd.shape[1]]) }
                 }
-                accumulateGram(xc, into: &cutGram[name]!)
                 Linear.accumulate(&cross[name], matmul(xc, xd, transposeA: true))
                 if model { accumulateGram(xd, into: &modelGram[name]!) }
             }
         }
         // The dense layer's Gram on the inputs it reads: the block's (from the analyses) or the model's.
         var denseGram = modelGram
-        if !model { for name in inputs { denseGram[name] = try statistics.gram(of: name) } }
-        return try LeastSquaresFit.fit(&block, targets: round, cutGram: cutGram, crossGram: cross, denseGram: denseGram, drift: drift,
-                                       damping: spec.damping)
+        if !model { for name in inputs where productInputs[name] == nil { denseGram[name] = try statistics.gram(of: name) } }
+        return try LeastSquaresFit.fit(&block, targets: round, cutGram: cutGram, crossGram: cross, denseGram: denseGram,
+                                       denseProducts: products, drift: drift, damping: spec.damping)
     }
 
     /// Refits a readout jointly on its features in `block` against the dense block's output of the op.
@@ -163,17 +180,18 @@ struct BlockLeastSquares {
     /// A paired run of the dense block and `block` capturing `capture`; the first one (always a run before any
     /// refit: the linears' first round, or a readout's first) also measures the cut block's error against the
     /// teacher, on the first call's windows (the rest of the run computes only what the captures need). The cut
-    /// block's values of `keepCut` are kept for later rounds, and those of `keepForOutput` in `outputResume`.
-    private mutating func paired(_ block: Block, capture: Set<String>, keepCut: Set<String> = [], keepForOutput: Set<String> = [],
-                                 visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws {
+    /// block's values of `keepCut` are kept for later rounds, and those of `keepForOutput` in `outputResume`. The dense
+    /// block's values of `denseCapture` are captured too.
+    private mutating func paired(_ block: Block, capture: Set<String>, denseCapture: Set<String> = [], keepCut: Set<String> = [],
+                                 keepForOutput: Set<String> = [], visit: ([String: Tensor], [String: Tensor]) throws -> Void) throws {
         let measure = errorAfterCut == nil
         let taught = min(sweep.windowsPerCall, activations.teacher.shape[0] / sweep.length)
         let teacher = measure ? activations.teacher.slicingRows(0..<(taught * sweep.length)) : activations.teacher
         // Resume only from earlier rounds' values: this run writes its own call by call.
         let dense = denseValues, cut = cutValues, earlier = cutValues?.names ?? [], output = outputResume
         let error = try sweep.runPaired(original, block, index: index, inputs: activations.inputs, aInputs: denseInputs, teacher: teacher,
-                                        capture: capture.union(keepForOutput), measureError: measure,
-                                        aValues: { dense?.values(capture, windows: $0) },
+                                        capture: capture.union(keepForOutput), aCapture: denseCapture, measureError: measure,
+                                        aValues: { dense?.values(capture.union(denseCapture), windows: $0) },
                                         bGiven: { range in cut?.values(earlier, windows: range) ?? [:] }) { range, denseValues, cutValues in
             cut?.store(cutValues, names: keepCut, windows: range)
             output?.store(cutValues, names: keepForOutput, windows: range)

@@ -89,10 +89,11 @@ public struct BlockSweep: Sendable {
     /// nodes the captured values (and, for the error, `b`'s output) depend on run: capturing the input of a
     /// block's first linears costs a norm, not a block forward.
     ///
-    /// `aValues` may supply `a`'s captured values of a call's windows (kept from an earlier run of `a` on the same
-    /// inputs), and `bGiven` values of `b` known for them; `a` runs only for calls whose values are not supplied.
+    /// `aCapture` names values captured from `a` only. `aValues` may supply `a`'s captured values of a call's windows
+    /// (kept from an earlier run of `a` on the same inputs), and `bGiven` values of `b` known for them; `a` runs only
+    /// for calls whose values are not supplied.
     func runPaired(_ a: Block, _ b: Block, index: Int, inputs: Tensor, aInputs: Tensor? = nil, teacher: Tensor, capture: Set<String>,
-                   measureError: Bool = true, aValues: (Range<Int>) -> [String: Tensor]? = { _ in nil },
+                   aCapture: Set<String> = [], measureError: Bool = true, aValues: (Range<Int>) -> [String: Tensor]? = { _ in nil },
                    bGiven: (Range<Int>) -> [String: Tensor] = { _ in [:] },
                    visit: (Range<Int>, [String: Tensor], [String: Tensor]) throws -> Void) throws -> Double {
         precondition(aInputs == nil || aInputs!.shape == inputs.shape, "runPaired: inputs \(inputs.shape) against \(aInputs!.shape)")
@@ -102,7 +103,7 @@ public struct BlockSweep: Sendable {
         try forEachCall(b, index: index, windows: inputs.shape[0] / length, input: { inputs.slicingRows(rows($0)) }, capture: capture,
                         computeOutput: { $0.lowerBound < taught }, given: bGiven) { range, _, bResult in
             let aCaptured = try aValues(range) ?? forward(a, index: index, input: aInputs.slicingRows(rows(range)), windows: range,
-                                                          capture: capture, computeOutput: false).values
+                                                          capture: capture.union(aCapture), computeOutput: false).values
             try visit(range, aCaptured, bResult.values)
             if range.lowerBound < taught { add(bResult.output, of: range, against: teacher, to: &sum) }
         }

@@ -38,7 +38,7 @@ public var threadCount: Int { Int(openblas_get_num_threads()) }
 public let blasIdleSpinExponent = 18
 
 /// Applies `blasIdleSpinExponent` to OpenBLAS's worker pool, once per process and before any BLAS call is made
-/// (`gemm` and `setThreadCount` call it; the command-line tool calls it first thing): sets the variable when the
+/// (every BLAS and LAPACK wrapper of this module calls it; the command-line tool calls it first thing): sets the variable when the
 /// environment does not, makes OpenBLAS read it again and restarts its workers, which read it when they start.
 public func configureBLASThreads() { _ = blasThreadsConfigured }
 
@@ -130,6 +130,7 @@ public func gemv(
         for i in 0..<ylen { y[i * incy] = beta == 0 ? 0 : beta * y[i * incy] }
         return
     }
+    configureBLASThreads()
     cblas_sgemv(
         CblasRowMajor, trans.cblas, blasInt(m, "m"), blasInt(n, "n"), alpha,
         a, blasInt(lda, "lda"), x, Int32(incx), beta, y, Int32(incy))
@@ -172,6 +173,7 @@ public func accumulateGram(
 ) {
     precondition(rows >= 0 && columns >= 0, "accumulateGram: negative extent")
     if rows == 0 || columns == 0 { return }
+    configureBLASThreads()
     cblas_ssyrk(
         CblasRowMajor, CblasLower, CblasTrans,
         blasInt(columns, "columns"), blasInt(rows, "rows"),

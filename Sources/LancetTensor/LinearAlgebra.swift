@@ -44,6 +44,7 @@ private func requireSquare(_ a: Tensor, _ routine: String) -> Int {
 /// Factorises `a` in place with spotrf so that its lower triangle (row-major) holds L, A = L·Lᵀ.
 /// The strict upper triangle is left as it was.
 private func factorLowerInPlace(_ a: inout Tensor, n: Int) throws {
+    configureBLASThreads()
     try a.withUnsafeMutableBufferPointer { p in
         let info = LAPACKE_spotrf(LAPACK_COL_MAJOR, lapackChar("U"), lapackInt(n, "spotrf"), p.baseAddress, LapackInt(max(1, n)))
         try check(info, "spotrf") { .notPositiveDefinite(routine: "spotrf", minorOrder: $0) }
@@ -72,6 +73,7 @@ public func cholesky(_ a: Tensor, upper: Bool = false) throws -> Tensor {
 /// Shapes: `a` is [n, n] (lower triangle read); `b` is [n] or [n, r]; the result has `b`'s shape.
 /// Throws `.notPositiveDefinite` if A is not positive definite.
 public func solveSPD(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    configureBLASThreads()
     let n = requireSquare(a, "solveSPD")
     precondition((b.rank == 1 || b.rank == 2) && b.shape[0] == n, "solveSPD: b must be [\(n)] or [\(n), r], got \(b.shape)")
     let r = b.rank == 1 ? 1 : b.shape[1]
@@ -98,6 +100,7 @@ public func solveSPD(_ a: Tensor, _ b: Tensor) throws -> Tensor {
 /// Shapes: `a` is [n, n] (lower triangle read); the result is [n, n].
 /// Prefer `solveSPD` when the inverse is only applied to vectors.
 public func spdInverse(_ a: Tensor) throws -> Tensor {
+    configureBLASThreads()
     let n = requireSquare(a, "spdInverse")
     if n == 0 { return a }
     try requireFinite(a, "spotrf")
@@ -118,6 +121,7 @@ public func spdInverse(_ a: Tensor) throws -> Tensor {
 /// is fine (trailing singular values are ~0 and their vectors complete an orthonormal basis).
 /// Empty input gives k = 0. Throws `.didNotConverge` if sgesdd fails to converge.
 public func svd(_ a: Tensor) throws -> (u: Tensor, s: [Float], vt: Tensor) {
+    configureBLASThreads()
     precondition(a.rank == 2, "svd: needs a matrix, got \(a.shape)")
     let (m, n) = (a.shape[0], a.shape[1])
     let k = min(m, n)
@@ -151,6 +155,7 @@ public func svd(_ a: Tensor) throws -> (u: Tensor, s: [Float], vt: Tensor) {
 /// **ascending** order; `vectors` is [n, n] with the unit eigenvector of `values[j]` in **column** j,
 /// so A = V·diag(values)·Vᵀ. Throws `.didNotConverge` if ssyevd fails to converge.
 public func symmetricEigen(_ a: Tensor) throws -> (values: [Float], vectors: Tensor) {
+    configureBLASThreads()
     let n = requireSquare(a, "symmetricEigen")
     if n == 0 { return ([], a) }
     try requireFinite(a, "ssyevd")
@@ -174,6 +179,7 @@ public func symmetricEigen(_ a: Tensor) throws -> (values: [Float], vectors: Ten
 /// the result is [m, n]. The whitened factorisations of low-rank compression fold a Cholesky factor back
 /// into their inner factor with it.
 public func solveLowerTriangularRight(_ l: Tensor, _ b: Tensor) -> Tensor {
+    configureBLASThreads()
     let n = requireSquare(l, "solveLowerTriangularRight")
     precondition(b.rank == 2 && b.shape[1] == n, "solveLowerTriangularRight: right-hand side \(b.shape) against [\(n), \(n)]")
     var x = b

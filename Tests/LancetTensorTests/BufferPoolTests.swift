@@ -25,6 +25,26 @@ final class BufferPoolTests: XCTestCase {
         XCTAssertEqual(pool.heldBytes, 0)
     }
 
+    func testARaisedCapacityHoldsWhatTheDefaultWouldFreeAndIsRestoredAfterwards() {
+        let pool = BufferPool()
+        guard !pool.capacityFromEnvironment else { return }                 // the environment's capacity is left alone
+        pool.capacityBytes = 16 * mib
+        let held = pool.withCapacity(atLeast: 64 * mib) { () -> Int in
+            XCTAssertEqual(pool.capacityBytes, 64 * mib)
+            // A block's worth of kept buffers, released together, all held for the next block's allocations.
+            let buffers = (0..<12).map { _ in pool.allocate(bytes: 5 * mib) }
+            for b in buffers { pool.release(b, bytes: 5 * mib) }
+            let again = (0..<12).map { _ in pool.allocate(bytes: 5 * mib) }
+            XCTAssertEqual(Set(again), Set(buffers))
+            for b in again { pool.release(b, bytes: 5 * mib) }
+            return pool.heldBytes
+        }
+        XCTAssertEqual(held, 60 * mib)
+        XCTAssertEqual(pool.capacityBytes, 16 * mib)
+        XCTAssertLessThanOrEqual(pool.heldBytes, 16 * mib, "restoring the capacity frees what exceeds it")
+        pool.withCapacity(atLeast: 8 * mib) { XCTAssertEqual(pool.capacityBytes, 16 * mib, "never lowered") }
+    }
+
     func testSmallHugeAndOverflowingBuffersAreFreedNotHeld() {
         let pool = BufferPool()
         pool.capacityBytes = 16 * mib                                   // buffers above 4 MiB are not pooled

@@ -15,7 +15,7 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Prefill lengths to measure.")
     var context: [Int] = [512, 2048]
 
-    @Option(help: "New tokens for the decode measurement.")
+    @Option(help: "New tokens for the decode measurement (0: no decode measurement).")
     var decodeTokens = 128
 
     @Option(help: "Tokens of the prompt prefilled before the decode measurement (an input-dependent model chooses from it).")
@@ -63,6 +63,7 @@ struct BenchCommand: ParsableCommand {
             try InputPath.require(latencyFrom, "--latency-from", kind: .model)
         }
         guard promptTokens >= 1 else { throw ValidationError("--prompt-tokens must be at least 1, got \(promptTokens)") }
+        guard decodeTokens >= 0 else { throw ValidationError("--decode-tokens must be at least 0, got \(decodeTokens)") }
     }
 
     struct Report: Encodable {
@@ -310,7 +311,7 @@ struct BenchCommand: ParsableCommand {
                     if let ops = row.opSeconds { printProfile(ops, ffnPerToken: row.ffnSecondsPerToken) }
                 }
             }
-            report.decode = try decode(runner, report: &report)
+            if decodeTokens > 0 { report.decode = try decode(runner, report: &report) }
         }
         if json { print(try JSONOutput.string(report)) }
     }

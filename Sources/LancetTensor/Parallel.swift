@@ -37,3 +37,15 @@ public func parallelFor(
         body(start..<end)
     }
 }
+
+/// Elements below which `forEachPart` runs on the calling thread: decode's one-token rows and small tensors stay
+/// serial (a part must be worth more than waking a worker).
+public let elementwiseGrain = 1 << 16
+
+/// `body` over `0..<rows` split into one part per core when `rows × width` elements give every part at least
+/// `elementwiseGrain` elements, else whole on the calling thread: the elementwise ops (SiLU, products, sums, norms,
+/// rotations) of a prefill or calibration call on every core. Each row is computed as it would be serially, so the
+/// results do not depend on the split.
+public func forEachPart(rows: Int, width: Int = 1, _ body: (Range<Int>) -> Void) {
+    parallelFor(0..<rows, minimumChunkSize: max(1, elementwiseGrain / max(width, 1)), body)
+}

@@ -36,7 +36,11 @@ public struct RMSNormOp: Op {
         x.withUnsafeBufferPointer { xp in
             w.withUnsafeBufferPointer { wp in
                 y.withUnsafeMutableBufferPointer { yp in
-                    rmsNorm(xp.baseAddress!, weight: wp.baseAddress!, rows: rows, dim: dim, eps: epsilon, out: yp.baseAddress!)
+                    let (source, scale, target) = (xp.baseAddress!, wp.baseAddress!, yp.baseAddress!)
+                    forEachPart(rows: rows, width: dim) { part in
+                        rmsNorm(source + part.lowerBound * dim, weight: scale, rows: part.count, dim: dim, eps: epsilon,
+                                out: target + part.lowerBound * dim)
+                    }
                 }
             }
         }

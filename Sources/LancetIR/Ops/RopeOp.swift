@@ -93,9 +93,12 @@ public struct RopeOp: Op {
         y.withUnsafeMutableBufferPointer { yp in
             positions.withUnsafeBufferPointer { pp in
                 frequencies.withUnsafeBufferPointer { fp in
-                    rope(x: yp.baseAddress!, tokens: context.tokens, heads: heads, headDim: headDimensions, rowStride: heads * headDimensions,
-                         positions: pp.baseAddress!, inverseFrequencies: fp.baseAddress!, rotaryDim: config.rotaryDimensions,
-                         pairing: config.pairing, inverse: inverse)
+                    let (values, at, stride) = (yp.baseAddress!, pp.baseAddress!, heads * headDimensions)
+                    forEachPart(rows: positions.count, width: stride) { part in
+                        rope(x: values + part.lowerBound * stride, tokens: part.count, heads: heads, headDim: headDimensions, rowStride: stride,
+                             positions: at + part.lowerBound, inverseFrequencies: fp.baseAddress!, rotaryDim: config.rotaryDimensions,
+                             pairing: config.pairing, inverse: inverse)
+                    }
                 }
             }
         }

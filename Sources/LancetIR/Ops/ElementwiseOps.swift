@@ -118,6 +118,7 @@ public enum Elementwise {
     /// `a + b`, on every core for a large tensor (the forward of `add`).
     public static func sum(_ a: Tensor, _ b: Tensor) -> Tensor { combine(a, b, product: false) }
 
+    /// `a ⊙ b` or `a + b`, split over the cores by `forEachPart`.
     static func combine(_ a: Tensor, _ b: Tensor, product: Bool) -> Tensor {
         precondition(a.shape == b.shape, "Elementwise: shapes \(a.shape) and \(b.shape)")
         var y = Tensor(uninitializedShape: a.shape)

@@ -101,6 +101,13 @@ enum LeastSquaresFit {
         return readers.filter { _, r in r.reduce(0) { $0 + $1.width } < r[0].inputWidth }.mapValues { $0.map(\.output) }
     }
 
+    /// The dense block's values a least-squares fit of `linears` (node names in `block`) reads: every linear's input,
+    /// and the outputs its right-hand sides are formed from (`denseOutputProducts`). What a sweep of the dense block
+    /// keeps for the fit.
+    static func denseValuesRead(by linears: [String], in block: Block) -> Set<String> {
+        Set(linears.compactMap { block.node($0)?.inputs[0] }).union(denseOutputProducts(of: linears, in: block).values.joined())
+    }
+
     /// Refits `targets` in `block` from the cross statistics; returns the summed reconstruction objective
     /// ‖X'Wᵀ − T‖² before and after, relative to ‖T‖², with T = XW₀ᵀ (+ Δ for a linear with a residual `drift`,
     /// keyed by node). A target with a `denseProducts` entry (keyed by node) needs no cross or dense Gram.

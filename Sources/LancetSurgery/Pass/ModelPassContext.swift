@@ -227,9 +227,9 @@ public final class ModelPassContext: @unchecked Sendable {
     /// `fitBlocks`' per-linear least squares of `block` (at `index`, cut from the original block there) on `inputs`:
     /// the pipeline's block fit (`BlockLeastSquares`) against the original block on `denseInputs` (a model teacher) or
     /// on `inputs`. For a block teacher one run of the original block gives, as the pipeline's statistics sweep does,
-    /// the teacher, the dense Grams and the dense values at the fitted linears' inputs and, where the right-hand sides
-    /// are formed from them (`LeastSquaresFit.denseOutputProducts`), outputs (kept for the fit's paired runs). Returns the teacher, the relative block error before the fit over all of `inputs`' windows, and the
-    /// fitted block's values its output follows from (`BlockLeastSquares.outputResume`).
+    /// the teacher, the dense Grams and the dense values the fit reads (`LeastSquaresFit.denseValuesRead`, kept for the
+    /// fit's paired runs). Returns the teacher, the relative block error before the fit over all of `inputs`' windows,
+    /// and the fitted block's values its output follows from (`BlockLeastSquares.outputResume`).
     func fitEveryLinear(_ block: inout Block, index: Int, inputs: Tensor, denseInputs: Tensor?,
                         spec: FitSpec) throws -> (teacher: Tensor, before: Double, outputResume: KeptValues?) {
         let twin = original.blocks[index], windows = inputs.shape[0] / max(length, 1)
@@ -239,11 +239,10 @@ public final class ModelPassContext: @unchecked Sendable {
         } else {
             let targets = LeastSquaresFit.targets(cut: block, dense: twin)
             let names = Set(targets.map(\.input))
-            let outputs = LeastSquaresFit.denseOutputProducts(of: targets.map(\.node), in: twin).values.joined()
             kept = KeptValues(windows: windows, length: length)
             (teacher, statistics) = try StatisticsCollector(sweep: blockSweep).collect(
-                twin, index: index, inputs: inputs, analyses: names.sorted().map { InputGram(value: $0) }, keep: names.union(outputs),
-                keeping: kept)
+                twin, index: index, inputs: inputs, analyses: names.sorted().map { InputGram(value: $0) },
+                keep: LeastSquaresFit.denseValuesRead(by: targets.map(\.node), in: twin), keeping: kept)
         }
         let before = try blockSweep.error(block, index: index, inputs: inputs, teacher: teacher)
         let activations = CalibrationActivations(inputs: inputs, teacher: teacher, windows: windows, length: length)

@@ -99,16 +99,17 @@ struct BlockLeastSquares {
         } : []
         var cutGram: [String: Tensor] = [:], cross: [String: Tensor] = [:], modelGram: [String: Tensor] = [:]
         var drift: [String: LeastSquaresFit.ResidualDrift] = [:]
-        // Targets whose right-hand sides come from the dense outputs the statistics sweep kept (by node: the output).
+        // Targets whose right-hand sides come from the dense outputs the statistics sweep kept (by node: its input and
+        // output).
         let keptDense = denseValues?.names ?? []
         let productInputs = model ? [:] : LeastSquaresFit.denseOutputProducts(of: round.map(\.node), in: original)
             .filter { _, outputs in outputs.allSatisfy(keptDense.contains) }
         let productOutputs = Dictionary(uniqueKeysWithValues: round.compactMap { t in
-            productInputs[t.input] != nil ? original.node(t.node).map { (t.node, $0.outputs[0]) } : nil
+            productInputs[t.input] != nil ? original.node(t.node).map { (t.node, (input: t.input, output: $0.outputs[0])) } : nil
         })
         var products: [String: LeastSquaresFit.DenseProduct] = [:]
         let keep = keepInputs ? inputs : []
-        try paired(block, capture: inputs.union(writers.map(\.residual)), denseCapture: Set(productOutputs.values), keepCut: keep,
+        try paired(block, capture: inputs.union(writers.map(\.residual)), denseCapture: Set(productOutputs.values.map(\.output)), keepCut: keep,
                    keepForOutput: keepForOutput) { denseValues, cutValues in
             for (t, r) in writers {
                 var delta = denseValues[r]!
@@ -122,8 +123,8 @@ struct BlockLeastSquares {
                 drift[t.node]!.dense.add(matmul(xd, delta, transposeA: true))
                 drift[t.node]!.energy += energy
             }
-            for (node, output) in productOutputs {
-                let xc = cutValues[round.first { $0.node == node }!.input]!, y = denseValues[output]!
+            for (node, values) in productOutputs {
+                let xc = cutValues[values.input]!, y = denseValues[values.output]!
                 let energy = y.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, count: $0.count) }
                 products[node, default: .init(rhs: Tensor(zeros: [xc.shape[1], y.shape[1]]))].energy += energy
                 products[node]!.rhs.add(matmul(xc, y, transposeA: true))

@@ -209,20 +209,17 @@ public final class Pipeline {
             // statistics of the block as the passes before them left it; `cut` collects those).
             var requests = analysisRequests(active[0], block: dense, index: i, blockCount: blockCount, calibration: calibration)
             // A least-squares fit refits every linear the passes before it changed, not only its own pass's targets:
-            // the dense Grams of every linear any active pass may cut. The values a least-squares fit reads from the
-            // dense block: every such linear's input, and the outputs its right-hand sides are formed from where that is
-            // cheaper (`LeastSquaresFit.denseOutputProducts`).
+            // the dense Grams of every linear any active pass may cut, and the dense block's values such a fit reads.
             var fitValues = Set<String>()
             if active.contains(where: { [.lstsq, .reform].contains($0.invocation.fit.method) }) {
                 var linears = Set<String>()
                 for p in active {
                     for (node, _) in p.invocation.selection.linears(in: dense, index: i) {
                         requests.append(InputGram(value: node.inputs[0]))
-                        fitValues.insert(node.inputs[0])
                         linears.insert(node.name)
                     }
                 }
-                fitValues.formUnion(LeastSquaresFit.denseOutputProducts(of: linears.sorted(), in: dense).values.joined())
+                fitValues = LeastSquaresFit.denseValuesRead(by: linears.sorted(), in: dense)
             }
             // The dense outputs of every window when a pass or a fit reads them; else of the first call's
             // windows only, for the block-error report.
